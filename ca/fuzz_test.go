@@ -1,0 +1,72 @@
+package ca
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"testing"
+)
+
+// The fuzz targets feed untrusted input (CSRs from users, certificate and
+// key files from disk) to the parsers: they must return errors, never panic,
+// and anything accepted must satisfy the parser's promises.
+
+func FuzzParseCSR(f *testing.F) {
+	key := mustKey(f, KeyECDSAP256)
+	der := makeCSR(f, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "fuzz"}, DNSNames: []string{"a.example"}})
+	f.Add(der)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	f.Add(makeCSR(f, mustKey(f, KeyEd25519), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ca"}, ExtraExtensions: []pkix.Extension{bcExt(f, true)}}))
+	f.Add([]byte("-----BEGIN NEW CERTIFICATE REQUEST-----\n-----END NEW CERTIFICATE REQUEST-----\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		csr, err := ParseCSR(data)
+		if err != nil {
+			return
+		}
+		if csr.CheckSignature() != nil || CheckPublicKey(csr.PublicKey) != nil {
+			t.Fatal("ParseCSR accepted a CSR with a bad signature or key")
+		}
+		_ = LeafRequestFromCSR(csr, KindClient)
+	})
+}
+
+func FuzzParseCertificates(f *testing.F) {
+	h := newTestHierarchy(f, KeyECDSAP256, testNow)
+	f.Add(EncodeCertificates(h.Intermediate.Cert, h.Root.Cert))
+	f.Add(EncodeCertificates(h.Root.Cert))
+	f.Add(append(EncodeCertificates(h.Root.Cert), "junk"...))
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		certs, err := ParseCertificates(data)
+		if err == nil && len(certs) == 0 {
+			t.Fatal("ParseCertificates returned no certificates and no error")
+		}
+	})
+}
+
+func FuzzParseKey(f *testing.F) {
+	ec := mustKey(f, KeyECDSAP256)
+	ed := mustKey(f, KeyEd25519)
+	plain, _ := MarshalKey(ed)
+	f.Add(plain, []byte(""))
+	f.Add(lowIterKey(f, ec, []byte("pw")), []byte("pw"))
+	f.Add(lowIterKey(f, ec, []byte("pw")), []byte("wrong"))
+	sec1, _ := x509.MarshalECPrivateKey(ec.(*ecdsa.PrivateKey))
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}), []byte(""))
+	rk := mustKey(f, KeyRSA2048).(*rsa.PrivateKey)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}), []byte("x"))
+	f.Add([]byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n"), []byte("pw"))
+	f.Fuzz(func(t *testing.T, data, pass []byte) {
+		key, err := ParseKey(data, pass)
+		if err != nil {
+			return
+		}
+		if key == nil || CheckPublicKey(key.Public()) != nil {
+			t.Fatal("ParseKey returned an unusable key without error")
+		}
+	})
+}

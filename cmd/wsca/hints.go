@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/store"
+)
+
+// hint returns the next step for an error, or "". Decisions are made on the sentinels the packages own.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return "another wsca command is using this CA; wait for it to finish or raise --lock-timeout"
+	case errors.Is(err, cadir.ErrNotInitialized):
+		return "run wsca init first, or point --dir (or WSCA_DIR) at the CA directory"
+	case errors.Is(err, cadir.ErrAlreadyInitialized):
+		return "nothing was changed; choose another --dir to create a new CA"
+	case errors.Is(err, ca.ErrWrongPassphrase):
+		return "check the passphrase (--passphrase-file or WSCA_PASSPHRASE_FILE); nothing was changed"
+	case errors.Is(err, ca.ErrPassphraseRequired):
+		return "pass --passphrase-file or set WSCA_PASSPHRASE_FILE"
+	case errors.Is(err, ca.ErrKeyMismatch):
+		return "the key file belongs to another certificate: restore the matching key from your backup"
+	case errors.Is(err, cadir.ErrRootKeyOffline):
+		return "copy the root key back into the CA directory as root.key for this operation, then remove it again"
+	case errors.Is(err, store.ErrCorrupt):
+		return "the database is damaged: restore wsca.db from a backup (wsca backup makes one)"
+	case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
+		return "this CRL was not made by this CA; regenerate it with wsca crl"
+	case errors.Is(err, crl.ErrCRLExpired):
+		return "regenerate the CRL with wsca crl (and run it from cron: see docs/operations.md)"
+	}
+	return ""
+}

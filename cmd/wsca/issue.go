@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/internal/cadir"
+)
+
+type issueOptions struct {
+	emails, uris, dns, ips []string
+	ou, org                string
+	days                   int
+	keyType                string
+	server, renew          bool
+	out                    string
+	p12                    bool
+	p12PasswordFile        string
+	p12Format              string
+	from                   string
+}
+
+func newIssueCmd(g *globals) *cobra.Command {
+	o := &issueOptions{}
+	cmd := &cobra.Command{
+		Use:   "issue NAME | --from FILE.csv",
+		Short: "issue a client (or server) key and certificate, optionally as a PKCS#12 bundle",
+		Long: `Issue a new key and certificate signed by the intermediate CA, record it in the database,
+then write NAME.crt and NAME.key (mode 0600) to --out. With --p12, also NAME.p12 (key, certificate
+and chain, mode 0600) protected by the password from --p12-password-file or a generated one, printed once.
+
+The default bundle format (legacy: 3DES + SHA-1 MAC) imports in OpenSSL 3, NSS (Chrome, Firefox),
+Java keytool, macOS Keychain and Windows; --p12-format modern uses AES-256 + SHA-256 (not for macOS).
+
+With --from FILE.csv, issue one certificate per row (header: name,email,uri,ou,days,kind,dns,ip,key_type;
+several values in a cell separated by ';'). A bad row is reported with its line and nothing of it is kept.`,
+		Example: `  $ wsca issue alice --email alice@example.com --p12
+  $ wsca issue relay --server --dns relay.example.com --ip 127.0.0.1
+  $ wsca issue alice --renew --p12
+  $ wsca issue --from staff.csv --out bundles/ --p12 --p12-password-file pw.txt`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.from == "" && len(args) != 1 {
+				return usageError{fmt.Errorf("wsca issue needs a NAME, or --from FILE.csv")}
+			}
+			if o.from != "" && len(args) != 0 {
+				return usageError{fmt.Errorf("give either a NAME or --from, not both")}
+			}
+			return runIssue(g, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.emails, "email", nil, "email address SAN (repeatable)")
+	f.StringArrayVar(&o.uris, "uri", nil, "URI SAN, e.g. spiffe://example.com/alice (repeatable)")
+	f.StringArrayVar(&o.dns, "dns", nil, "DNS name SAN (server certificates; repeatable)")
+	f.StringArrayVar(&o.ips, "ip", nil, "IP address SAN (server certificates; repeatable)")
+	f.StringVar(&o.ou, "ou", "", "organizational unit (OU) of the subject")
+	f.StringVar(&o.org, "org", "", "organization (O) of the subject")
+	f.IntVar(&o.days, "days", 365, "validity in days (must end before the intermediate CA's)")
+	f.StringVar(&o.keyType, "key-type", string(ca.DefaultKeyType), "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
+	f.BoolVar(&o.server, "server", false, "issue a server certificate (EKU serverAuth, needs --dns or --ip); NAME.crt holds leaf + intermediate")
+	f.BoolVar(&o.renew, "renew", false, "issue although NAME has a valid certificate, recording which one this renews")
+	f.StringVar(&o.out, "out", ".", "directory for NAME.crt, NAME.key and NAME.p12")
+	f.BoolVar(&o.p12, "p12", false, "also write NAME.p12 for browsers and other clients")
+	f.StringVar(&o.p12PasswordFile, "p12-password-file", "", "file holding the bundle password (default: generate one and print it)")
+	f.StringVar(&o.p12Format, "p12-format", string(ca.P12Legacy), "bundle encryption: legacy (3DES/SHA-1, imports everywhere) or modern (AES-256/SHA-256)")
+	f.StringVar(&o.from, "from", "", "issue one certificate per row of this CSV file")
+	return cmd
+}
+
+func runIssue(g *globals, o *issueOptions, args []string) error {
+	base, err := o.request(g)
+	if err != nil {
+		return err
+	}
+	d := g.caDir()
+	if o.from != "" {
+		return runIssueBatch(g, d, base, o.from)
+	}
+	base.Name = args[0]
+	res, err := d.Issue(base)
+	if err != nil {
+		return err
+	}
+	printIssued(g, res)
+	return nil
+}
+
+// request turns the flags into the request every issued certificate starts from.
+func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
+	kt, err := ca.ParseKeyType(o.keyType)
+	if err != nil {
+		return cadir.IssueRequest{}, usageError{err}
+	}
+	pf, err := ca.ParseP12Format(o.p12Format)
+	if err != nil {
+		return cadir.IssueRequest{}, usageError{err}
+	}
+	if o.days < 1 {
+		return cadir.IssueRequest{}, usageError{fmt.Errorf("--days must be at least 1")}
+	}
+	if kt == ca.KeyEd25519 {
+		fmt.Fprintln(g.env.stderr, "wsca: warning: browsers and NSS reject Ed25519 client certificates")
+	}
+	r := cadir.IssueRequest{
+		Kind: ca.KindClient, KeyType: kt, Emails: o.emails, URIs: o.uris, DNSNames: o.dns, IPs: o.ips,
+		OU: o.ou, Organization: o.org, Validity: time.Duration(o.days) * 24 * time.Hour, Renew: o.renew,
+		OutDir: o.out, P12: o.p12, P12Format: pf,
+	}
+	if o.server {
+		r.Kind = ca.KindServer
+	}
+	if o.p12PasswordFile != "" {
+		if !o.p12 {
+			return r, usageError{fmt.Errorf("--p12-password-file needs --p12")}
+		}
+		pw, err := readSecretFile(g.env, o.p12PasswordFile, "p12 password file")
+		if err != nil {
+			return r, err
+		}
+		r.P12Password = string(pw)
+	}
+	return r, nil
+}
+
+func printIssued(g *globals, res *cadir.IssueResult) {
+	w := g.env.stdout
+	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, serialHex(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
+	fmt.Fprintf(w, "  certificate: %s\n  key:         %s\n", res.CertPath, res.KeyPath)
+	if res.P12Path != "" {
+		fmt.Fprintf(w, "  bundle:      %s\n", res.P12Path)
+	}
+	if res.PasswordMade {
+		fmt.Fprintf(w, "  bundle password (shown once; give it to the user separately): %s\n", res.P12Password)
+	}
+}
+
+func runIssueBatch(g *globals, d *cadir.Dir, base cadir.IssueRequest, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	reqs, lines, parseErrs, err := cadir.ParseCSV(f, base)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	progress := func(done, total int) {
+		if g.env.stderrIsTerminal {
+			fmt.Fprintf(g.env.stderr, "\rissued %d/%d", done, total)
+			if done == total {
+				fmt.Fprintln(g.env.stderr)
+			}
+		}
+	}
+	results, rowErrs, err := d.IssueBatch(reqs, progress, lines...)
+	for _, res := range results {
+		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, serialHex(res.Record.Serial), res.CertPath)
+		if res.PasswordMade {
+			line += "\t" + res.P12Password
+		}
+		fmt.Fprintln(g.env.stdout, line)
+	}
+	rowErrs = append(parseErrs, rowErrs...)
+	for _, re := range rowErrs {
+		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %v\n", path, re.Line, re.Name, re.Err)
+	}
+	if err != nil {
+		return err
+	}
+	if g.verbose {
+		fmt.Fprintf(g.env.stderr, "wsca: issued %d certificates from %s\n", len(results), path)
+	}
+	if len(rowErrs) > 0 {
+		return fmt.Errorf("%d of %d rows of %s were not issued (see above); the other %d were", len(rowErrs), len(reqs)+len(parseErrs), path, len(results))
+	}
+	return nil
+}

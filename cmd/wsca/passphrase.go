@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/wsca/wsca/internal/cadir"
+)
+
+// minPassphrase is the shortest passphrase wsca init accepts for the CA keys.
+const minPassphrase = 8
+
+// passphrase returns a cadir.PassphraseFunc that reads the CA passphrase once — from --passphrase-file
+// (or WSCA_PASSPHRASE_FILE), else from the terminal — and caches it for the rest of the command, so a
+// command that opens both CA keys asks once. Never from argv: other users can read it in ps.
+func (g *globals) passphrase(confirm bool) cadir.PassphraseFunc {
+	var cached []byte
+	return func() ([]byte, error) {
+		if cached != nil {
+			return cached, nil
+		}
+		p, err := g.readPassphrase(confirm)
+		if err != nil {
+			return nil, err
+		}
+		cached = p
+		return p, nil
+	}
+}
+
+func (g *globals) readPassphrase(confirm bool) ([]byte, error) {
+	if g.passphraseFile != "" {
+		return readSecretFile(g.env, g.passphraseFile, "passphrase file")
+	}
+	if g.env.tty == nil {
+		return nil, errNoTerminal
+	}
+	tty, err := g.env.tty()
+	if err != nil {
+		return nil, errNoTerminal
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, "CA key passphrase: ")
+	p, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return nil, fmt.Errorf("reading the passphrase from the terminal: %w", err)
+	}
+	if confirm {
+		fmt.Fprint(tty, "Repeat the passphrase: ")
+		again, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase from the terminal: %w", err)
+		}
+		if !bytes.Equal(p, again) {
+			return nil, errors.New("the two passphrases differ")
+		}
+	}
+	if len(p) == 0 {
+		return nil, errors.New("the passphrase is empty")
+	}
+	return p, nil
+}
+
+var errNoTerminal = errors.New("no terminal to ask for the CA key passphrase: use --passphrase-file or WSCA_PASSPHRASE_FILE")
+
+// readSecretFile reads a passphrase or password file: the first line, without its line ending. It warns
+// when the file is readable by other users.
+func readSecretFile(e *env, path, what string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(e.stderr, "wsca: warning: %s %s is readable by other users (mode %04o): chmod 600 %s\n", what, path, st.Mode().Perm(), path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		data = data[:i]
+	}
+	data = bytes.TrimSuffix(data, []byte("\r"))
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s %s is empty", what, path)
+	}
+	return data, nil
+}

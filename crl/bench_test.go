@@ -1,0 +1,175 @@
+package crl
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"math/big"
+	"runtime"
+	"testing"
+	"time"
+)
+
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"10k", 10_000}, {"100k", 100_000}, {"1M", 1_000_000}}
+
+func benchTemplate(ca *testCA) Template {
+	now := baseTime()
+	return Template{Number: big.NewInt(1), ThisUpdate: now, NextUpdate: now.Add(24 * time.Hour), Issuer: ca.cert, Signer: ca.key}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	ca := newRoot(b, "p256", "Bench Root")
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var der []byte
+			for b.Loop() {
+				var err error
+				if der, err = Build(benchTemplate(ca), genEntries(size.n, baseTime())); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(der))/(1<<20), "MiB-DER")
+		})
+	}
+}
+
+// liveHeap returns the bytes in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func BenchmarkParse(b *testing.B) {
+	ca := newRoot(b, "p256", "Bench Root")
+	cas := []*x509.Certificate{ca.cert}
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"10k", 10_000}, {"1M", 1_000_000}} {
+		b.Run(size.name, func(b *testing.B) {
+			der, err := Build(benchTemplate(ca), genEntries(size.n, baseTime()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			var live float64
+			for b.Loop() {
+				b.StopTimer()
+				before := liveHeap()
+				b.StartTimer()
+				crls, err := Parse(der, cas)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				// Raw is a copy of der; count only what the Set adds.
+				live = float64(int64(liveHeap())-int64(before)-int64(len(crls[0].Raw))) / (1 << 20)
+				runtime.KeepAlive(crls)
+				b.StartTimer()
+			}
+			b.ReportMetric(live, "MiB-live")
+		})
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	ca := newRoot(b, "p256", "Bench Root")
+	der, err := Build(benchTemplate(ca), genEntries(100_000, baseTime()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	crls, err := Parse(der, []*x509.Certificate{ca.cert})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var serials [][]byte
+	for e := range genEntries(1000, baseTime()) {
+		serials = append(serials, e.Serial.Bytes())
+	}
+	miss := []byte{0xde, 0xad, 0xbe, 0xef}
+	set := crls[0].Revoked
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, ok := set.Lookup(serials[i%len(serials)]); !ok {
+			b.Fatal("miss")
+		}
+		set.Lookup(miss)
+		i++
+	}
+}
+
+func BenchmarkCheckChain(b *testing.B) {
+	root := newRoot(b, "p256", "Bench Root")
+	inter := root.newIntermediate(b, "p256", "Bench Intermediate", 2)
+	leaf := inter.newLeaf(b, "leaf", new(big.Int).Lsh(big.NewInt(1), 127))
+	cas := []*x509.Certificate{root.cert, inter.cert}
+	interDER, err := Build(benchTemplate(inter), genEntries(100_000, baseTime()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bundle := NewBundle([]*CRL{mustParse(b, interDER, cas...), mustParse(b, root.build(b, 1), cas...)})
+	chain := []*x509.Certificate{leaf, inter.cert, root.cert}
+	now := baseTime()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := bundle.CheckChain(chain, now, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStdlibBuild(b *testing.B) {
+	ca := newRoot(b, "p256", "Bench Root")
+	b.Run("1M", func(b *testing.B) {
+		tmpl := stdlibTemplate(1_000_000)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.cert, ca.key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkStdlibParse(b *testing.B) {
+	ca := newRoot(b, "p256", "Bench Root")
+	b.Run("1M", func(b *testing.B) {
+		der, err := Build(benchTemplate(ca), genEntries(1_000_000, baseTime()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		var live float64
+		for b.Loop() {
+			b.StopTimer()
+			before := liveHeap()
+			b.StartTimer()
+			rl, err := x509.ParseRevocationList(der)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			live = float64(int64(liveHeap())-int64(before)) / (1 << 20)
+			runtime.KeepAlive(rl)
+			b.StartTimer()
+		}
+		b.ReportMetric(live, "MiB-live")
+	})
+}
+
+func stdlibTemplate(n int) *x509.RevocationList {
+	now := baseTime()
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now, NextUpdate: now.Add(24 * time.Hour)}
+	tmpl.RevokedCertificateEntries = make([]x509.RevocationListEntry, 0, n)
+	for e := range genEntries(n, now) {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: new(big.Int).Set(e.Serial), RevocationTime: e.RevokedAt, ReasonCode: e.Reason})
+	}
+	return tmpl
+}

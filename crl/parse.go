@@ -1,0 +1,462 @@
+package crl
+
+import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// Parse parses one or more PEM "X509 CRL" blocks, or a single DER CRL, and
+// verifies each against the CA certificate in issuers whose subject (byte-exact)
+// and key identifier match the CRL's issuer and authority key identifier.
+//
+// Parse is strict and fails closed: any structural error, a foreign PEM block,
+// bytes after the last CRL, a missing nextUpdate, or an unknown critical CRL or
+// entry extension (RFC 5280 §5.2, §5.3) returns an error wrapping ErrMalformed;
+// a CRL from no CA in issuers returns ErrUnknownIssuer; a signature that does
+// not verify returns ErrBadSignature; input without any CRL returns ErrNoCRL.
+// On error no CRL is returned. Each CRL's Raw is its DER, never aliasing data.
+func Parse(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrNoCRL)
+	}
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
+		c, err := parseDER(bytes.Clone(data), issuers) // Raw must not alias the caller's buffer
+		if err != nil {
+			return nil, err
+		}
+		return []*CRL{c}, nil
+	}
+	var crls []*CRL
+	rest := trimmed
+	for i := 0; len(rest) > 0; i++ {
+		// pem.Decode silently skips text before a block; insist that only
+		// whitespace separates blocks so that stray data is noticed.
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN")) {
+			return nil, fmt.Errorf("%w: unexpected data after PEM block %d", ErrMalformed, i)
+		}
+		block, after := pem.Decode(rest)
+		// pem.Decode also skips a broken block to return a later one; the
+		// consumed text must hold exactly the one block returned.
+		if block == nil || bytes.Count(rest[:len(rest)-len(after)], []byte("-----BEGIN")) != 1 {
+			return nil, fmt.Errorf("%w: invalid PEM block %d", ErrMalformed, i+1)
+		}
+		rest = after
+		if block.Type != pemType {
+			return nil, fmt.Errorf("%w: PEM block %d is %q, want %q", ErrMalformed, i+1, block.Type, pemType)
+		}
+		if len(block.Headers) != 0 {
+			return nil, fmt.Errorf("%w: PEM block %d has headers", ErrMalformed, i+1)
+		}
+		c, err := parseDER(block.Bytes, issuers) // pem.Decode allocated block.Bytes: no copy needed
+		if err != nil {
+			return nil, fmt.Errorf("CRL %d: %w", i+1, err)
+		}
+		crls = append(crls, c)
+		rest = bytes.TrimLeft(rest, " \t\r\n")
+	}
+	return crls, nil
+}
+
+// malformed returns an ErrMalformed error naming the element that failed.
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Tags used by the CRL structure.
+var (
+	tagExplicit0 = cbasn1.Tag(0).Constructed().ContextSpecific()
+	tagKeyID     = cbasn1.Tag(0).ContextSpecific()
+)
+
+// parseDER parses and verifies one DER CertificateList (RFC 5280 §5.1). It
+// keeps der as CRL.Raw.
+func parseDER(der []byte, issuers []*x509.Certificate) (*CRL, error) {
+	if len(der) > math.MaxUint32 {
+		return nil, malformed("CRL larger than 4 GiB")
+	}
+	input := cryptobyte.String(der)
+	var certList, tbsRaw, outerAlg cryptobyte.String
+	var sig []byte
+	if !input.ReadASN1(&certList, cbasn1.SEQUENCE) {
+		return nil, malformed("CertificateList is not a DER SEQUENCE")
+	}
+	if !input.Empty() {
+		return nil, malformed("%d bytes after CertificateList", len(input))
+	}
+	if !certList.ReadASN1Element(&tbsRaw, cbasn1.SEQUENCE) {
+		return nil, malformed("tbsCertList")
+	}
+	if !certList.ReadASN1Element(&outerAlg, cbasn1.SEQUENCE) {
+		return nil, malformed("signatureAlgorithm")
+	}
+	if !certList.ReadASN1BitStringAsBytes(&sig) {
+		return nil, malformed("signatureValue")
+	}
+	if !certList.Empty() {
+		return nil, malformed("trailing data in CertificateList")
+	}
+
+	var tbs cryptobyte.String
+	tbsCopy := cryptobyte.String(tbsRaw)
+	if !tbsCopy.ReadASN1(&tbs, cbasn1.SEQUENCE) {
+		return nil, malformed("tbsCertList")
+	}
+	c := &CRL{}
+	version := 0
+	if tbs.PeekASN1Tag(cbasn1.INTEGER) {
+		if !tbs.ReadASN1Integer(&version) || version != 1 {
+			// Only v2 may be explicit (RFC 5280 §5.1.2.1); v1 omits the field.
+			return nil, malformed("version")
+		}
+	}
+	var innerAlg, rawIssuer cryptobyte.String
+	if !tbs.ReadASN1Element(&innerAlg, cbasn1.SEQUENCE) {
+		return nil, malformed("tbsCertList signature")
+	}
+	if !bytes.Equal(innerAlg, outerAlg) {
+		return nil, malformed("signature algorithm in tbsCertList differs from signatureAlgorithm") // §5.1.1.2
+	}
+	alg, ok := lookupAlg(outerAlg)
+	if !ok {
+		return nil, malformed("unsupported signature algorithm")
+	}
+	if !tbs.ReadASN1Element(&rawIssuer, cbasn1.SEQUENCE) {
+		return nil, malformed("issuer")
+	}
+	var err error
+	if c.ThisUpdate, err = readTime(&tbs); err != nil {
+		return nil, malformed("thisUpdate: %v", err)
+	}
+	if !tbs.PeekASN1Tag(cbasn1.UTCTime) && !tbs.PeekASN1Tag(cbasn1.GeneralizedTime) {
+		return nil, malformed("no nextUpdate") // RFC 5280 §5.1.2.5: conforming issuers MUST include it
+	}
+	if c.NextUpdate, err = readTime(&tbs); err != nil {
+		return nil, malformed("nextUpdate: %v", err)
+	}
+	var revoked cryptobyte.String
+	hasRevoked := false
+	if tbs.PeekASN1Tag(cbasn1.SEQUENCE) {
+		if !tbs.ReadASN1(&revoked, cbasn1.SEQUENCE) {
+			return nil, malformed("revokedCertificates")
+		}
+		hasRevoked = true
+	}
+	var aki []byte
+	if tbs.PeekASN1Tag(tagExplicit0) {
+		if version != 1 {
+			return nil, malformed("extensions in a v1 CRL")
+		}
+		var exts cryptobyte.String
+		if !tbs.ReadASN1(&exts, tagExplicit0) || !exts.ReadASN1(&exts, cbasn1.SEQUENCE) || exts.Empty() {
+			return nil, malformed("crlExtensions")
+		}
+		if aki, c.Number, err = parseCRLExtensions(exts); err != nil {
+			return nil, err
+		}
+	}
+	if !tbs.Empty() {
+		return nil, malformed("trailing data in tbsCertList")
+	}
+
+	if c.Issuer, err = findIssuer(rawIssuer, aki, alg, tbsRaw, sig, issuers); err != nil {
+		return nil, err
+	}
+
+	// Only now, with the signature verified, walk the entries: forged input
+	// costs a signature check, not a million-entry parse.
+	if c.Revoked, err = parseEntries(revoked, hasRevoked, version); err != nil {
+		return nil, err
+	}
+	c.Raw = der
+	return c, nil
+}
+
+// lookupAlg maps a signature AlgorithmIdentifier to the algorithm.
+func lookupAlg(der []byte) (sigAlg, bool) {
+	for _, a := range []sigAlg{algECDSASHA256, algECDSASHA384, algECDSASHA512, algRSASHA256, algRSASHA384, algRSASHA512, algEd25519} {
+		if bytes.Equal(der, a.der) {
+			return a, true
+		}
+	}
+	return sigAlg{}, false
+}
+
+// parseCRLExtensions reads crlExtensions (RFC 5280 §5.2): the authority key
+// identifier's keyIdentifier and the CRL number. Unknown non-critical
+// extensions are ignored; unknown critical ones make the CRL unusable.
+func parseCRLExtensions(exts cryptobyte.String) (aki []byte, number *big.Int, err error) {
+	var seenAKI, seenNumber bool
+	for !exts.Empty() {
+		oid, critical, value, err := readExtension(&exts)
+		if err != nil {
+			return nil, nil, malformed("crlExtensions: %v", err)
+		}
+		switch {
+		case bytes.Equal(oid, oidAKI):
+			if seenAKI {
+				return nil, nil, malformed("duplicate authorityKeyIdentifier") // §4.2
+			}
+			seenAKI = true
+			var seq cryptobyte.String
+			if !value.ReadASN1(&seq, cbasn1.SEQUENCE) || !value.Empty() {
+				return nil, nil, malformed("authorityKeyIdentifier")
+			}
+			var kid cryptobyte.String
+			var present bool
+			if !seq.ReadOptionalASN1(&kid, &present, tagKeyID) || (present && len(kid) == 0) {
+				return nil, nil, malformed("authorityKeyIdentifier keyIdentifier")
+			}
+			aki = kid
+			// authorityCertIssuer and authorityCertSerialNumber may follow; they
+			// do not change which key we verify with, so they are not read.
+		case bytes.Equal(oid, oidCRLNumber):
+			if seenNumber {
+				return nil, nil, malformed("duplicate cRLNumber")
+			}
+			seenNumber = true
+			var n cryptobyte.String
+			if !value.ReadASN1(&n, cbasn1.INTEGER) || !value.Empty() || len(n) == 0 || len(n) > maxSerialOctets || n[0]&0x80 != 0 ||
+				(len(n) > 1 && n[0] == 0 && n[1]&0x80 == 0) {
+				return nil, nil, malformed("cRLNumber") // §5.2.3: non-negative, ≤ 20 octets
+			}
+			number = new(big.Int).SetBytes(n)
+		case critical:
+			// Includes issuingDistributionPoint and deltaCRLIndicator: a partial
+			// or delta CRL read as complete would hide revocations.
+			return nil, nil, malformed("unsupported critical CRL extension %s", oidString(oid))
+		}
+	}
+	return aki, number, nil
+}
+
+// readExtension reads one Extension (RFC 5280 §4.1): extnID, critical
+// (DEFAULT FALSE) and the content of extnValue.
+func readExtension(s *cryptobyte.String) (oid []byte, critical bool, value cryptobyte.String, err error) {
+	var ext, oidS cryptobyte.String
+	if !s.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1(&oidS, cbasn1.OBJECT_IDENTIFIER) || len(oidS) == 0 {
+		return nil, false, nil, errors.New("extension")
+	}
+	if ext.PeekASN1Tag(cbasn1.BOOLEAN) && !ext.ReadASN1Boolean(&critical) {
+		return nil, false, nil, fmt.Errorf("extension %s: critical", oidString(oidS))
+	}
+	if !ext.ReadASN1(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
+		return nil, false, nil, fmt.Errorf("extension %s: extnValue", oidString(oidS))
+	}
+	return oidS, critical, value, nil
+}
+
+func oidString(content []byte) string {
+	var oid asn1.ObjectIdentifier
+	full := append([]byte{0x06, byte(len(content))}, content...)
+	if len(content) > 127 {
+		return fmt.Sprintf("%x", content)
+	}
+	if _, err := asn1.Unmarshal(full, &oid); err != nil {
+		return fmt.Sprintf("%x", content)
+	}
+	return oid.String()
+}
+
+// findIssuer returns the CA certificate that signed the CRL: its RawSubject
+// equals the CRL issuer, its SubjectKeyId equals the AKI when both exist, and
+// its key verifies the signature. Several candidates are tried, so a re-keyed
+// CA with the same name works.
+func findIssuer(rawIssuer, aki []byte, alg sigAlg, tbs, sig []byte, issuers []*x509.Certificate) (*x509.Certificate, error) {
+	var sigErr error
+	for _, ca := range issuers {
+		if ca == nil || !bytes.Equal(ca.RawSubject, rawIssuer) {
+			continue
+		}
+		if len(aki) > 0 && len(ca.SubjectKeyId) > 0 && !bytes.Equal(aki, ca.SubjectKeyId) {
+			continue
+		}
+		// As x509.RevocationList.CheckSignatureFrom: the issuer must be a CA
+		// allowed to sign CRLs (RFC 5280 §4.2.1.3, §4.2.1.9).
+		if (ca.Version == 3 && !ca.BasicConstraintsValid) || (ca.BasicConstraintsValid && !ca.IsCA) {
+			sigErr = fmt.Errorf("%w: issuer %q is not a CA", ErrBadSignature, ca.Subject)
+			continue
+		}
+		if ca.KeyUsage != 0 && ca.KeyUsage&x509.KeyUsageCRLSign == 0 {
+			sigErr = fmt.Errorf("%w: issuer %q lacks the cRLSign key usage", ErrBadSignature, ca.Subject)
+			continue
+		}
+		if err := ca.CheckSignature(alg.alg, tbs, sig); err != nil {
+			sigErr = fmt.Errorf("%w: issuer %q: %v", ErrBadSignature, ca.Subject, err)
+			continue
+		}
+		return ca, nil
+	}
+	if sigErr != nil {
+		return nil, sigErr
+	}
+	return nil, fmt.Errorf("%w: CRL issuer %q is not one of the CA certificates", ErrUnknownIssuer, nameString(rawIssuer))
+}
+
+func nameString(raw []byte) string {
+	var rdn pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &rdn); err != nil || len(rest) != 0 {
+		return fmt.Sprintf("%x", raw)
+	}
+	var name pkix.Name
+	name.FillFromRDNSequence(&rdn)
+	return name.String()
+}
+
+// parseEntries walks revokedCertificates twice: once to size the Set's arrays
+// exactly, once to fill them, so the Set never grows by reallocation.
+func parseEntries(revoked cryptobyte.String, present bool, version int) (*Set, error) {
+	if !present {
+		return newSetBuilder(0, 0).set(), nil
+	}
+	if revoked.Empty() {
+		// RFC 5280 §5.1.2.6: when there are no revoked certificates, the list
+		// MUST be absent. Tolerated: it changes nothing about revocation.
+		return newSetBuilder(0, 0).set(), nil
+	}
+	n, arena := 0, 0
+	for s := revoked; !s.Empty(); n++ {
+		var entry, serial cryptobyte.String
+		if !s.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
+			return nil, malformed("revoked entry %d", n)
+		}
+		arena += len(serial)
+	}
+	b := newSetBuilder(n, arena)
+	for i := 0; !revoked.Empty(); i++ {
+		var entry, serial cryptobyte.String
+		if !revoked.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
+			return nil, malformed("revoked entry %d", i)
+		}
+		if len(serial) == 0 || (len(serial) > 1 && serial[0] == 0 && serial[1]&0x80 == 0) ||
+			(len(serial) > 1 && serial[0] == 0xff && serial[1]&0x80 != 0) {
+			return nil, malformed("revoked entry %d: serial is not a minimal DER INTEGER", i)
+		}
+		if serial[0]&0x80 != 0 {
+			// Go rejects certificates with negative serials (Go 1.23), so
+			// such an entry could only hide a bug.
+			return nil, malformed("revoked entry %d: negative serial", i)
+		}
+		mag := trimZeros(serial)
+		if len(mag) > 255 {
+			return nil, malformed("revoked entry %d: serial too long", i)
+		}
+		at, err := readTime(&entry)
+		if err != nil {
+			return nil, malformed("revoked entry %d: revocationDate: %v", i, err)
+		}
+		reason := 0
+		if !entry.Empty() {
+			if version != 1 {
+				return nil, malformed("revoked entry %d: extensions in a v1 CRL", i)
+			}
+			if reason, err = parseEntryExtensions(entry); err != nil {
+				return nil, fmt.Errorf("revoked entry %d: %w", i, err)
+			}
+		}
+		b.add(mag, at.Unix(), uint8(reason))
+	}
+	return b.set(), nil
+}
+
+// parseEntryExtensions reads crlEntryExtensions (RFC 5280 §5.3) and returns
+// the reason code, 0 if absent.
+func parseEntryExtensions(s cryptobyte.String) (int, error) {
+	var exts cryptobyte.String
+	if !s.ReadASN1(&exts, cbasn1.SEQUENCE) || !s.Empty() || exts.Empty() {
+		return 0, malformed("crlEntryExtensions")
+	}
+	reason, seen := 0, false
+	for !exts.Empty() {
+		oid, critical, value, err := readExtension(&exts)
+		if err != nil {
+			return 0, malformed("crlEntryExtensions: %v", err)
+		}
+		switch {
+		case bytes.Equal(oid, oidReasonCode):
+			if seen {
+				return 0, malformed("duplicate reasonCode")
+			}
+			seen = true
+			if !value.ReadASN1Enum(&reason) || !value.Empty() || !validReason(reason) {
+				return 0, malformed("reasonCode")
+			}
+		case critical:
+			// Includes certificateIssuer (indirect CRLs, §5.3.3): an entry
+			// about another CA's certificate must not be read as ours.
+			return 0, malformed("unsupported critical entry extension %s", oidString(oid))
+		}
+	}
+	return reason, nil
+}
+
+// readTime reads a Time (RFC 5280 §4.1.2.5): UTCTime YYMMDDHHMMSSZ or
+// GeneralizedTime YYYYMMDDHHMMSSZ, both with seconds and Z, as §5.1.2.4
+// requires. Hand-parsed because time.Parse is the hot spot at a million entries.
+func readTime(s *cryptobyte.String) (time.Time, error) {
+	var v cryptobyte.String
+	var year int
+	switch {
+	case s.PeekASN1Tag(cbasn1.UTCTime):
+		if !s.ReadASN1(&v, cbasn1.UTCTime) || len(v) != 13 {
+			return time.Time{}, errors.New("invalid UTCTime")
+		}
+		yy, ok := digits2(v[0:2])
+		if !ok {
+			return time.Time{}, errors.New("invalid UTCTime")
+		}
+		year = 1900 + yy
+		if yy < 50 {
+			year = 2000 + yy
+		}
+		v = v[2:]
+	case s.PeekASN1Tag(cbasn1.GeneralizedTime):
+		if !s.ReadASN1(&v, cbasn1.GeneralizedTime) || len(v) != 15 {
+			return time.Time{}, errors.New("invalid GeneralizedTime")
+		}
+		hi, ok1 := digits2(v[0:2])
+		lo, ok2 := digits2(v[2:4])
+		if !ok1 || !ok2 {
+			return time.Time{}, errors.New("invalid GeneralizedTime")
+		}
+		year = hi*100 + lo
+		v = v[4:]
+	default:
+		return time.Time{}, errors.New("not a UTCTime or GeneralizedTime")
+	}
+	var f [5]int
+	for i := range f {
+		d, ok := digits2(v[2*i : 2*i+2])
+		if !ok {
+			return time.Time{}, errors.New("invalid time digits")
+		}
+		f[i] = d
+	}
+	if v[10] != 'Z' {
+		return time.Time{}, errors.New("time not in UTC (Z)")
+	}
+	t := time.Date(year, time.Month(f[0]), f[1], f[2], f[3], f[4], 0, time.UTC)
+	// time.Date normalises out-of-range fields (Feb 30 → Mar 2); reject them.
+	if y, m, d := t.Date(); y != year || int(m) != f[0] || d != f[1] || t.Hour() != f[2] || t.Minute() != f[3] || t.Second() != f[4] {
+		return time.Time{}, errors.New("invalid date")
+	}
+	return t, nil
+}
+
+func digits2(b []byte) (int, bool) {
+	if b[0] < '0' || b[0] > '9' || b[1] < '0' || b[1] > '9' {
+		return 0, false
+	}
+	return int(b[0]-'0')*10 + int(b[1]-'0'), true
+}

@@ -1,0 +1,288 @@
+package cadir
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"iter"
+	"math/big"
+	"os"
+	"time"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/atomicfile"
+	"github.com/wsca/wsca/store"
+)
+
+// CRL defaults. The root CRL lives long because the root key may be offline for months; the intermediate
+// CRL is short so a revocation reaches every server within a week even if cron stops.
+const (
+	DefaultCRLValidity     = 7 * 24 * time.Hour
+	DefaultRootCRLValidity = 365 * 24 * time.Hour
+	// RootCRLWarnWindow is how close to its nextUpdate a root CRL that cannot be re-signed makes wsca crl warn.
+	RootCRLWarnWindow = 30 * 24 * time.Hour
+	// DefaultDueFraction: with --if-due, a CRL is regenerated once this fraction of its validity has passed.
+	DefaultDueFraction = 0.5
+)
+
+// CRL scopes in the database: which CA signs the CRL.
+const (
+	ScopeIntermediate = "intermediate"
+	ScopeRoot         = "root"
+)
+
+// SettingCRLURL is the database setting holding the CRL distribution point URL given at init.
+const SettingCRLURL = "crl_url"
+
+// CRLOptions controls GenerateCRL.
+type CRLOptions struct {
+	Validity     time.Duration // intermediate CRL validity; default DefaultCRLValidity
+	RootValidity time.Duration // root CRL validity when re-signed; default DefaultRootCRLValidity
+	IfDue        bool          // skip unless a revocation happened since, or DueFraction of the validity passed
+	DueFraction  float64       // default DefaultDueFraction
+	Out          string        // where to write; default crl.pem in the directory
+	DER          bool          // write the intermediate's CRL alone, DER-encoded
+}
+
+// CRLResult describes what GenerateCRL did.
+type CRLResult struct {
+	Skipped      bool // IfDue was set and nothing was due
+	Path         string
+	Number       *big.Int
+	Entries      int
+	ThisUpdate   time.Time
+	NextUpdate   time.Time
+	RootResigned bool
+	RootNumber   *big.Int
+	RootNext     time.Time
+	Warnings     []string // things the admin must see even when the run succeeds
+}
+
+// GenerateCRL regenerates crl.pem: the intermediate's CRL followed by the root's CRL, so servers that
+// check the whole chain (Apache SSLCARevocationCheck chain, nginx ssl_crl, openssl -crl_check_all) find
+// one for each CA. The root CRL is re-signed only when it is due or an intermediate was revoked, and only
+// if the root key is present; otherwise the stored root-crl.pem is reused, with a warning as it nears its
+// nextUpdate. CRL numbers are committed to the database before a CRL is signed, so they never repeat, and
+// the file is replaced atomically, so readers never see half of it and a failure leaves the old one.
+func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
+	if opt.Validity == 0 {
+		opt.Validity = DefaultCRLValidity
+	}
+	if opt.RootValidity == 0 {
+		opt.RootValidity = DefaultRootCRLValidity
+	}
+	if opt.DueFraction == 0 {
+		opt.DueFraction = DefaultDueFraction
+	}
+	if opt.Validity < time.Minute {
+		return nil, fmt.Errorf("CRL validity %s is too short (minimum 1m)", opt.Validity)
+	}
+	out := opt.Out
+	if out == "" {
+		out = d.File(CRLFile)
+	}
+	st, err := d.OpenStore(false)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	now := d.now()
+	res := &CRLResult{Path: out}
+
+	interState, err := st.CRLState(ScopeIntermediate)
+	if err != nil {
+		return nil, err
+	}
+	stored, storedErr := d.storedRootCRL()
+	rootState, err := st.CRLState(ScopeRoot)
+	if err != nil {
+		return nil, err
+	}
+	rootDue := storedErr != nil || rootState.LastChange.After(stored.ThisUpdate) ||
+		due(now, stored.ThisUpdate, stored.NextUpdate, opt.DueFraction)
+
+	if opt.IfDue && !rootDue {
+		_, statErr := os.Stat(out)
+		if statErr == nil && interState.Number != nil && !interState.LastChange.After(interState.ThisUpdate) &&
+			!due(now, interState.ThisUpdate, interState.NextUpdate, opt.DueFraction) {
+			res.Skipped = true
+			res.Number, res.ThisUpdate, res.NextUpdate = interState.Number, interState.ThisUpdate, interState.NextUpdate
+			return res, nil
+		}
+	}
+
+	inter, err := d.Intermediate()
+	if err != nil {
+		return nil, err
+	}
+	g := &crlGen{d: d, st: st, now: now}
+
+	var rootDER []byte
+	switch {
+	case rootDue && d.RootKeyAvailable():
+		root, err := d.Root()
+		if err != nil {
+			return nil, err
+		}
+		if rootDER, err = g.signRoot(root, opt.RootValidity); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.Write(d.File(RootCRLFile), pemCRL(rootDER), 0o644); err != nil {
+			return nil, err
+		}
+		if err := g.commit(); err != nil {
+			return nil, err
+		}
+		res.RootResigned = true
+		res.RootNumber, res.RootNext = g.lastNumber, now.Add(opt.RootValidity)
+	case storedErr != nil:
+		return nil, fmt.Errorf("no usable root CRL (%v) and the root key is not in %s: %w", storedErr, d.Path, ErrRootKeyOffline)
+	default:
+		rootDER = stored.Raw
+		res.RootNumber, res.RootNext = stored.Number, stored.NextUpdate
+		if rootState.LastChange.After(stored.ThisUpdate) {
+			return nil, fmt.Errorf("a CA certificate was revoked after the root CRL was signed, and the root key is offline: "+
+				"bring the root key back into %s and run wsca crl: %w", d.Path, ErrRootKeyOffline)
+		}
+		switch left := stored.NextUpdate.Sub(now); {
+		case left <= 0:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the root CRL expired at %s: servers checking the whole chain reject every client; bring the root key online and run wsca crl",
+				stored.NextUpdate.Format(time.RFC3339)))
+		case left < RootCRLWarnWindow:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the root CRL expires in %d days (%s) and the root key is offline: bring it online and run wsca crl before then",
+				int(left.Hours()/24), stored.NextUpdate.Format(time.RFC3339)))
+		}
+	}
+
+	interDER, err := g.signIntermediate(inter, opt.Validity)
+	if err != nil {
+		return nil, err
+	}
+	res.Number, res.Entries, res.ThisUpdate, res.NextUpdate = g.lastNumber, g.lastEntries, now, now.Add(opt.Validity)
+
+	data := pemCRL(interDER, rootDER)
+	if opt.DER {
+		data = interDER
+	}
+	if err := atomicfile.Write(out, data, 0o644); err != nil {
+		return nil, err
+	}
+	if err := g.commit(); err != nil {
+		return nil, err
+	}
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "crl", User: d.User,
+		Detail: fmt.Sprintf("number %s, %d entries, next update %s", res.Number, res.Entries, res.NextUpdate.Format(time.RFC3339))}); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// due reports whether a CRL valid from this to next is past fraction of its validity (or has no dates).
+func due(now, this, next time.Time, fraction float64) bool {
+	if this.IsZero() || next.IsZero() {
+		return true
+	}
+	return !now.Before(this.Add(time.Duration(float64(next.Sub(this)) * fraction)))
+}
+
+// storedRootCRL parses root-crl.pem against the root certificate.
+func (d *Dir) storedRootCRL() (*crl.CRL, error) {
+	root, err := d.readCert(RootCertFile)
+	if err != nil {
+		return nil, err
+	}
+	p := d.File(RootCRLFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	crls, err := crl.Parse(data, []*x509.Certificate{root})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if len(crls) != 1 {
+		return nil, fmt.Errorf("reading %s: want 1 CRL, found %d", p, len(crls))
+	}
+	return crls[0], nil
+}
+
+// crlGen signs CRLs for one GenerateCRL or Init run.
+type crlGen struct {
+	d           *Dir
+	st          *store.Store
+	now         time.Time
+	lastNumber  *big.Int
+	lastEntries int
+	pending     []signedCRL
+}
+
+func (g *crlGen) signIntermediate(inter ca.Authority, validity time.Duration) ([]byte, error) {
+	return g.sign(ScopeIntermediate, inter, validity)
+}
+
+func (g *crlGen) signRoot(root ca.Authority, validity time.Duration) ([]byte, error) {
+	return g.sign(ScopeRoot, root, validity)
+}
+
+var errStopIteration = errors.New("stop")
+
+func (g *crlGen) sign(scope string, issuer ca.Authority, validity time.Duration) ([]byte, error) {
+	// The number is committed before signing: a crash after this point burns a number but never reuses one.
+	num, err := g.st.NextCRLNumber(scope)
+	if err != nil {
+		return nil, fmt.Errorf("allocating the %s CRL number: %w", scope, err)
+	}
+	var iterErr error
+	count := 0
+	entries := iter.Seq[crl.Entry](func(yield func(crl.Entry) bool) {
+		iterErr = g.st.ForEachRevokedEntry(scope, func(serial *big.Int, at time.Time, reason store.Reason, notAfter time.Time) error {
+			// RFC 5280 §3.3: an entry may leave the CRL once the certificate has expired.
+			if notAfter.Before(g.now) {
+				return nil
+			}
+			count++
+			if !yield(crl.Entry{Serial: serial, RevokedAt: at, Reason: int(reason)}) {
+				return errStopIteration
+			}
+			return nil
+		})
+		if errors.Is(iterErr, errStopIteration) {
+			iterErr = nil
+		}
+	})
+	thisUpdate := g.now
+	der, err := crl.Build(crl.Template{
+		Number: num, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(validity),
+		Issuer: issuer.Cert, Signer: issuer.Key,
+	}, entries)
+	if err == nil {
+		err = iterErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing the %s CRL: %w", scope, err)
+	}
+	g.pending = append(g.pending, signedCRL{scope, num, thisUpdate, thisUpdate.Add(validity)})
+	g.lastNumber, g.lastEntries = num, count
+	return der, nil
+}
+
+// commit records the CRLs signed so far as published. It runs only after their files are written, so
+// --if-due never skips a CRL that did not reach the disk.
+func (g *crlGen) commit() error {
+	for _, s := range g.pending {
+		if err := g.st.RecordCRL(s.scope, s.number, s.thisUpdate, s.nextUpdate); err != nil {
+			return err
+		}
+	}
+	g.pending = nil
+	return nil
+}
+
+type signedCRL struct {
+	scope                  string
+	number                 *big.Int
+	thisUpdate, nextUpdate time.Time
+}
+
+func pemCRL(ders ...[]byte) []byte { return crl.EncodePEM(ders...) }

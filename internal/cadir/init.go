@@ -1,0 +1,184 @@
+package cadir
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/internal/atomicfile"
+	"github.com/wsca/wsca/store"
+)
+
+// InitRequest is what wsca init needs beyond the hierarchy itself.
+type InitRequest struct {
+	Hierarchy ca.HierarchyRequest
+	// Passphrase encrypts both CA keys; nil writes them unencrypted (--insecure-no-passphrase).
+	Passphrase []byte
+	// RootKeyOut, when set, is where the root key goes instead of the directory (offline root).
+	RootKeyOut string
+	// CRLURL, when set, is put as a CRL distribution point into every certificate issued later.
+	CRLURL string
+	// RootCRLValidity is the validity of the first root CRL (default 1 year: the root key may live offline).
+	RootCRLValidity time.Duration
+	// CRLValidity is the validity of the first intermediate CRL (default 7 days).
+	CRLValidity time.Duration
+}
+
+// InitResult describes what init created.
+type InitResult struct {
+	Root, Intermediate store.Record
+	Files              []string
+}
+
+// Init creates the CA: the hierarchy, the encrypted keys, ca.crt, the database and the first CRLs. An
+// existing CA is refused with ErrAlreadyInitialized and nothing is changed; on any later failure every file
+// Init created is removed again, so a failed init can simply be retried.
+func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
+	if d.Initialized() {
+		return nil, fmt.Errorf("%s: %w", d.Path, ErrAlreadyInitialized)
+	}
+	if err := atomicfile.MkdirPrivate(d.Path); err != nil {
+		return nil, err
+	}
+	now := d.now()
+	h, err := ca.NewHierarchy(d.Rand, now, req.Hierarchy)
+	if err != nil {
+		return nil, fmt.Errorf("creating the CA hierarchy: %w", err)
+	}
+
+	var created []string
+	defer func() {
+		if err != nil {
+			for i := len(created) - 1; i >= 0; i-- {
+				os.Remove(created[i])
+			}
+		}
+	}()
+	// The database is created first: store.Create is exclusive, so two concurrent inits cannot both win.
+	st, err := store.Create(d.File(DBFile), store.Options{Timeout: d.LockTimeout})
+	if err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, fmt.Errorf("%s: %w", d.Path, ErrAlreadyInitialized)
+		}
+		return nil, fmt.Errorf("creating the database: %w", err)
+	}
+	created = append(created, d.File(DBFile))
+	defer func() {
+		if cerr := st.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing the database: %w", cerr)
+		}
+	}()
+
+	writeKey := func(path string, key crypto.Signer) error {
+		var pemData []byte
+		var err error
+		if req.Passphrase != nil {
+			pemData, err = ca.EncryptKey(d.Rand, key, req.Passphrase)
+		} else {
+			pemData, err = ca.MarshalKey(key)
+		}
+		if err != nil {
+			return fmt.Errorf("encoding key %s: %w", path, err)
+		}
+		if err := atomicfile.WriteNew(path, pemData, 0o600); err != nil {
+			return err
+		}
+		created = append(created, path)
+		return nil
+	}
+	writePublic := func(path string, data []byte) error {
+		if err := atomicfile.WriteNew(path, data, 0o644); err != nil {
+			return err
+		}
+		created = append(created, path)
+		return nil
+	}
+
+	rootKeyPath := d.File(RootKeyFile)
+	if req.RootKeyOut != "" {
+		rootKeyPath = req.RootKeyOut
+	}
+	if err := writeKey(rootKeyPath, h.Root.Key); err != nil {
+		return nil, err
+	}
+	if err := writeKey(d.File(IntermediateKeyFile), h.Intermediate.Key); err != nil {
+		return nil, err
+	}
+	if err := writePublic(d.File(RootCertFile), ca.EncodeCertificates(h.Root.Cert)); err != nil {
+		return nil, err
+	}
+	if err := writePublic(d.File(IntermediateCertFile), ca.EncodeCertificates(h.Intermediate.Cert)); err != nil {
+		return nil, err
+	}
+	// ca.crt is intermediate then root: the order Apache's SSLCACertificateFile and nginx's
+	// ssl_client_certificate expect for a complete client chain.
+	if err := writePublic(d.File(BundleFile), ca.EncodeCertificates(h.Intermediate.Cert, h.Root.Cert)); err != nil {
+		return nil, err
+	}
+
+	rootRec := recordFor(h.Root.Cert, "root", "root", now, d.User)
+	interRec := recordFor(h.Intermediate.Cert, "intermediate", "intermediate", now, d.User)
+	if err := st.Add(rootRec, interRec); err != nil {
+		return nil, fmt.Errorf("recording the CA certificates: %w", err)
+	}
+	if req.CRLURL != "" {
+		if err := st.SetSetting(SettingCRLURL, req.CRLURL); err != nil {
+			return nil, err
+		}
+	}
+
+	rootCRLValidity := req.RootCRLValidity
+	if rootCRLValidity == 0 {
+		rootCRLValidity = DefaultRootCRLValidity
+	}
+	crlValidity := req.CRLValidity
+	if crlValidity == 0 {
+		crlValidity = DefaultCRLValidity
+	}
+	g := &crlGen{d: d, st: st, now: now}
+	rootCRL, err := g.signRoot(h.Root, rootCRLValidity)
+	if err != nil {
+		return nil, err
+	}
+	interCRL, err := g.signIntermediate(h.Intermediate, crlValidity)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePublic(d.File(RootCRLFile), pemCRL(rootCRL)); err != nil {
+		return nil, err
+	}
+	if err := writePublic(d.File(CRLFile), pemCRL(interCRL, rootCRL)); err != nil {
+		return nil, err
+	}
+	if err := g.commit(); err != nil {
+		return nil, err
+	}
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "init", User: d.User,
+		Detail: fmt.Sprintf("root %s, intermediate %s", h.Root.Cert.Subject.CommonName, h.Intermediate.Cert.Subject.CommonName)}); err != nil {
+		return nil, err
+	}
+	return &InitResult{Root: rootRec, Intermediate: interRec, Files: append([]string(nil), created...)}, nil
+}
+
+// recordFor builds the database record of a certificate.
+func recordFor(cert *x509.Certificate, name, kind string, now time.Time, user string) store.Record {
+	fp := sha256.Sum256(cert.Raw)
+	return store.Record{
+		Serial:            cert.SerialNumber,
+		Name:              name,
+		Kind:              kind,
+		Subject:           cert.Subject.String(),
+		NotBefore:         cert.NotBefore,
+		NotAfter:          cert.NotAfter,
+		FingerprintSHA256: hex.EncodeToString(fp[:]),
+		DER:               cert.Raw,
+		IssuedAt:          now,
+		IssuedBy:          user,
+	}
+}

@@ -1,0 +1,477 @@
+package cadir
+
+import (
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/internal/atomicfile"
+	"github.com/wsca/wsca/store"
+)
+
+// ErrNameTaken means NAME already has a valid certificate and --renew was not given.
+var ErrNameTaken = errors.New("already has a valid certificate")
+
+// DefaultValidity is the lifetime of a leaf certificate when none is given.
+const DefaultValidity = 365 * 24 * time.Hour
+
+// IssueRequest describes one certificate to issue.
+type IssueRequest struct {
+	Name         string
+	Kind         ca.Kind // ca.KindClient (default) or ca.KindServer
+	KeyType      ca.KeyType
+	Emails       []string
+	URIs         []string
+	DNSNames     []string
+	IPs          []string
+	OU           string
+	Organization string
+	Validity     time.Duration // default DefaultValidity
+	Renew        bool          // allow a new certificate while NAME has a valid one; records the link
+
+	OutDir      string // where NAME.crt, NAME.key and NAME.p12 go
+	P12         bool
+	P12Format   ca.P12Format
+	P12Password string // empty: a password is generated and returned in the result
+}
+
+// IssueResult is what one issuance produced.
+type IssueResult struct {
+	Record       store.Record
+	CertPath     string
+	KeyPath      string
+	P12Path      string
+	P12Password  string // set when the password was generated: the caller shows it once
+	PasswordMade bool
+}
+
+// leafRequest validates r and turns it into the ca package's request.
+func (r *IssueRequest) leafRequest(pub crypto.PublicKey) (ca.LeafRequest, error) {
+	if err := ValidateName(r.Name); err != nil {
+		return ca.LeafRequest{}, err
+	}
+	kind := r.Kind
+	if kind == "" {
+		kind = ca.KindClient
+	}
+	lr := ca.LeafRequest{
+		Kind:      kind,
+		Subject:   pkix.Name{CommonName: r.Name},
+		Emails:    r.Emails,
+		DNSNames:  r.DNSNames,
+		Validity:  r.Validity,
+		PublicKey: pub,
+	}
+	if lr.Validity == 0 {
+		lr.Validity = DefaultValidity
+	}
+	if r.OU != "" {
+		lr.Subject.OrganizationalUnit = []string{r.OU}
+	}
+	if r.Organization != "" {
+		lr.Subject.Organization = []string{r.Organization}
+	}
+	for _, e := range r.Emails {
+		if !strings.Contains(e, "@") || strings.ContainsAny(e, " <>") {
+			return ca.LeafRequest{}, fmt.Errorf("email %q is not an address like alice@example.com", e)
+		}
+	}
+	for _, s := range r.URIs {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme == "" {
+			return ca.LeafRequest{}, fmt.Errorf("URI %q is not absolute (like spiffe://example.com/alice)", s)
+		}
+		lr.URIs = append(lr.URIs, u)
+	}
+	for _, s := range r.IPs {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return ca.LeafRequest{}, fmt.Errorf("IP %q is not an IPv4 or IPv6 address", s)
+		}
+		lr.IPs = append(lr.IPs, ip)
+	}
+	return lr, nil
+}
+
+// ValidateName checks that a certificate name is usable both as a common name and as a file name.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the name is empty")
+	case len(name) > 64:
+		// RFC 5280 Appendix A: ub-common-name is 64.
+		return fmt.Errorf("name %q is longer than 64 characters (the limit for a certificate common name)", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, `/\`):
+		return fmt.Errorf("name %q cannot be used as a file name (no / or \\, not . or ..)", name)
+	case strings.HasPrefix(name, "-"):
+		return fmt.Errorf("name %q must not start with '-'", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("name %q contains a control character", name)
+		}
+	}
+	return nil
+}
+
+// Issue creates a key and a certificate for req.Name, records the certificate in the database, and only
+// then writes NAME.crt, NAME.key (0600) and, if asked, NAME.p12 (0600). A name that has a valid
+// certificate is refused with ErrNameTaken (naming its serial) unless req.Renew is set.
+func (d *Dir) Issue(req IssueRequest) (*IssueResult, error) {
+	results, rowErrs, err := d.IssueBatch([]IssueRequest{req}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(rowErrs) > 0 {
+		return nil, rowErrs[0].Err
+	}
+	return &results[0], nil
+}
+
+// RowError is a request of a batch that was not issued; nothing of it was recorded or written.
+type RowError struct {
+	Line int // input line number, or the request's index+1 when not from a file
+	Name string
+	Err  error
+}
+
+func (e RowError) Error() string { return fmt.Sprintf("line %d (%s): %v", e.Line, e.Name, e.Err) }
+
+// BatchSize is how many certificates share one database transaction in IssueBatch. Large enough to make
+// bulk issuance fast, small enough that other wsca processes wait for the lock only briefly.
+const BatchSize = 256
+
+// IssueBatch issues many certificates with one CA load. Requests are processed in chunks of BatchSize:
+// keys and certificates are made, the chunk's records are committed in one transaction, then its files are
+// written. A bad request is returned as a RowError and nothing of it is recorded; the others go on.
+// Lines gives the input line of each request for error messages (nil: index+1). progress, if not nil, is
+// called after each chunk.
+func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), lines ...int) ([]IssueResult, []RowError, error) {
+	lineOf := func(i int) int {
+		if i < len(lines) {
+			return lines[i]
+		}
+		return i + 1
+	}
+	var rowErrs []RowError
+	fail := func(i int, err error) {
+		rowErrs = append(rowErrs, RowError{Line: lineOf(i), Name: reqs[i].Name, Err: err})
+	}
+
+	// Cheap checks first, before the passphrase is asked for.
+	ok := make([]bool, len(reqs))
+	seen := make(map[string]int, len(reqs))
+	for i := range reqs {
+		r := &reqs[i]
+		if _, err := r.leafRequest(nil); err != nil {
+			fail(i, err)
+			continue
+		}
+		if j, dup := seen[r.Name]; dup {
+			fail(i, fmt.Errorf("name %q appears again (first on line %d)", r.Name, lineOf(j)))
+			continue
+		}
+		seen[r.Name] = i
+		ok[i] = true
+	}
+	crlURL, err := d.preflight(reqs, ok, fail)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range reqs {
+		if ok[i] {
+			if err := checkOutputs(&reqs[i]); err != nil {
+				ok[i] = false
+				fail(i, err)
+			}
+		}
+	}
+	if !anyTrue(ok) {
+		return nil, rowErrs, nil
+	}
+
+	inter, err := d.Intermediate()
+	if err != nil {
+		return nil, nil, err
+	}
+	chain := []*x509.Certificate{inter.Cert}
+	if _, root, err := d.Chain(); err == nil {
+		chain = append(chain, root)
+	}
+
+	var results []IssueResult
+	done := 0
+	for start := 0; start < len(reqs); start += BatchSize {
+		end := min(start+BatchSize, len(reqs))
+		chunk, err := d.issueChunk(reqs, ok, start, end, inter, chain, crlURL, fail)
+		if err != nil {
+			return results, rowErrs, err
+		}
+		results = append(results, chunk...)
+		done = end
+		if progress != nil {
+			progress(done, len(reqs))
+		}
+	}
+	return results, rowErrs, nil
+}
+
+type pendingLeaf struct {
+	req  *IssueRequest
+	key  crypto.Signer
+	cert *x509.Certificate
+	rec  store.Record
+}
+
+func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter ca.Authority,
+	chain []*x509.Certificate, crlURL string, fail func(int, error)) ([]IssueResult, error) {
+	now := d.now()
+	var pending []pendingLeaf
+	var idx []int
+	for i := start; i < end; i++ {
+		if !ok[i] {
+			continue
+		}
+		r := &reqs[i]
+		kt := r.KeyType
+		if kt == "" {
+			kt = ca.DefaultKeyType
+		}
+		key, err := ca.GenerateKey(d.Rand, kt)
+		if err != nil {
+			fail(i, fmt.Errorf("generating a %s key: %w", kt, err))
+			continue
+		}
+		lr, err := r.leafRequest(key.Public())
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		if crlURL != "" {
+			lr.CRLURLs = []string{crlURL}
+		}
+		cert, err := ca.Issue(d.Rand, now, inter, lr)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		rec := recordFor(cert, r.Name, string(lr.Kind), now, d.User)
+		pending = append(pending, pendingLeaf{req: r, key: key, cert: cert, rec: rec})
+		idx = append(idx, i)
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	if err := d.commit(pending, idx, ok, fail); err != nil {
+		return nil, err
+	}
+	var results []IssueResult
+	for j, p := range pending {
+		if !ok[idx[j]] {
+			continue
+		}
+		res, err := writeLeafFiles(d, p, chain)
+		if err != nil {
+			return results, fmt.Errorf("certificate %s for %q is recorded but its files could not be written: %w "+
+				"(revoke it with: wsca revoke %s)", store.SerialHex(p.rec.Serial), p.req.Name, err, store.SerialHex(p.rec.Serial))
+		}
+		results = append(results, *res)
+	}
+	return results, nil
+}
+
+// commit records a chunk in one transaction. Renewals are linked to the newest valid certificate of
+// the name; a name that got a valid certificate since the early check is failed here, under the lock.
+func (d *Dir) commit(pending []pendingLeaf, idx []int, ok []bool, fail func(int, error)) error {
+	st, err := d.OpenStore(false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := d.now()
+	var recs []store.Record
+	for j := range pending {
+		p := &pending[j]
+		prev, err := validByName(st, p.req.Name, now)
+		if err != nil {
+			return err
+		}
+		if prev != nil {
+			if !p.req.Renew {
+				ok[idx[j]] = false
+				fail(idx[j], nameTaken(p.req.Name, prev))
+				continue
+			}
+			p.rec.Renews = prev.Serial
+		}
+		recs = append(recs, p.rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := st.Add(recs...); err != nil {
+		return fmt.Errorf("recording %d certificates: %w", len(recs), err)
+	}
+	return nil
+}
+
+func nameTaken(name string, prev *store.Record) error {
+	return fmt.Errorf("%q %w: serial %s, valid until %s (use --renew to issue another, or wsca revoke %s first)",
+		name, ErrNameTaken, store.SerialHex(prev.Serial), prev.NotAfter.Format("2006-01-02"), store.SerialHex(prev.Serial))
+}
+
+// preflight refuses, before any key is made or passphrase asked, names that already have a valid
+// certificate, and returns the CRL distribution point URL set at init (if any).
+func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (crlURL string, err error) {
+	st, err := d.OpenStore(true)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	if crlURL, err = st.Setting(SettingCRLURL); err != nil {
+		return "", fmt.Errorf("reading setting %s: %w", SettingCRLURL, err)
+	}
+	now := d.now()
+	for i := range reqs {
+		if !ok[i] || reqs[i].Renew {
+			continue
+		}
+		prev, err := validByName(st, reqs[i].Name, now)
+		if err != nil {
+			return "", err
+		}
+		if prev != nil {
+			ok[i] = false
+			fail(i, nameTaken(reqs[i].Name, prev))
+		}
+	}
+	return crlURL, nil
+}
+
+// validByName returns the newest valid certificate recorded for name, or nil.
+func validByName(st *store.Store, name string, now time.Time) (*store.Record, error) {
+	recs, err := st.ByName(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var newest *store.Record
+	for i := range recs {
+		if recs[i].Status(now) == "valid" && (newest == nil || recs[i].NotBefore.After(newest.NotBefore)) {
+			newest = &recs[i]
+		}
+	}
+	return newest, nil
+}
+
+// outputs returns the paths issuing r will create.
+func outputs(r *IssueRequest) (crt, key, p12 string) {
+	dir := r.OutDir
+	if dir == "" {
+		dir = "."
+	}
+	crt, key = filepath.Join(dir, r.Name+".crt"), filepath.Join(dir, r.Name+".key")
+	if r.P12 {
+		p12 = filepath.Join(dir, r.Name+".p12")
+	}
+	return crt, key, p12
+}
+
+// checkAbsent refuses to go on when path exists: wsca never overwrites a certificate or key.
+func checkAbsent(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s already exists (move it away or choose another --out)", path)
+	}
+	return nil
+}
+
+func checkOutputs(r *IssueRequest) error {
+	crt, key, p12 := outputs(r)
+	dir := filepath.Dir(crt)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("output directory %s does not exist (create it or pass --out)", dir)
+	}
+	for _, p := range []string{crt, key, p12} {
+		if p == "" {
+			continue
+		}
+		if err := checkAbsent(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeLeafFiles writes the certificate (for a server: leaf + intermediate, the chain a server must send),
+// the key and the PKCS#12 bundle. Each is written exclusively; the key and bundle with mode 0600.
+func writeLeafFiles(d *Dir, p pendingLeaf, chain []*x509.Certificate) (*IssueResult, error) {
+	crtPath, keyPath, p12Path := outputs(p.req)
+	res := &IssueResult{Record: p.rec, CertPath: crtPath, KeyPath: keyPath}
+	certPEM := ca.EncodeCertificates(p.cert)
+	if p.req.Kind == ca.KindServer {
+		certPEM = ca.EncodeCertificates(p.cert, chain[0])
+	}
+	keyPEM, err := ca.MarshalKey(p.key)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteNew(keyPath, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteNew(crtPath, certPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if p12Path != "" {
+		pass := p.req.P12Password
+		if pass == "" {
+			if pass, err = ca.GeneratePassword(d.Rand); err != nil {
+				return nil, err
+			}
+			res.P12Password, res.PasswordMade = pass, true
+		}
+		bundle, err := ca.EncodePKCS12(d.Rand, p.key, p.cert, chain, p.req.Name, pass, p.req.P12Format)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", p12Path, err)
+		}
+		if err := atomicfile.WriteNew(p12Path, bundle, 0o600); err != nil {
+			return nil, err
+		}
+		res.P12Path = p12Path
+	}
+	return res, nil
+}
+
+func anyTrue(bs []bool) bool {
+	for _, b := range bs {
+		if b {
+			return true
+		}
+	}
+	return false
+}
+
+// SerialOf parses a serial given in hex (with or without colons or a 0x prefix).
+func SerialOf(s string) (*big.Int, bool) {
+	h := strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(s, ":", ""), "0x"))
+	if h == "" || len(h) > 40 {
+		return nil, false
+	}
+	n, ok := new(big.Int).SetString(h, 16)
+	if !ok || n.Sign() <= 0 {
+		return nil, false
+	}
+	return n, true
+}
