@@ -360,6 +360,12 @@ func TestIssueErrors(t *testing.T) {
 	if err != nil || !def.NotAfter.Equal(testNow.Add(DefaultLeafValidity)) {
 		t.Errorf("default validity: %v, %v", err, def)
 	}
+	// A leaf never starts before its issuer, even with a clock running
+	// behind the one that created the CA.
+	early, err := Issue(rand.Reader, testNow.Add(-time.Minute), h.Intermediate, okReq)
+	if err != nil || !early.NotBefore.Equal(h.Intermediate.Cert.NotBefore) {
+		t.Errorf("leaf issued before issuer NotBefore+backdate: %v, NotBefore %v", err, early.NotBefore)
+	}
 	// The root can sign leaves too (a two-level deployment), and a server
 	// certificate with only an IP SAN is fine.
 	srv := with(func(r *LeafRequest) { r.Kind = KindServer; r.IPs = []net.IP{net.IPv6loopback} })

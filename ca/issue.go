@@ -117,10 +117,16 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 	if kind == KindServer {
 		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
+	notBefore := now.Add(-Backdate)
+	if notBefore.Before(issuer.Cert.NotBefore) {
+		// Keep the leaf's validity inside the issuer's: some relying
+		// parties (and RFC 5280 6.1.3 readers) find the opposite confusing.
+		notBefore = issuer.Cert.NotBefore
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               req.Subject,
-		NotBefore:             now.Add(-Backdate),
+		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              usage,
 		ExtKeyUsage:           eku,

@@ -47,6 +47,9 @@ func TestEncodePKCS12(t *testing.T) {
 					want = "alice"
 				}
 				found := keyBagFriendlyName(t, pfx) == want
+				if got := certBagFriendlyNames(t, pfx, "s3cret"); len(got) != 3 || got[0] != want || got[1] != "" || got[2] != "" {
+					t.Errorf("%s/%s: certificate bag friendly names = %q, want [%q \"\" \"\"]", kt, format, got, want)
+				}
 				if !found {
 					t.Errorf("%s/%s: key bag friendlyName = %q, want %q", kt, format, keyBagFriendlyName(t, pfx), want)
 				}
@@ -157,7 +160,40 @@ func keyBagFriendlyName(t *testing.T, pfxDER []byte) string {
 			t.Fatal(err)
 		}
 	}
-	for _, a := range bags[0].Attributes {
+	return bagFriendlyName(t, bags[0])
+}
+
+// certBagFriendlyNames returns the friendlyName of every certificate bag.
+func certBagFriendlyNames(t *testing.T, pfxDER []byte, password string) []string {
+	t.Helper()
+	var pfx pfxPDU
+	var authSafe []byte
+	var safes []p12ContentInfo
+	for _, step := range []func() error{
+		func() error { return unmarshalStrict(pfxDER, &pfx) },
+		func() error { return unmarshalStrict(pfx.AuthSafe.Content.Bytes, &authSafe) },
+		func() error { return unmarshalStrict(authSafe, &safes) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	_, err := editCertBags(safes[0].Content, password, func(bags []p12SafeBag) error {
+		for _, b := range bags {
+			names = append(names, bagFriendlyName(t, b))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func bagFriendlyName(t *testing.T, bag p12SafeBag) string {
+	t.Helper()
+	for _, a := range bag.Attributes {
 		if !a.ID.Equal(oidFriendlyName) {
 			continue
 		}

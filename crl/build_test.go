@@ -259,20 +259,27 @@ func TestOpenSSLVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootPath := writePEM(t, dir, "root.pem", "CERTIFICATE", root.cert.Raw)
+	onlyInterPath := filepath.Join(dir, "only-inter.pem")
+	if err := os.WriteFile(onlyInterPath, EncodePEM(interCRL), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name        string
 		leaf, inter []byte
+		crl         string
 		want        string
 	}{
-		{"good", good.Raw, inter.cert.Raw, ": OK"},
-		{"revoked leaf", revoked.Raw, inter.cert.Raw, "certificate revoked"},
-		{"revoked intermediate", underBad.Raw, badInter.cert.Raw, "certificate revoked"},
+		{"good", good.Raw, inter.cert.Raw, crlPath, ": OK"},
+		{"revoked leaf", revoked.Raw, inter.cert.Raw, crlPath, "certificate revoked"},
+		{"revoked intermediate", underBad.Raw, badInter.cert.Raw, crlPath, "certificate revoked"},
+		// -crl_check_all needs the root's CRL too: crl.pem must hold both.
+		{"no root CRL", good.Raw, inter.cert.Raw, onlyInterPath, "unable to get certificate CRL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			leafPath := writePEM(t, dir, "leaf.pem", "CERTIFICATE", tc.leaf)
 			interPath := writePEM(t, dir, "inter.pem", "CERTIFICATE", tc.inter)
-			out, _ := exec.Command("openssl", "verify", "-crl_check_all", "-CRLfile", crlPath, "-CAfile", rootPath,
+			out, _ := exec.Command("openssl", "verify", "-crl_check_all", "-CRLfile", tc.crl, "-CAfile", rootPath,
 				"-untrusted", interPath, leafPath).CombinedOutput()
 			if !strings.Contains(string(out), tc.want) {
 				t.Errorf("openssl verify: want %q in\n%s", tc.want, out)

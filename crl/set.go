@@ -13,17 +13,19 @@ import (
 //
 // Layout: every serial's big-endian magnitude lives in one byte arena; a
 // parallel array of offsets delimits them, two more hold the revocation time
-// (Unix seconds) and reason; an open-addressing table of uint32 entry indexes,
-// keyed by maphash with a per-Set random seed (so crafted serials cannot force
-// collisions), finds them. At a million 16-octet serials that is about 37 MiB,
-// against ~440 MiB for x509.ParseRevocationList's []RevocationListEntry.
+// (Unix seconds) and reason; an open-addressing table finds them, keyed by
+// maphash with a per-Set random seed (so crafted serials cannot force
+// collisions). Each slot holds the entry index and 32 more bits of the hash, so
+// a probe that misses, the common case for a valid client, rarely touches the
+// arena. At a million 16-octet serials that is about 45 MiB, against ~350 MiB
+// for x509.ParseRevocationList.
 type Set struct {
 	seed   maphash.Seed
 	arena  []byte   // serial magnitudes, concatenated
 	off    []uint32 // entry i is arena[off[i]:off[i+1]]; len(off) == Len()+1
 	at     []int64  // revocation time, Unix seconds
 	reason []uint8  // RFC 5280 CRLReason
-	table  []uint32 // entry index + 1, 0 when empty; len is a power of two, load ≤ 1/2
+	table  []uint64 // hash>>32 <<32 | entry index+1; 0 when empty; len is a power of two, load ≤ 1/2
 }
 
 // Len returns the number of distinct revoked serials in s.
@@ -42,16 +44,18 @@ func (s *Set) Lookup(serial []byte) (Revoked, bool) {
 		return Revoked{}, false
 	}
 	serial = trimZeros(serial)
+	h := maphash.Bytes(s.seed, serial)
 	mask := uint64(len(s.table) - 1)
 	// The table is at most half full, so the probe ends at an empty slot.
-	for i := maphash.Bytes(s.seed, serial) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		v := s.table[i]
 		if v == 0 {
 			return Revoked{}, false
 		}
-		j := v - 1
-		if bytes.Equal(s.arena[s.off[j]:s.off[j+1]], serial) {
-			return s.entry(j), true
+		if v>>32 == h>>32 {
+			if j := uint32(v) - 1; bytes.Equal(s.arena[s.off[j]:s.off[j+1]], serial) {
+				return s.entry(j), true
+			}
 		}
 	}
 }
@@ -94,7 +98,7 @@ func newSetBuilder(n, arenaBytes int) setBuilder {
 		s.off = make([]uint32, 1, n+1)
 		s.at = make([]int64, 0, n)
 		s.reason = make([]uint8, 0, n)
-		s.table = make([]uint32, 1<<bits.Len(uint(2*n-1)))
+		s.table = make([]uint64, 1<<bits.Len(uint(2*n-1)))
 	}
 	return setBuilder{s: s}
 }
@@ -104,11 +108,12 @@ func newSetBuilder(n, arenaBytes int) setBuilder {
 // either entry means "revoked".
 func (b setBuilder) add(serial []byte, at int64, reason uint8) {
 	s := b.s
+	h := maphash.Bytes(s.seed, serial)
 	mask := uint64(len(s.table) - 1)
-	i := maphash.Bytes(s.seed, serial) & mask
+	i := h & mask
 	for ; s.table[i] != 0; i = (i + 1) & mask {
-		j := s.table[i] - 1
-		if bytes.Equal(s.arena[s.off[j]:s.off[j+1]], serial) {
+		v := s.table[i]
+		if j := uint32(v) - 1; v>>32 == h>>32 && bytes.Equal(s.arena[s.off[j]:s.off[j+1]], serial) {
 			return
 		}
 	}
@@ -116,7 +121,7 @@ func (b setBuilder) add(serial []byte, at int64, reason uint8) {
 	s.off = append(s.off, uint32(len(s.arena)))
 	s.at = append(s.at, at)
 	s.reason = append(s.reason, reason)
-	s.table[i] = uint32(len(s.at))
+	s.table[i] = h>>32<<32 | uint64(len(s.at))
 }
 
 func (b setBuilder) set() *Set { return b.s }
