@@ -87,7 +87,11 @@ func appendAudit(tx *bolt.Tx, e AuditEntry, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketAudit).Put(seqKey(e.Seq), v); err != nil {
+	b := tx.Bucket(bucketAudit)
+	// Keys only ever grow: fill pages completely instead of bbolt's default
+	// half, which would leave every audit page half empty after a split.
+	b.FillPercent = 1.0
+	if err := b.Put(seqKey(e.Seq), v); err != nil {
 		return err
 	}
 	sum, _ := hex.DecodeString(h)

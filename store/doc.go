@@ -35,10 +35,23 @@
 //	audit    uint64 sequence (from 1) → JSON AuditEntry
 //	crl      scope ("intermediate" | "root") → JSON {"number": decimal,
 //	         "this_update", "next_update", "last_change"}
+//	settings key → value string (CA-wide settings chosen at init; created
+//	         on first SetSetting)
 //
 // Leaf kinds (client, server, …) are revoked on the intermediate's CRL
 // ("intermediate" scope); kind "intermediate" on the root's CRL ("root"
 // scope). A root cannot be revoked: no CRL covers a trust anchor.
+//
+// # Damaged files
+//
+// Open maps bbolt's "invalid database", checksum and version errors, a
+// truncated or empty file, and any panic or memory fault while bbolt reads
+// a damaged page (debug.SetPanicOnFault, per goroutine) to ErrCorrupt;
+// every later read and write is guarded the same way. One class of damage
+// is beyond this: a branch page that points back at an ancestor makes
+// bbolt's cursor descend forever (etcd-io/bbolt#701, #877, #1257 track
+// cycle detection upstream), so a crafted file can hang a command.
+// wsca.db is 0600 in a 0700 directory: whoever can write it can do worse.
 //
 // # Audit chain
 //

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -218,13 +217,6 @@ func FuzzOpenReadOnly(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		tm := time.AfterFunc(5*time.Second, func() {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			os.WriteFile("/tmp/store_fuzz_stack.txt", buf[:n], 0o644)
-			os.WriteFile("/tmp/store_fuzz_input.db", data, 0o644)
-		})
-		defer tm.Stop()
 		s, err := Open(p, Options{ReadOnly: true, Timeout: time.Second})
 		if err != nil {
 			return
