@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 
+	"github.com/wsca/wsca/backup"
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/migrate"
 	"github.com/wsca/wsca/store"
 )
 
@@ -18,6 +20,13 @@ func hint(err error) string {
 		return "run wsca init first, or point --dir (or WSCA_DIR) at the CA directory"
 	case errors.Is(err, cadir.ErrAlreadyInitialized):
 		return "nothing was changed; choose another --dir to create a new CA"
+	case errors.Is(err, migrate.ErrOldKey):
+		// Before ErrWrongPassphrase: this is the old CA's passphrase, not wsca's.
+		return "pass the old CA key's passphrase with --ca-key-passphrase-file"
+	case errors.Is(err, migrate.ErrCertMissing):
+		return "pass --certs with the old CA's new_certs_dir (the SERIAL.pem files)"
+	case errors.Is(err, backup.ErrLiveCA):
+		return "restore into an empty --dir, or pass --force (the current files are kept in replaced-TIMESTAMP/)"
 	case errors.Is(err, ca.ErrWrongPassphrase):
 		return "check the passphrase (--passphrase-file or WSCA_PASSPHRASE_FILE); nothing was changed"
 	case errors.Is(err, ca.ErrPassphraseRequired):

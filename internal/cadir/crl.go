@@ -94,13 +94,21 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	stored, storedErr := d.storedRootCRL()
-	rootState, err := st.CRLState(ScopeRoot)
-	if err != nil {
-		return nil, err
+	// A CA imported from openssl or easy-rsa may be its own root (see SingleCA): then crl.pem holds its one
+	// CRL, and there is no root CRL to keep.
+	single := d.SingleCA()
+	var stored *crl.CRL
+	var storedErr error
+	var rootState store.CRLState
+	rootDue := false
+	if !single {
+		stored, storedErr = d.storedRootCRL()
+		if rootState, err = st.CRLState(ScopeRoot); err != nil {
+			return nil, err
+		}
+		rootDue = storedErr != nil || rootState.LastChange.After(stored.ThisUpdate) ||
+			due(now, stored.ThisUpdate, stored.NextUpdate, opt.DueFraction)
 	}
-	rootDue := storedErr != nil || rootState.LastChange.After(stored.ThisUpdate) ||
-		due(now, stored.ThisUpdate, stored.NextUpdate, opt.DueFraction)
 
 	if opt.IfDue && !rootDue {
 		_, statErr := os.Stat(out)
@@ -120,6 +128,7 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 
 	var rootDER []byte
 	switch {
+	case single:
 	case rootDue && d.RootKeyAvailable():
 		root, err := d.Root()
 		if err != nil {
@@ -161,7 +170,11 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	}
 	res.Number, res.Entries, res.ThisUpdate, res.NextUpdate = g.lastNumber, g.lastEntries, now, now.Add(opt.Validity)
 
-	data := pemCRL(interDER, rootDER)
+	ders := [][]byte{interDER}
+	if rootDER != nil {
+		ders = append(ders, rootDER)
+	}
+	data := pemCRL(ders...)
 	if opt.DER {
 		data = interDER
 	}

@@ -206,7 +206,7 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 		return nil, nil, err
 	}
 	chain := []*x509.Certificate{inter.Cert}
-	if _, root, err := d.Chain(); err == nil {
+	if _, root, err := d.Chain(); err == nil && !root.Equal(inter.Cert) { // a single-CA directory: the CA once
 		chain = append(chain, root)
 	}
 

@@ -127,6 +127,10 @@ func alreadyRevoked(r store.Record) error {
 }
 
 func (d *Dir) revokeIntermediate(reason store.Reason) ([]store.Record, error) {
+	if d.SingleCA() {
+		return nil, errors.New("this CA was imported and is its own root: there is no intermediate to revoke; " +
+			"to retire it, create a new CA with wsca init in another directory and reissue")
+	}
 	// Load the root key first: revoking the intermediate without re-signing the root CRL would leave
 	// a database that says "revoked" and servers that still trust it.
 	if _, err := d.Root(); err != nil {

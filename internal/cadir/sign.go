@@ -95,7 +95,10 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		certs = append(certs, inter.Cert, root)
+		certs = append(certs, inter.Cert)
+		if !root.Equal(inter.Cert) { // a single-CA directory: the CA once
+			certs = append(certs, root)
+		}
 	}
 	res := &SignResult{Record: p.rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out}
 	if req.Out != "" {

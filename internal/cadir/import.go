@@ -1,0 +1,250 @@
+package cadir
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"time"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/atomicfile"
+	"github.com/wsca/wsca/store"
+)
+
+// An imported CA whose issuing certificate is a self-signed root ("single-CA" directory) is laid out as:
+//
+//	root.crt = intermediate.crt   the same certificate, so Chain, Intermediate and Verify work unchanged
+//	intermediate.key              its key (re-encrypted with wsca's passphrase); there is no root.key
+//	ca.crt                        the certificate once
+//	crl.pem                       ONE CRL, signed by that CA, listing every revoked certificate
+//	root-crl.pem                  absent
+//	wsca.db                       one record, kind "root", for the CA; the imported certificates
+//
+// One CRL, because two CRLs from one issuer in crl.pem (a "root" CRL and an "intermediate" CRL) make
+// OpenSSL pick one by thisUpdate and crl.Bundle by number: either could choose the root-scope CRL, which
+// lists no leaf, and let revoked clients in. GenerateCRL therefore writes only the issuer's CRL for a
+// single-CA directory (see SingleCA).
+
+// ImportRequest is an existing CA to take over (built by package migrate).
+type ImportRequest struct {
+	Issuer    *x509.Certificate // issues every certificate from now on; wsca's "intermediate"
+	IssuerKey crypto.Signer
+	// Root is the issuer's root when the issuer is not self-signed; nil makes a single-CA directory.
+	Root *x509.Certificate
+	// RootCRL is the root's current CRL (PEM or DER), required with Root: the root key is not imported,
+	// so wsca reuses this CRL until the root's owner publishes a new one.
+	RootCRL []byte
+	// Passphrase encrypts the issuing key; nil writes it unencrypted.
+	Passphrase []byte
+	// Records are the imported certificates, with their revocations.
+	Records []store.Record
+	// LastCRLNumber is the highest CRL number the old CA published; the first wsca CRL gets a higher one.
+	LastCRLNumber *big.Int
+	// Source names the old tooling for the audit log ("openssl", "easy-rsa").
+	Source string
+	// CRLValidity is the validity of the first CRL (default DefaultCRLValidity).
+	CRLValidity time.Duration
+}
+
+// ImportResult describes what Import created.
+type ImportResult struct {
+	SingleCA bool
+	Imported int // certificates recorded, not counting the CA certificates
+	Revoked  int
+	CRL      *CRLResult
+	Files    []string
+}
+
+// SingleCA reports whether root.crt and intermediate.crt hold the same certificate: a directory made by
+// Import from a CA that is its own root. It is false when either file is missing or unreadable.
+func (d *Dir) SingleCA() bool {
+	root, err := d.readCert(RootCertFile)
+	if err != nil {
+		return false
+	}
+	inter, err := d.readCert(IntermediateCertFile)
+	return err == nil && bytes.Equal(root.Raw, inter.Raw)
+}
+
+// Import creates a CA directory from an existing CA: the issuing certificate and key (encrypted with
+// req.Passphrase), root.crt, ca.crt, the database with every imported record and revocation, the CRL
+// number continuing after the old one, and a first crl.pem. An existing CA is refused with
+// ErrAlreadyInitialized; on any failure every file Import created is removed again. It checks before
+// writing anything that the key matches, the issuer chains to the root, and every record was signed by
+// the issuer.
+func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
+	if err := checkImport(req); err != nil {
+		return nil, err
+	}
+	if d.Initialized() {
+		return nil, fmt.Errorf("%s: %w", d.Path, ErrAlreadyInitialized)
+	}
+	if err := atomicfile.MkdirPrivate(d.Path); err != nil {
+		return nil, err
+	}
+	now := d.now()
+	single := req.Root == nil
+	root := req.Root
+	if single {
+		root = req.Issuer
+	}
+
+	var created []string
+	defer func() {
+		if err != nil {
+			for i := len(created) - 1; i >= 0; i-- {
+				os.Remove(created[i])
+			}
+		}
+	}()
+	st, err := store.Create(d.File(DBFile), store.Options{Timeout: d.LockTimeout})
+	if err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, fmt.Errorf("%s: %w", d.Path, ErrAlreadyInitialized)
+		}
+		return nil, fmt.Errorf("creating the database: %w", err)
+	}
+	created = append(created, d.File(DBFile))
+	stClosed := false
+	defer func() {
+		if !stClosed {
+			st.Close()
+		}
+	}()
+
+	write := func(name string, data []byte, perm os.FileMode) error {
+		if err := atomicfile.WriteNew(d.File(name), data, perm); err != nil {
+			return err
+		}
+		created = append(created, d.File(name))
+		return nil
+	}
+	var keyPEM []byte
+	if req.Passphrase != nil {
+		keyPEM, err = ca.EncryptKey(d.Rand, req.IssuerKey, req.Passphrase)
+	} else {
+		keyPEM, err = ca.MarshalKey(req.IssuerKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encoding the CA key: %w", err)
+	}
+	if err := write(IntermediateKeyFile, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := write(RootCertFile, ca.EncodeCertificates(root), 0o644); err != nil {
+		return nil, err
+	}
+	if err := write(IntermediateCertFile, ca.EncodeCertificates(req.Issuer), 0o644); err != nil {
+		return nil, err
+	}
+	bundle := ca.EncodeCertificates(req.Issuer, root)
+	if single {
+		bundle = ca.EncodeCertificates(req.Issuer)
+	}
+	if err := write(BundleFile, bundle, 0o644); err != nil {
+		return nil, err
+	}
+
+	var caRecs []store.Record
+	if single {
+		caRecs = []store.Record{recordFor(req.Issuer, "root", "root", now, d.User)}
+	} else {
+		caRecs = []store.Record{recordFor(root, "root", "root", now, d.User), recordFor(req.Issuer, "intermediate", "intermediate", now, d.User)}
+	}
+	if err := st.Add(append(caRecs, req.Records...)...); err != nil {
+		return nil, fmt.Errorf("recording the imported certificates: %w", err)
+	}
+	if req.LastCRLNumber != nil && req.LastCRLNumber.Sign() > 0 {
+		if err := st.SetCRLNumber(ScopeIntermediate, req.LastCRLNumber); err != nil {
+			return nil, err
+		}
+	}
+	if !single {
+		crls, err := crl.Parse(req.RootCRL, []*x509.Certificate{root})
+		if err != nil {
+			return nil, fmt.Errorf("the root CRL: %w", err)
+		}
+		if len(crls) != 1 {
+			return nil, fmt.Errorf("the root CRL: want 1 CRL, found %d", len(crls))
+		}
+		rc := crls[0]
+		if err := write(RootCRLFile, pemCRL(rc.Raw), 0o644); err != nil {
+			return nil, err
+		}
+		number := rc.Number
+		if number == nil {
+			number = new(big.Int)
+		}
+		if err := st.RecordCRL(ScopeRoot, number, rc.ThisUpdate, rc.NextUpdate); err != nil {
+			return nil, err
+		}
+	}
+	res = &ImportResult{SingleCA: single, Imported: len(req.Records)}
+	for _, r := range req.Records {
+		if r.Revocation != nil {
+			res.Revoked++
+		}
+	}
+	detail := fmt.Sprintf("from %s: issuer %s, %d certificates (%d revoked), last CRL number %v",
+		req.Source, req.Issuer.Subject, res.Imported, res.Revoked, req.LastCRLNumber)
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "import", User: d.User, Detail: detail}); err != nil {
+		return nil, err
+	}
+	stClosed = true
+	if err := st.Close(); err != nil {
+		return nil, err
+	}
+
+	// The first CRL proves the import end to end: the key opens, the records are readable, the numbers
+	// continue. The passphrase is the one just used, so the operator is not asked again.
+	gen := *d
+	gen.Passphrase = func() ([]byte, error) { return req.Passphrase, nil }
+	opt := CRLOptions{Validity: req.CRLValidity}
+	cr, err := gen.GenerateCRL(opt)
+	if _, statErr := os.Stat(d.File(CRLFile)); statErr == nil {
+		created = append(created, d.File(CRLFile))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the first CRL: %w", err)
+	}
+	res.CRL = cr
+	res.Files = append([]string(nil), created...)
+	return res, nil
+}
+
+func checkImport(req ImportRequest) error {
+	if req.Issuer == nil || req.IssuerKey == nil {
+		return errors.New("importing: the CA certificate and key are required")
+	}
+	if err := ca.CheckKeyMatches(req.IssuerKey, req.Issuer); err != nil {
+		return fmt.Errorf("importing: %w", err)
+	}
+	if req.Root != nil {
+		if err := req.Issuer.CheckSignatureFrom(req.Root); err != nil {
+			return fmt.Errorf("importing: %s is not signed by %s: %w", req.Issuer.Subject, req.Root.Subject, err)
+		}
+		if len(req.RootCRL) == 0 {
+			return errors.New("importing: a CA with a separate root needs the root's CRL")
+		}
+	} else if err := req.Issuer.CheckSignatureFrom(req.Issuer); err != nil {
+		return fmt.Errorf("importing: %s has no root given and is not self-signed: %w", req.Issuer.Subject, err)
+	}
+	for _, r := range req.Records {
+		cert, err := x509.ParseCertificate(r.DER)
+		if err != nil {
+			return fmt.Errorf("importing serial %s: %w", store.SerialHex(r.Serial), err)
+		}
+		if cert.SerialNumber.Cmp(r.Serial) != 0 {
+			return fmt.Errorf("importing serial %s: the certificate has serial %s", store.SerialHex(r.Serial), store.SerialHex(cert.SerialNumber))
+		}
+		if err := cert.CheckSignatureFrom(req.Issuer); err != nil {
+			return fmt.Errorf("importing serial %s: not signed by %s: %w", store.SerialHex(r.Serial), req.Issuer.Subject, err)
+		}
+	}
+	return nil
+}
