@@ -6,6 +6,7 @@ import (
 	"github.com/wsca/wsca/backup"
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/migrate"
 	"github.com/wsca/wsca/store"
@@ -14,6 +15,8 @@ import (
 // hint returns the next step for an error, or "". Decisions are made on the sentinels the packages own.
 func hint(err error) string {
 	switch {
+	case errors.Is(err, doctor.ErrClosedByServer):
+		return "wsca doctor --connect HOST:PORT with the same certificate names the likely cause"
 	case errors.Is(err, store.ErrLocked):
 		return "another wsca command is using this CA; wait for it to finish or raise --lock-timeout"
 	case errors.Is(err, cadir.ErrNotInitialized):

@@ -111,6 +111,8 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 		newVerifyCmd(g),
 		newImportCmd(g), newBackupCmd(g), newRestoreCmd(g), newAuditCmd(g),
 		newConfigCmd(g),
+		newDoctorCmd(g),
+		newClientCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,517 @@
+package doctor
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/store"
+)
+
+// Thresholds of the directory checks.
+const (
+	// CAExpiryWarning: a CA certificate with less life left than this is a warning. Leaves must end before their
+	// issuer (ca.ErrOutlivesIssuer), so a month before the end `wsca issue` with the default year already fails.
+	CAExpiryWarning = 30 * 24 * time.Hour
+	// CAExpiryError: with less than this left, the CA certificate is an error: clients break within days.
+	CAExpiryError = 7 * 24 * time.Hour
+	// CRLExpiryWarning: a CRL this close to its nextUpdate is a warning. Servers that honour nextUpdate (Apache,
+	// nginx, wsca serve) reject every client once it passes, so two days is the last moment to notice a dead cron.
+	CRLExpiryWarning = 2 * 24 * time.Hour
+	// DefaultLockTimeout is how long Check waits for the database lock held by another wsca process.
+	DefaultLockTimeout = 2 * time.Second
+)
+
+// CheckOptions are Check's dependencies.
+type CheckOptions struct {
+	// Passphrase returns the CA key passphrase. Nil: encrypted keys are not opened, and the key/certificate match
+	// is reported as skipped (info). Check never prompts.
+	Passphrase func() ([]byte, error)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// LockTimeout bounds the wait for the database lock (default DefaultLockTimeout).
+	LockTimeout time.Duration
+}
+
+// checker accumulates the findings of one Check run.
+type checker struct {
+	dir      string
+	opts     CheckOptions
+	now      time.Time
+	findings []Finding
+
+	root, inter *x509.Certificate
+	pass        []byte
+	passErr     error
+	passAsked   bool
+	crls        parsedCRLs
+}
+
+func (c *checker) add(sev Severity, check, fix, format string, args ...any) {
+	c.findings = append(c.findings, Finding{Severity: sev, Check: check, Message: fmt.Sprintf(format, args...), Fix: fix})
+}
+
+func (c *checker) file(name string) string { return filepath.Join(c.dir, name) }
+
+// Check inspects the CA directory dir and returns its findings in a fixed order: directory, files and modes,
+// CA certificates, keys, crl.pem, then the database. It never fails: a check that cannot run is itself a finding
+// (for example "skipped: no passphrase" as info, a locked database as a warning). It reads files and opens the
+// database read-only; it changes nothing.
+func Check(dir string, opts CheckOptions) []Finding {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	c := &checker{dir: filepath.Clean(dir), opts: opts, now: opts.Now().UTC()}
+	if !c.checkDir() {
+		return c.findings
+	}
+	c.checkFiles()
+	c.checkModes()
+	c.checkCerts()
+	c.checkKeys()
+	c.checkCRLFile()
+	c.checkRootCRLFile()
+	c.checkDB()
+	return c.findings
+}
+
+// checkDir reports whether the directory exists and holds a CA, and checks its mode.
+func (c *checker) checkDir() bool {
+	st, err := os.Stat(c.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.add(SeverityError, CheckDir, "run wsca init, or point --dir (or WSCA_DIR) at the CA directory",
+			"%s does not exist", c.dir)
+		return false
+	case err != nil:
+		c.add(SeverityError, CheckDir, "", "cannot read %s: %v", c.dir, err)
+		return false
+	case !st.IsDir():
+		c.add(SeverityError, CheckDir, "point --dir (or WSCA_DIR) at the CA directory", "%s is not a directory", c.dir)
+		return false
+	}
+	d := cadir.Dir{Path: c.dir}
+	if !d.Initialized() {
+		c.add(SeverityError, CheckDir, "run wsca init, or point --dir (or WSCA_DIR) at the CA directory",
+			"%s holds no CA (no %s, %s or %s)", c.dir, cadir.RootCertFile, cadir.IntermediateCertFile, cadir.DBFile)
+		return false
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		c.add(SeverityWarning, CheckDirMode, "chmod 700 "+c.dir,
+			"%s has mode %04o: other users can list it (wsca creates it 0700)", c.dir, perm)
+	} else {
+		c.add(SeverityOK, CheckDirMode, "", "%s has mode %04o", c.dir, perm)
+	}
+	return true
+}
+
+func (c *checker) exists(name string) bool {
+	_, err := os.Lstat(c.file(name))
+	return err == nil
+}
+
+func (c *checker) checkFiles() {
+	var missing []string
+	for _, f := range []string{cadir.RootCertFile, cadir.IntermediateCertFile, cadir.IntermediateKeyFile,
+		cadir.BundleFile, cadir.CRLFile, cadir.DBFile} {
+		if !c.exists(f) {
+			missing = append(missing, f)
+		}
+	}
+	for _, f := range missing {
+		fix := "restore it from a backup"
+		switch f {
+		case cadir.CRLFile:
+			fix = "run wsca crl"
+		case cadir.BundleFile:
+			fix = fmt.Sprintf("cat %s %s > %s", c.file(cadir.IntermediateCertFile), c.file(cadir.RootCertFile), c.file(cadir.BundleFile))
+		}
+		c.add(SeverityError, CheckFiles, fix, "%s is missing", c.file(f))
+	}
+	if len(missing) == 0 {
+		c.add(SeverityOK, CheckFiles, "", "%s, %s, %s, %s, %s and %s are present", cadir.RootCertFile,
+			cadir.IntermediateCertFile, cadir.IntermediateKeyFile, cadir.BundleFile, cadir.CRLFile, cadir.DBFile)
+	}
+	rootKey := c.exists(cadir.RootKeyFile)
+	if !rootKey {
+		c.add(SeverityInfo, CheckFiles, "", "%s is not in the directory: the root key is offline (wsca crl reuses %s)",
+			cadir.RootKeyFile, cadir.RootCRLFile)
+	}
+	if !c.exists(cadir.RootCRLFile) {
+		if rootKey {
+			c.add(SeverityInfo, CheckFiles, "", "%s is missing; wsca crl re-signs it with the root key", cadir.RootCRLFile)
+		} else {
+			c.add(SeverityError, CheckFiles, "copy the root key back as "+c.file(cadir.RootKeyFile)+", run wsca crl, remove it again",
+				"%s is missing and the root key is offline: wsca crl cannot produce the root's CRL", cadir.RootCRLFile)
+		}
+	}
+}
+
+// secretFile reports whether a file in the CA directory holds a private key: CA keys, and the NAME.key and
+// NAME.p12 that wsca issue --out DIR writes.
+func secretFile(name string) bool {
+	return strings.HasSuffix(name, ".key") || strings.HasSuffix(name, ".p12") || strings.HasSuffix(name, ".pfx")
+}
+
+func (c *checker) checkModes() {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		c.add(SeverityError, CheckKeyMode, "", "cannot list %s: %v", c.dir, err)
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !(secretFile(name) || name == cadir.DBFile) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		perm, p := info.Mode().Perm(), c.file(name)
+		if name == cadir.DBFile {
+			if perm&0o077 != 0 {
+				c.add(SeverityWarning, CheckDBMode, "chmod 600 "+p,
+					"%s has mode %04o: other users can read every issued certificate and the audit log", p, perm)
+			}
+			continue
+		}
+		switch {
+		case perm&0o004 != 0:
+			c.add(SeverityError, CheckKeyMode, "chmod 600 "+p+" (and treat the key as exposed: for a CA key, plan a new CA)",
+				"%s is world-readable (mode %04o): every local user can copy the private key", p, perm)
+		case perm&0o077 != 0:
+			c.add(SeverityWarning, CheckKeyMode, "chmod 600 "+p,
+				"%s has mode %04o: group members can read or change the private key", p, perm)
+		default:
+			c.add(SeverityOK, CheckKeyMode, "", "%s has mode %04o", p, perm)
+		}
+	}
+}
+
+// readCerts parses a PEM certificate file strictly; it reports a finding and returns nil on failure.
+func (c *checker) readCerts(name string) []*x509.Certificate {
+	data, err := os.ReadFile(c.file(name))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) { // missing files were reported by checkFiles
+			c.add(SeverityError, CheckCertParse, "", "cannot read %s: %v", c.file(name), err)
+		}
+		return nil
+	}
+	certs, err := ca.ParseCertificates(data)
+	if err != nil {
+		c.add(SeverityError, CheckCertParse, "restore it from a backup", "%s: %v", c.file(name), err)
+		return nil
+	}
+	return certs
+}
+
+func (c *checker) checkCerts() {
+	if certs := c.readCerts(cadir.RootCertFile); certs != nil {
+		c.root = certs[0]
+		if !bytes.Equal(c.root.RawIssuer, c.root.RawSubject) || c.root.CheckSignatureFrom(c.root) != nil {
+			c.add(SeverityError, CheckCertChain, "restore root.crt from a backup",
+				"%s (%s) is not a self-signed root certificate", c.file(cadir.RootCertFile), c.root.Subject)
+			c.root = nil
+		}
+	}
+	if certs := c.readCerts(cadir.IntermediateCertFile); certs != nil {
+		c.inter = certs[0]
+	}
+	if c.root != nil && c.inter != nil {
+		if err := c.inter.CheckSignatureFrom(c.root); err != nil {
+			c.add(SeverityError, CheckCertChain, "restore intermediate.crt and root.crt of the same CA from a backup",
+				"%s (%s) is not signed by %s (%s): %v", c.file(cadir.IntermediateCertFile), c.inter.Subject,
+				c.file(cadir.RootCertFile), c.root.Subject, err)
+		} else {
+			c.add(SeverityOK, CheckCertChain, "", "%s is signed by %s", c.inter.Subject, c.root.Subject)
+		}
+		if bundle := c.readCerts(cadir.BundleFile); bundle != nil {
+			if len(bundle) != 2 || !bundle[0].Equal(c.inter) || !bundle[1].Equal(c.root) {
+				var names []string
+				for _, b := range bundle {
+					names = append(names, b.Subject.String())
+				}
+				c.add(SeverityError, CheckCertChain,
+					fmt.Sprintf("cat %s %s > %s", c.file(cadir.IntermediateCertFile), c.file(cadir.RootCertFile), c.file(cadir.BundleFile)),
+					"%s must hold intermediate.crt then root.crt (what Apache, nginx and wsca serve trust), but holds: %s",
+					c.file(cadir.BundleFile), strings.Join(names, "; "))
+			}
+		}
+	}
+	for _, cc := range []struct {
+		what string
+		cert *x509.Certificate
+	}{{"root", c.root}, {"intermediate", c.inter}} {
+		if cc.cert != nil {
+			c.checkCAExpiry(cc.what, cc.cert)
+		}
+	}
+}
+
+func (c *checker) checkCAExpiry(what string, cert *x509.Certificate) {
+	left := cert.NotAfter.Sub(c.now)
+	end := cert.NotAfter.UTC().Format(time.DateOnly)
+	fix := "plan the replacement now: create a new CA (wsca init --dir NEW), issue new certificates from it, " +
+		"and trust both CAs on the servers during the switch"
+	switch {
+	case c.now.Before(cert.NotBefore):
+		c.add(SeverityError, CheckCertExpiry, "check the system clock", "the %s CA certificate %s is not valid before %s",
+			what, cert.Subject, cert.NotBefore.UTC().Format(time.RFC3339))
+	case left <= 0:
+		c.add(SeverityError, CheckCertExpiry, fix, "the %s CA certificate %s expired on %s: no client certificate verifies",
+			what, cert.Subject, end)
+	case left < CAExpiryError:
+		c.add(SeverityError, CheckCertExpiry, fix, "the %s CA certificate %s expires in %s (%s): every certificate it "+
+			"verifies stops working then, and new ones can only be issued for less than that", what, cert.Subject, days(left), end)
+	case left < CAExpiryWarning:
+		c.add(SeverityWarning, CheckCertExpiry, fix, "the %s CA certificate %s expires in %s (%s), within %d days: "+
+			"certificates it issues must end before then (wsca issue --days)", what, cert.Subject, days(left), end,
+			int(CAExpiryWarning.Hours()/24))
+	default:
+		c.add(SeverityOK, CheckCertExpiry, "", "the %s CA certificate expires in %s (%s)", what, days(left), end)
+	}
+}
+
+// days renders a duration as whole days, or hours under two days.
+func days(d time.Duration) string {
+	if d < 48*time.Hour {
+		h := int(d.Hours())
+		if h == 1 {
+			return "1 hour"
+		}
+		return fmt.Sprintf("%d hours", h)
+	}
+	return fmt.Sprintf("%d days", int(math.Round(d.Hours()/24)))
+}
+
+// passphrase asks the caller's function once per run.
+func (c *checker) passphrase() ([]byte, error) {
+	if !c.passAsked {
+		c.passAsked = true
+		c.pass, c.passErr = c.opts.Passphrase()
+	}
+	return c.pass, c.passErr
+}
+
+func (c *checker) checkKeys() {
+	skipped := []string{}
+	for _, k := range []struct {
+		keyFile string
+		cert    *x509.Certificate
+	}{{cadir.IntermediateKeyFile, c.inter}, {cadir.RootKeyFile, c.root}} {
+		data, err := os.ReadFile(c.file(k.keyFile))
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				c.add(SeverityError, CheckKeyMatch, "", "cannot read %s: %v", c.file(k.keyFile), err)
+			}
+			continue
+		}
+		key, err := ca.ParseKey(data, nil)
+		if errors.Is(err, ca.ErrPassphraseRequired) {
+			if c.opts.Passphrase == nil {
+				skipped = append(skipped, k.keyFile)
+				continue
+			}
+			pass, perr := c.passphrase()
+			if perr != nil {
+				c.add(SeverityWarning, CheckKeyMatch, "check --passphrase-file or WSCA_PASSPHRASE_FILE",
+					"skipped: cannot read the passphrase: %v", perr)
+				return
+			}
+			key, err = ca.ParseKey(data, pass)
+		} else if err == nil {
+			c.add(SeverityWarning, CheckKeyEncrypted, "encrypt it: openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -in KEY -out KEY.enc, then replace it",
+				"%s is not encrypted: anyone who copies the file can sign certificates", c.file(k.keyFile))
+		}
+		switch {
+		case errors.Is(err, ca.ErrWrongPassphrase):
+			c.add(SeverityError, CheckKeyMatch, "check the passphrase (--passphrase-file or WSCA_PASSPHRASE_FILE)",
+				"cannot open %s: wrong passphrase", c.file(k.keyFile))
+			continue
+		case err != nil:
+			c.add(SeverityError, CheckKeyMatch, "restore the key from a backup", "cannot parse %s: %v", c.file(k.keyFile), err)
+			continue
+		}
+		if k.cert == nil {
+			continue
+		}
+		if err := ca.CheckKeyMatches(key, k.cert); err != nil {
+			c.add(SeverityError, CheckKeyMatch, "restore the key that belongs to this certificate from your backup; "+
+				"until then wsca cannot issue certificates or sign CRLs",
+				"%s does not match %s (%s): the key belongs to another certificate", c.file(k.keyFile), k.cert.Subject,
+				certFileFor(k.keyFile))
+			continue
+		}
+		c.add(SeverityOK, CheckKeyMatch, "", "%s matches its certificate %s", k.keyFile, k.cert.Subject)
+	}
+	if len(skipped) > 0 {
+		c.add(SeverityInfo, CheckKeyMatch, "pass --passphrase-file or set WSCA_PASSPHRASE_FILE to check them",
+			"skipped: no passphrase to open %s", strings.Join(skipped, " and "))
+	}
+	c.checkLeafKeys()
+}
+
+func certFileFor(keyFile string) string {
+	switch keyFile {
+	case cadir.IntermediateKeyFile:
+		return cadir.IntermediateCertFile
+	case cadir.RootKeyFile:
+		return cadir.RootCertFile
+	}
+	return strings.TrimSuffix(keyFile, ".key") + ".crt"
+}
+
+// checkLeafKeys matches NAME.key with NAME.crt for certificates issued into the CA directory (--out DIR).
+// Leaf keys are unencrypted; encrypted ones are left alone.
+func (c *checker) checkLeafKeys() {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".key") || name == cadir.IntermediateKeyFile || name == cadir.RootKeyFile {
+			continue
+		}
+		crtName := certFileFor(name)
+		certData, err1 := os.ReadFile(c.file(crtName))
+		keyData, err2 := os.ReadFile(c.file(name))
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		certs, err := ca.ParseCertificates(certData)
+		if err != nil {
+			continue
+		}
+		key, err := ca.ParseKey(keyData, nil)
+		if err != nil {
+			continue
+		}
+		if ca.CheckKeyMatches(key, certs[0]) != nil {
+			c.add(SeverityError, CheckKeyMatch, "reissue the certificate (wsca issue NAME --renew) or restore the matching key",
+				"%s does not match %s (%s): a client or server using this pair fails the TLS handshake",
+				c.file(name), c.file(crtName), certs[0].Subject)
+		}
+	}
+}
+
+// leafCertFiles returns the certificate files in the directory other than the CA's own.
+func (c *checker) leafCertFiles() []string {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && (strings.HasSuffix(n, ".crt") || strings.HasSuffix(n, ".pem")) &&
+			n != cadir.RootCertFile && n != cadir.IntermediateCertFile && n != cadir.BundleFile &&
+			n != cadir.CRLFile && n != cadir.RootCRLFile {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *checker) checkDB() {
+	p := c.file(cadir.DBFile)
+	if !c.exists(cadir.DBFile) {
+		return // reported by checkFiles
+	}
+	st, err := store.Open(p, store.Options{Timeout: c.opts.LockTimeout, ReadOnly: true})
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		c.add(SeverityWarning, CheckDBOpen, "run wsca doctor again when the other command has finished",
+			"%s is locked by another wsca process: database checks skipped", p)
+		return
+	case err != nil:
+		c.add(SeverityError, CheckDBOpen, "restore wsca.db from a backup (wsca backup makes one)", "cannot open %s: %v", p, err)
+		return
+	}
+	defer st.Close()
+	c.checkDBCerts(st)
+	c.checkDBCRL(st)
+	if err := st.VerifyAudit(); err != nil {
+		c.add(SeverityError, CheckDBAudit, "compare with a backup to find what was changed",
+			"the audit log's hash chain is broken: %v", err)
+	} else {
+		c.add(SeverityOK, CheckDBAudit, "", "the audit log's hash chain is intact")
+	}
+}
+
+// checkDBCerts checks that the CA certificates, and any certificate of this CA stored in the directory, are the
+// ones recorded in the database.
+func (c *checker) checkDBCerts(st *store.Store) {
+	bad := 0
+	for _, cc := range []struct {
+		file, kind string
+		cert       *x509.Certificate
+	}{{cadir.RootCertFile, "root", c.root}, {cadir.IntermediateCertFile, "intermediate", c.inter}} {
+		if cc.cert == nil {
+			continue
+		}
+		rec, err := st.Get(cc.cert.SerialNumber)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			bad++
+			c.add(SeverityError, CheckDBCerts, "restore the CA files and wsca.db of the same CA from one backup",
+				"%s (serial %s) is not in the database: the certificate files and wsca.db belong to different CAs",
+				c.file(cc.file), store.SerialHex(cc.cert.SerialNumber))
+		case err != nil:
+			bad++
+			c.add(SeverityError, CheckDBOpen, "", "reading %s: %v", c.file(cadir.DBFile), err)
+		case !bytes.Equal(rec.DER, cc.cert.Raw) || rec.Kind != cc.kind:
+			bad++
+			c.add(SeverityError, CheckDBCerts, "restore the CA files and wsca.db of the same CA from one backup",
+				"%s differs from the %s certificate recorded under serial %s", c.file(cc.file), rec.Kind,
+				store.SerialHex(cc.cert.SerialNumber))
+		}
+	}
+	leaves := 0
+	for _, name := range c.leafCertFiles() {
+		data, err := os.ReadFile(c.file(name))
+		if err != nil {
+			continue
+		}
+		certs, err := ca.ParseCertificates(data)
+		if err != nil || c.inter == nil || certs[0].CheckSignatureFrom(c.inter) != nil {
+			continue // not a certificate of this CA
+		}
+		leaves++
+		rec, err := st.Get(certs[0].SerialNumber)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			bad++
+			c.add(SeverityError, CheckDBCerts, "find out who issued it; revoke it with wsca revoke SERIAL is impossible "+
+				"without a record: restore wsca.db from the backup that has it",
+				"%s (%s, serial %s) was signed by this CA but is not in the database", c.file(name), certs[0].Subject,
+				store.SerialHex(certs[0].SerialNumber))
+		case err == nil && !bytes.Equal(rec.DER, certs[0].Raw):
+			bad++
+			c.add(SeverityError, CheckDBCerts, "restore wsca.db from a backup",
+				"%s differs from the certificate recorded under serial %s", c.file(name), store.SerialHex(certs[0].SerialNumber))
+		}
+	}
+	if bad == 0 {
+		msg := "root.crt and intermediate.crt are the certificates recorded in the database"
+		if leaves > 0 {
+			msg += fmt.Sprintf(", and so are the %d certificate files of this CA in the directory", leaves)
+		}
+		c.add(SeverityOK, CheckDBCerts, "", "%s", msg)
+	}
+}

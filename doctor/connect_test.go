@@ -1,0 +1,368 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsca/wsca/relay"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const relayConfig = `listen: 127.0.0.1:0
+tls: {cert: CERT, key: server.key}
+client_ca: ca.crt
+crl: crl.pem
+shutdown_grace: 200ms
+routes:
+  - path: /secure
+    backend: ws://ECHO
+  - path: /alice-only
+    backend: ws://ECHO
+    allow_cn: [alice]
+  - path: /down
+    backend: ws://DEAD
+`
+
+// startRelay runs `wsca serve`'s relay in-process (relay.New + Serve) in front of an echo backend. With leafOnly
+// its certificate file holds only the server certificate, without the intermediate.
+func startRelay(t *testing.T, leafOnly bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	getPKI(t).writeServerFiles(t, dir)
+	return startRelayIn(t, dir, leafOnly)
+}
+
+// startRelayIn starts the relay on the server files already written into dir.
+func startRelayIn(t *testing.T, dir string, leafOnly bool) string {
+	t.Helper()
+	echo := httptest.NewServer(relay.EchoBackend())
+	t.Cleanup(echo.Close)
+	cert := "server.crt"
+	if leafOnly {
+		cert = "leaf.crt"
+	}
+	yml := strings.NewReplacer("CERT", cert, "ECHO", echo.Listener.Addr().String(), "DEAD", deadAddr(t)).Replace(relayConfig)
+	cfgPath := filepath.Join(dir, "relay.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := relay.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	srv, err := relay.New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("relay shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, relay.ErrServerClosed) {
+			t.Errorf("relay Serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("relay log:\n%s", logs.String())
+		}
+	})
+	return ln.Addr().String()
+}
+
+// connectCase is one diagnosis that must come out the same against every server.
+type connectCase struct {
+	name       string
+	path       string
+	cert       func(p *testPKI) *tls.Certificate
+	serverName string
+	withCRLs   bool
+	leafOnly   bool   // use the server that sends only its own certificate
+	cause      string // want Report.Cause
+	check      string // and a finding of this check with severity error (default: upgrade)
+	parts      []string
+}
+
+func commonCases() []connectCase {
+	alice := func(p *testPKI) *tls.Certificate { return &p.alice }
+	return []connectCase{
+		{name: "valid client", path: "/secure", cert: alice, cause: CauseOK},
+		{name: "no client certificate", path: "/secure", cause: CauseNoCertificate, parts: []string{"no client certificate sent"}},
+		{name: "unknown CA", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.mallory }, cause: CauseUnknownCA,
+			parts: []string{"unknown CA", "issued by CN=Other Corp Intermediate CA", "the server accepts CN=Doctor Test Intermediate CA"}},
+		{name: "revoked, confirmed by the CRL", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.bob }, withCRLs: true,
+			cause: CauseRevoked, parts: []string{"revoked", "is in the CRL of Doctor Test Intermediate CA", "keyCompromise"}},
+		{name: "revoked, without a CRL to confirm", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.bob },
+			cause: CauseRevoked, parts: []string{"most likely revoked"}},
+		{name: "expired", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.expired }, cause: CauseExpired,
+			parts: []string{"expired", "CN=old expired on"}},
+		{name: "wrong policy", path: "/alice-only", cert: func(p *testPKI) *tls.Certificate { return &p.carol }, cause: CauseForbidden,
+			parts: []string{"forbidden by policy", "with the client certificate CN=carol", "403"}},
+		{name: "backend down", path: "/down", cert: alice, cause: CauseBackendDown, parts: []string{"backend down", "502"}},
+		{name: "server certificate missing its intermediate", path: "/secure", cert: alice, leafOnly: true, cause: CauseOK,
+			check: CheckServerChain, parts: []string{"missing intermediate: the server sent only its own certificate",
+				"without the intermediate CN=Doctor Test Intermediate CA"}},
+		{name: "name mismatch", path: "/secure", cert: alice, serverName: "relay.example.com", cause: CauseOK,
+			check: CheckServerName, parts: []string{"name mismatch", "DNS:localhost, IP:127.0.0.1", `not "relay.example.com"`}},
+	}
+}
+
+func runConnectCase(t *testing.T, tc connectCase, addr string) Report {
+	t.Helper()
+	p := getPKI(t)
+	opts := ConnectOptions{Path: tc.path, CAs: p.cas, ServerName: tc.serverName, Timeout: 5 * time.Second}
+	if tc.cert != nil {
+		opts.Certificate = tc.cert(p)
+	}
+	if tc.withCRLs {
+		opts.CRLs = p.crls
+	}
+	r := Connect(context.Background(), addr, opts)
+	check := tc.check
+	if check == "" {
+		check = CheckUpgrade
+	}
+	sev := SeverityError
+	if check == CheckUpgrade && tc.cause == CauseOK {
+		sev = SeverityOK
+	}
+	if r.Cause != tc.cause || !hasFinding(r.Findings, sev, check, tc.parts...) {
+		t.Fatalf("cause %q, want %q, and a %s %s finding with %q; report:\n%s", r.Cause, tc.cause, sev, check, tc.parts, dumpReport(r))
+	}
+	if tc.cause == CauseOK && !r.Upgraded {
+		t.Fatalf("cause ok but not upgraded:\n%s", dumpReport(r))
+	}
+	if check == CheckUpgrade && Worst(r.Findings) == SeverityOK && tc.cause != CauseOK {
+		t.Fatalf("a failed upgrade must be an error:\n%s", dumpReport(r))
+	}
+	return r
+}
+
+func dumpReport(r Report) string {
+	data, _ := json.MarshalIndent(r, "", "  ")
+	return string(data)
+}
+
+// TestConnectRelay runs every diagnosis of issue #6 must-show 2 against the relay behind wsca serve.
+func TestConnectRelay(t *testing.T) {
+	addr := startRelay(t, false)
+	leafOnlyAddr := startRelay(t, true)
+	for _, tc := range commonCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			a := addr
+			if tc.leafOnly {
+				a = leafOnlyAddr
+			}
+			r := runConnectCase(t, tc, a)
+			if r.TLSVersion != "TLS 1.3" {
+				t.Errorf("TLS version %q, want TLS 1.3 (the relay's default)", r.TLSVersion)
+			}
+			if !r.ClientCertRequested || len(r.AcceptableCAs) != 2 || r.AcceptableCAs[0] != "CN=Doctor Test Intermediate CA" {
+				t.Errorf("the relay asks for client certificates from its ca.crt; report:\n%s", dumpReport(r))
+			}
+			// wsca serve refuses every bad certificate with the same alert: the cause came from the certificate.
+			if tc.cert != nil && (tc.cause == CauseRevoked || tc.cause == CauseExpired || tc.cause == CauseUnknownCA) &&
+				r.Alert != "bad_certificate" {
+				t.Errorf("alert %q, want bad_certificate", r.Alert)
+			}
+		})
+	}
+}
+
+func TestConnectReportJSONIsStable(t *testing.T) {
+	addr := startRelay(t, false)
+	p := getPKI(t)
+	r := Connect(context.Background(), addr, ConnectOptions{Path: "/secure", CAs: p.cas, Certificate: &p.bob})
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"addr", "server_name", "path", "tls_version", "cipher_suite", "server_chain",
+		"client_cert_requested", "acceptable_cas", "client_cert", "client_cert_sent", "tls_alert", "upgraded", "cause", "findings"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON report lacks %q: %s", k, data)
+		}
+	}
+	chain := m["server_chain"].([]any)
+	if len(chain) != 2 || chain[0].(map[string]any)["subject"] != "CN=relay" {
+		t.Errorf("server_chain = %v", chain)
+	}
+	f := m["findings"].([]any)[0].(map[string]any)
+	for _, k := range []string{"severity", "check", "message"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("finding lacks %q: %v", k, f)
+		}
+	}
+}
+
+func TestConnectUnreachable(t *testing.T) {
+	r := Connect(context.Background(), deadAddr(t), ConnectOptions{Timeout: 2 * time.Second})
+	if r.Cause != CauseUnreachable || !hasFinding(r.Findings, SeverityError, CheckConnect, "cannot connect to") {
+		t.Fatalf("report:\n%s", dumpReport(r))
+	}
+	r = Connect(context.Background(), "no-port", ConnectOptions{})
+	if r.Cause != CauseUnreachable || !hasFinding(r.Findings, SeverityError, CheckConnect, "is not HOST:PORT") {
+		t.Fatalf("report:\n%s", dumpReport(r))
+	}
+}
+
+// TestConnectNotTLS: a plain HTTP server on the port is a TLS failure, named as such.
+func TestConnectNotTLS(t *testing.T) {
+	srv := httptest.NewServer(relay.EchoBackend())
+	defer srv.Close()
+	r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{Timeout: 3 * time.Second})
+	if r.Cause != CauseTLS || !hasFinding(r.Findings, SeverityError, CheckUpgrade, "the TLS handshake failed") {
+		t.Fatalf("report:\n%s", dumpReport(r))
+	}
+}
+
+// TestDiagnoseAlerts covers the alerts that OpenSSL-based servers (Apache) send and wsca serve does not.
+func TestDiagnoseAlerts(t *testing.T) {
+	p := getPKI(t)
+	tests := []struct {
+		code  int
+		sent  bool
+		cause string
+	}{
+		{alertCertificateRevoked, true, CauseRevoked},
+		{alertCertificateExpired, true, CauseExpired},
+		{alertUnknownCA, true, CauseUnknownCA},
+		{alertCertificateRequired, false, CauseNoCertificate},
+		{alertHandshakeFailure, false, CauseNoCertificate},
+		{alertProtocolVersion, false, CauseTLS},
+	}
+	for _, tt := range tests {
+		t.Run(alertName(tt.code), func(t *testing.T) {
+			r := &Report{}
+			pr := &prober{r: r, now: time.Now(), requested: true, sent: tt.sent, opts: ConnectOptions{CRLs: p.crls}}
+			if tt.sent {
+				pr.leaf = p.bob.Leaf
+			}
+			pr.diagnoseAlert(tt.code, "the TLS handshake")
+			if r.Cause != tt.cause || !hasFinding(r.Findings, SeverityError, CheckUpgrade, alertName(tt.code)) {
+				t.Fatalf("cause %q, want %q; findings:\n%s", r.Cause, tt.cause, dump(r.Findings))
+			}
+		})
+	}
+}
+
+const alertProtocolVersion = 70
+
+func TestDiagnoseStatus(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		cause  string
+	}{
+		{400, "400 No required SSL certificate was sent", CauseNoCertificate},
+		{403, "403 Forbidden: client certificate required", CauseNoCertificate},
+		{403, "403 Forbidden: cn not allowed", CauseForbidden},
+		{403, "403 Forbidden: client certificate revoked", CauseRevoked},
+		{502, "502 Bad Gateway", CauseBackendDown},
+		{504, "504 Gateway Time-out", CauseBackendDown},
+		{426, "426 Upgrade Required", CauseNotWebSocket},
+		{400, "400 Bad Request", CauseNotWebSocket},
+		{200, "hello", CauseNotWebSocket},
+		{404, "404 Not Found", CauseNotFound},
+		{500, "500 Internal Server Error", CauseHTTPError},
+	}
+	for _, tt := range tests {
+		r := &Report{Path: "/wss"}
+		pr := &prober{r: r, now: time.Now(), requested: true}
+		pr.diagnoseStatus(tt.status, tt.body)
+		if r.Cause != tt.cause {
+			t.Errorf("%d %q: cause %q, want %q (%s)", tt.status, tt.body, r.Cause, tt.cause, dump(r.Findings))
+		}
+	}
+}
+
+func TestSummarizeBody(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>…", "400 No required SSL certificate was sent"},
+		{"403 Forbidden: cn not allowed\n", "403 Forbidden: cn not allowed"},
+		{"", ""},
+		{"a\x00b\x1bc", "abc"},
+		{strings.Repeat("x", 300), strings.Repeat("x", 200) + "…"},
+	}
+	for _, tt := range tests {
+		if got := summarizeBody([]byte(tt.in)); got != tt.want {
+			t.Errorf("summarizeBody(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestConnectAlerts: a server that verifies client certificates in the handshake (here crypto/tls with
+// RequireAndVerifyClientCert, like OpenSSL under Apache) names the problem in its alert; Connect reports it.
+func TestConnectAlerts(t *testing.T) {
+	p := getPKI(t)
+	pool := x509.NewCertPool()
+	for _, c := range p.cas {
+		pool.AddCert(c)
+	}
+	srv := httptest.NewUnstartedServer(relay.EchoBackend())
+	srv.TLS = &tls.Config{
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{p.server.Raw, p.h.Intermediate.Cert.Raw}, PrivateKey: p.serverKey}},
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	tests := []struct {
+		name  string
+		cert  *tls.Certificate
+		alert string
+		cause string
+	}{
+		{"no certificate", nil, "certificate_required", CauseNoCertificate},
+		{"unknown CA", &p.mallory, "unknown_ca", CauseUnknownCA},
+		{"expired", &p.expired, "certificate_expired", CauseExpired},
+		{"valid", &p.alice, "", CauseOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{CAs: p.cas, Certificate: tt.cert})
+			if r.Alert != tt.alert || r.Cause != tt.cause {
+				t.Fatalf("alert %q cause %q, want %q %q:\n%s", r.Alert, r.Cause, tt.alert, tt.cause, dumpReport(r))
+			}
+		})
+	}
+}

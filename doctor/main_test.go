@@ -1,0 +1,13 @@
+package doctor
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves a goroutine behind: Session's reader, the relays and the nginx
+// watchers must all end.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
