@@ -109,6 +109,7 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 		newUnrevokeCmd(g),
 		newCRLCmd(g),
 		newVerifyCmd(g),
+		newServeCmd(g),
 		newImportCmd(g), newBackupCmd(g), newRestoreCmd(g), newAuditCmd(g),
 		newConfigCmd(g),
 		newDoctorCmd(g),

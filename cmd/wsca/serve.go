@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/relay"
+)
+
+type serveOptions struct {
+	config                     string
+	listen, backend, cert, key string
+	caFile, crlFile            string
+	metricsListen, logFormat   string
+	demoBackend, check         bool
+	signals                    func(chan<- os.Signal) // test hook: where SIGHUP/SIGTERM come from
+	ready                      func(addr string)      // test hook: called once listening
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run the mTLS-gated WebSocket relay",
+		Long: `Accept TLS connections, verify client certificates against the CA chain and the CRL (chain mode:
+every CA too), apply each route's policy and relay WebSocket upgrades to the route's backend.
+
+The relay watches its certificate, ca.crt, crl.pem and config file: a new crl.pem (wsca crl) is picked
+up within a second without dropping connections, and open sessions whose certificate is now revoked are
+closed. SIGHUP reloads everything at once; a file that does not parse is rejected and the last good one
+kept. SIGTERM stops accepting, lets sessions drain for shutdown_grace, then closes them.
+
+Simple case by flags (one route "/" requiring a client certificate); full case by --config relay.yaml
+(see docs/serve.md). --ca and --crl default to ca.crt and crl.pem in --dir, so a relay on another
+machine needs only those two files. wsca serve never opens wsca.db.`,
+		Example: `  $ wsca serve --listen 127.0.0.1:8443 --backend ws://127.0.0.1:8080 --cert relay.crt --key relay.key
+  $ wsca serve --config /etc/wsca/relay.yaml
+  $ wsca serve --config /etc/wsca/relay.yaml --check
+  $ wsca serve --listen 127.0.0.1:8443 --demo-backend --cert relay.crt --key relay.key`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(g, o, cmd.Flags().Changed) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "relay configuration file (YAML); excludes the simple-case flags")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "TLS listen address")
+	f.StringVar(&o.backend, "backend", "", "backend URL for the single route / (ws://, wss://, http://, https://)")
+	f.StringVar(&o.cert, "cert", "", "server certificate file (leaf + intermediate, e.g. from wsca issue NAME --server)")
+	f.StringVar(&o.key, "key", "", "server key file")
+	f.StringVar(&o.caFile, "ca", "", "client CA bundle (default ca.crt in --dir)")
+	f.StringVar(&o.crlFile, "crl", "", "CRL file (default crl.pem in --dir)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (plain HTTP)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&o.demoBackend, "demo-backend", false, "relay to a built-in WebSocket echo backend (with a test page at /)")
+	f.BoolVar(&o.check, "check", false, "validate the configuration and the files it names, then exit (like apachectl configtest)")
+	return cmd
+}
+
+func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*relay.Config, error) {
+	if o.config != "" {
+		for _, name := range []string{"listen", "backend", "cert", "key", "ca", "crl", "demo-backend"} {
+			if flagSet(name) {
+				return nil, usageError{fmt.Errorf("--%s cannot be combined with --config: set it in the file", name)}
+			}
+		}
+		cfg, err := relay.LoadConfig(o.config)
+		if err != nil {
+			return nil, err
+		}
+		if o.metricsListen != "" {
+			cfg.MetricsListen = o.metricsListen
+		}
+		return cfg, nil
+	}
+	if o.cert == "" || o.key == "" {
+		return nil, usageError{errors.New("wsca serve needs --cert and --key (or --config)")}
+	}
+	if (o.backend == "") == !o.demoBackend {
+		return nil, usageError{errors.New("wsca serve needs one of --backend URL or --demo-backend (or --config)")}
+	}
+	d := g.caDir()
+	caFile, crlFile := o.caFile, o.crlFile
+	if caFile == "" {
+		caFile = d.File(cadir.BundleFile)
+	}
+	if crlFile == "" {
+		crlFile = d.File(cadir.CRLFile)
+	}
+	backend := o.backend
+	if o.demoBackend {
+		backend = "ws://demo-backend.invalid" // replaced by the real address once the backend listens
+	}
+	cfg := relay.NewSimpleConfig(o.listen, backend, o.cert, o.key, caFile, crlFile)
+	cfg.MetricsListen = o.metricsListen
+	cfg.Log.Format = o.logFormat
+	if o.demoBackend {
+		// The demo page is plain HTTP; its script then opens the WebSocket through the same route.
+		httpToo := false
+		cfg.Routes[0].WebSocketOnly = &httpToo
+	}
+	return cfg, cfg.Validate()
+}
+
+func runServe(g *globals, o *serveOptions, flagSet func(string) bool) error {
+	cfg, err := o.buildConfig(g, flagSet)
+	if err != nil {
+		return err
+	}
+	logger, err := cfg.Log.NewLogger(g.env.stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	if o.demoBackend {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("starting the demo backend: %w", err)
+		}
+		backendSrv := &http.Server{Handler: relay.EchoBackend(), ReadHeaderTimeout: 10 * time.Second}
+		go backendSrv.Serve(ln) //nolint:errcheck // closed below
+		defer backendSrv.Close()
+		cfg.Routes[0].Backend = "ws://" + ln.Addr().String()
+		logger.Info("demo echo backend listening", "addr", ln.Addr().String())
+	}
+	srv, err := relay.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if o.check {
+		fmt.Fprintf(g.env.stdout, "configuration ok: %d route(s), listen %s\n", len(cfg.Routes), cfg.Listen)
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+		go srv.ServeMetrics(mln) //nolint:errcheck // ends with Shutdown
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("relay listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes))
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-serveErr:
+			if errors.Is(err, relay.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serving: %w", err)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := srv.Reload(); err != nil {
+					logger.Error("reload failed; keeping the last good configuration", "err", err)
+				}
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String(), "grace", cfg.ShutdownGrace.D().String())
+			// Shutdown itself closes the remaining sessions after the grace period; the extra second bounds
+			// the wait for that close to finish.
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace.D()+time.Second)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("shutting down: %w", err)
+			}
+			logger.Info("stopped")
+			return nil
+		}
+	}
+}

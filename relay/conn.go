@@ -1,0 +1,134 @@
+package relay
+
+import (
+	"crypto/x509"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// peer is the verified identity of a TLS client: what it presented and the chains that verified. It is written once,
+// in VerifyConnection, before the connection serves any request, and never modified afterwards.
+type peer struct {
+	presented []*x509.Certificate
+	chains    [][]*x509.Certificate // leaf … root; all within verify_depth and checked against the CRLs
+}
+
+func (p *peer) leaf() *x509.Certificate { return p.presented[0] }
+
+// trackedConn is the TCP connection under each client *tls.Conn. It carries the handshake timeout, the verified
+// peer, the max-connections slot, and the hooks that let the relay cut the connection when its certificate is
+// revoked or expires.
+type trackedConn struct {
+	net.Conn
+	srv     *Server
+	release func() // frees the max_connections slot; nil when unlimited
+	hsTimer *time.Timer
+	// handshakeDone is set by VerifyConnection; the handshake timer leaves the connection alone after that.
+	handshakeDone atomic.Bool
+
+	peer *peer // see peer: set during the handshake
+
+	mu      sync.Mutex
+	expiry  *time.Timer // fires at the certificate chain's earliest NotAfter
+	sess    *session    // the WebSocket relayed on this connection, if any
+	closed  bool
+	closeMu sync.Once
+}
+
+// Close closes the connection and releases everything tied to it. It is idempotent.
+func (c *trackedConn) Close() error {
+	err := net.ErrClosed
+	c.closeMu.Do(func() {
+		err = c.Conn.Close()
+		c.mu.Lock()
+		c.closed = true
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		c.mu.Unlock()
+		if c.hsTimer != nil {
+			c.hsTimer.Stop()
+		}
+		c.srv.forget(c)
+		c.srv.metrics.activeConns.Add(-1)
+		if c.release != nil {
+			c.release()
+		}
+	})
+	return err
+}
+
+// cut closes the connection because its certificate may no longer be used. A WebSocket session on it gets a close
+// frame first when the stream is at a frame boundary (RFC 6455 §7.4.1: 1008 policy violation).
+func (c *trackedConn) cut(reason string) {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		s.terminate(closePolicyViolation, reason)
+		return
+	}
+	// Closing the socket under the TLS layer ends any blocked read at once; the HTTP server then closes the
+	// *tls.Conn, which lands here again and is a no-op.
+	c.Close()
+}
+
+func (c *trackedConn) setSession(s *session) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.sess = s
+	return true
+}
+
+// limitListener hands out trackedConns and, with max_connections, keeps at most that many open: Accept waits for a
+// slot before accepting, so excess clients queue in the kernel's backlog instead of costing memory here.
+type limitListener struct {
+	net.Listener
+	srv       *Server
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	handshake time.Duration
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	if l.sem != nil {
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		if l.sem != nil {
+			<-l.sem
+		}
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, srv: l.srv}
+	if l.sem != nil {
+		var once sync.Once
+		tc.release = func() { once.Do(func() { <-l.sem }) }
+	}
+	l.srv.metrics.activeConns.Add(1)
+	// The HTTP server bounds the handshake with ReadHeaderTimeout; this separate timer enforces
+	// timeouts.handshake (a slow-loris client that never finishes its ClientHello).
+	tc.hsTimer = time.AfterFunc(l.handshake, func() {
+		if tc.handshakeDone.Load() {
+			return
+		}
+		tc.Conn.Close()
+	})
+	return tc, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}

@@ -1,0 +1,20 @@
+// Package relay is the mTLS-gated WebSocket relay behind `wsca serve`: a TLS 1.2+ listener that verifies client
+// certificates against a private CA and its CRLs, applies per-route policy, and relays WebSocket upgrades (and plain
+// HTTP, where a route allows it) to backends, with identity headers.
+//
+// Verification runs in tls.Config.VerifyConnection, which crypto/tls also calls on resumed sessions, so a session
+// ticket issued before a revocation does not get a revoked client back in. The certificate is requested, not
+// required, at the handshake; each route enforces its requirement in HTTP (403), which works with TLS 1.3 clients
+// that do not support post-handshake authentication (Chromium, Node.js).
+//
+// What sets the relay apart from Apache, nginx or HAProxy is that revocation reaches open sessions: the relay keeps
+// a registry of connections with a verified certificate, re-checks them whenever a new CRL (or CA bundle) is loaded
+// — by Server.Reload or by the file watcher within a second of the file changing — and cuts those now revoked,
+// sending a WebSocket close frame 1008 when the stream is at a frame boundary. Sessions also end when their
+// certificate expires.
+//
+// Relayed WebSockets are cheap while idle: each direction reads into a 256-byte buffer of its session and borrows
+// a pooled 32 KiB buffer only while data flows, and after two idle seconds it parks (on Linux): its goroutine ends
+// and one epoll waiter per server restarts it when data arrives. An idle session then costs its TLS and TCP state
+// and about 1 KiB of relay state — no goroutine, no copy buffer.
+package relay

@@ -1,0 +1,301 @@
+package relay
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+type reqInfoKey struct{}
+
+// reqInfo carries what the ReverseProxy Rewrite hook needs from ServeHTTP.
+type reqInfo struct {
+	peer   *peer
+	remote netip.Addr
+}
+
+// ServeHTTP routes one request: path sanity, route match, per-request revocation re-check, route policy, then a
+// WebSocket relay or a plain reverse-proxied request. Every refusal is answered with a short plain-text reason and
+// logged with its exact reason.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
+	var p *peer
+	if tc != nil {
+		p = tc.peer
+	}
+	remote := remoteAddr(r)
+	m := s.mat.Load()
+
+	if msg := checkRequestPath(r); msg != "" {
+		s.refuse(w, r, p, nil, http.StatusBadRequest, "bad_request", msg, start)
+		return
+	}
+	rt := m.match(r.URL.Path)
+	if rt == nil {
+		s.refuse(w, r, p, nil, http.StatusNotFound, "no_route", "no route for this path", start)
+		return
+	}
+	if p != nil {
+		// A keep-alive connection may outlive a reload: re-check it on every request, an O(1) lookup per CA.
+		if rej := m.recheck(p, s.now(), false); rej != nil {
+			w.Header().Set("Connection", "close")
+			s.logReject(r.RemoteAddr, rt.cfg.Path, rej)
+			s.refuse(w, r, p, rt, http.StatusForbidden, "", "client certificate revoked", start)
+			return
+		}
+	}
+	if reason, detail := rt.authorize(p, remote); reason != "" {
+		s.logReject(r.RemoteAddr, rt.cfg.Path, &RejectError{Reason: reason, Subject: subjectOf(p),
+			Serial: serialOf(p), Err: errors.New(detail)}, slog.String("path", r.URL.Path))
+		s.metrics.policy(reason)
+		msg := strings.ReplaceAll(reason, "_", " ")
+		if reason == ReasonNoCertificate {
+			msg = "client certificate required"
+		}
+		s.refuse(w, r, p, rt, http.StatusForbidden, "", msg, start)
+		return
+	}
+	switch {
+	case isWebSocketUpgrade(r):
+		s.serveWebSocket(w, r, rt, p, remote, start)
+	case headerHasToken(r.Header, "Connection", "upgrade"):
+		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", "only WebSocket upgrades are relayed", start)
+	case rt.cfg.IsWebSocketOnly():
+		// RFC 9110 §15.5.22: 426 with the protocol to switch to.
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		s.refuse(w, r, p, rt, http.StatusUpgradeRequired, "", rt.cfg.Path+" accepts WebSocket connections only", start)
+	default:
+		s.serveProxy(w, r, rt, p, remote, start)
+	}
+}
+
+// checkRequestPath refuses request targets that could reach another route's backend after normalization there:
+// dot segments, encoded slashes and backslashes, and anything but an absolute path.
+func checkRequestPath(r *http.Request) string {
+	p := r.URL.Path
+	if r.Method == http.MethodConnect || !strings.HasPrefix(p, "/") || r.URL.Host != "" && r.URL.IsAbs() {
+		return "request target must be an absolute path"
+	}
+	if strings.Contains(p, "\\") || strings.ContainsRune(p, 0) {
+		return "invalid character in path"
+	}
+	cleaned := path.Clean(p)
+	if strings.HasSuffix(p, "/") && cleaned != "/" {
+		cleaned += "/"
+	}
+	if cleaned != p {
+		return "path is not in canonical form"
+	}
+	if raw := strings.ToLower(r.URL.RawPath); strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
+		return "encoded slash in path"
+	}
+	return ""
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// refuse answers an error status with a one-line plain-text body and writes the access line.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *peer, rt *route, status int, reason, msg string,
+	start time.Time) {
+	if reason != "" {
+		s.log.Info("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", status, "reason", reason,
+			"detail", msg)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	n, _ := io.WriteString(w, fmt.Sprintf("%d %s: %s\n", status, http.StatusText(status), msg))
+	s.access(r, p, rt, status, start, 0, int64(n))
+}
+
+// logReject writes the rejection line: the reason, and the certificate that was refused.
+func (s *Server) logReject(remote, route string, rej *RejectError, extra ...any) {
+	args := []any{"remote", remote, "reason", rej.Reason}
+	if route != "" {
+		args = append(args, "route", route)
+	}
+	if rej.Subject != "" {
+		args = append(args, "subject", rej.Subject)
+	}
+	if rej.Serial != nil {
+		args = append(args, "serial", rej.Serial.Text(16))
+	}
+	if rej.Err != nil {
+		args = append(args, "error", rej.Err.Error())
+	}
+	args = append(args, extra...)
+	s.log.Warn("client rejected", args...)
+}
+
+// access writes the access line of a finished request or WebSocket session.
+func (s *Server) access(r *http.Request, p *peer, rt *route, status int, start time.Time, in, out int64,
+	extra ...any) {
+	routePath := ""
+	if rt != nil {
+		routePath = rt.cfg.Path
+	}
+	args := []any{"remote", r.RemoteAddr, "cn", cnOf(p), "serial", serialStr(p), "route", routePath,
+		"path", r.URL.Path, "status", status, "duration", time.Since(start).Round(time.Microsecond).String(),
+		"bytes_in", in, "bytes_out", out}
+	s.log.Info("access", append(args, extra...)...)
+}
+
+func cnOf(p *peer) string {
+	if p == nil {
+		return ""
+	}
+	return p.leaf().Subject.CommonName
+}
+
+func subjectOf(p *peer) string {
+	if p == nil {
+		return ""
+	}
+	return p.leaf().Subject.String()
+}
+
+func serialOf(p *peer) *big.Int {
+	if p == nil {
+		return nil
+	}
+	return p.leaf().SerialNumber
+}
+
+func serialStr(p *peer) string {
+	if p == nil {
+		return ""
+	}
+	return serialHex(p.leaf())
+}
+
+func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+
+// backendError answers 502 and logs which backend failed.
+func (s *Server) backendError(w http.ResponseWriter, r *http.Request, rt *route, err error) {
+	s.metrics.backendErrors.Add(1)
+	s.log.Error("backend unavailable", "backend", rt.cfg.Backend, "route", rt.cfg.Path, "path", r.URL.Path,
+		"remote", r.RemoteAddr, "error", err.Error())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadGateway)
+	io.WriteString(w, "502 Bad Gateway: backend unavailable\n") //nolint:errcheck // the client may be gone
+}
+
+// serveProxy relays a plain HTTP request through the route's ReverseProxy.
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *route, p *peer, remote netip.Addr,
+	start time.Time) {
+	cw := &countingWriter{ResponseWriter: w}
+	var in atomic.Int64
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &countingBody{ReadCloser: r.Body, n: &in}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{peer: p, remote: remote}))
+	rt.proxy.ServeHTTP(cw, r)
+	status := cw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.metrics.bytesIn.Add(uint64(in.Load()))
+	s.metrics.bytesOut.Add(uint64(cw.n))
+	s.access(r, p, rt, status, start, in.Load(), cw.n)
+}
+
+// rewrite builds the outbound request of a plain proxied request. ReverseProxy has already removed hop-by-hop
+// headers (including any named in Connection) and X-Forwarded-*; setIdentity removes the rest of what the client
+// must not set and adds the identity headers.
+func (s *Server) rewrite(rt *route) func(*httputil.ProxyRequest) {
+	return func(pr *httputil.ProxyRequest) {
+		info, _ := pr.In.Context().Value(reqInfoKey{}).(*reqInfo)
+		scheme := "http"
+		if rt.secure {
+			scheme = "https"
+		}
+		pr.Out.URL.Scheme = scheme
+		pr.Out.URL.Host = rt.backend.Host
+		pr.Out.URL.Path = rt.outboundPath(pr.In.URL.Path)
+		pr.Out.URL.RawPath = ""
+		if rt.cfg.PreserveHost {
+			pr.Out.Host = pr.In.Host
+		} else {
+			pr.Out.Host = ""
+		}
+		var p *peer
+		var remote netip.Addr
+		if info != nil {
+			p, remote = info.peer, info.remote
+		}
+		setIdentity(pr.Out.Header, p, remote, pr.In.Host)
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 && code >= 200 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush on the underlying writer (ReverseProxy FlushInterval -1).
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// isWebSocketUpgrade reports an RFC 6455 §4.1 opening handshake: GET with Connection: Upgrade and Upgrade: websocket.
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+// headerHasToken reports whether a comma-separated header field holds token (case-insensitive, RFC 9110 §5.6.1).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,728 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func TestValidClientEchoes(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, v := range []struct {
+		name string
+		max  uint16
+	}{{"tls1.3", tls.VersionTLS13}, {"tls1.2", tls.VersionTLS12}} {
+		t.Run(v.name, func(t *testing.T) {
+			cfg := e.clientTLS(&e.pki.alice)
+			cfg.MaxVersion = v.max
+			tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
+			defer tr.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, "wss://"+e.addr+"/secure", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow() //nolint:errcheck
+			c.SetReadLimit(1 << 20)
+			echoOnce(t, c, "hello "+v.name)
+			big := strings.Repeat("0123456789abcdef", 8<<10) // 128 KiB: exercises the pooled buffers
+			echoOnce(t, c, big)
+			// Pauses longer than the test relay's idleAfter: both directions park, then wake on new data.
+			for i := range 3 {
+				time.Sleep(60 * time.Millisecond)
+				echoOnce(t, c, fmt.Sprintf("after a pause %d", i))
+			}
+			time.Sleep(60 * time.Millisecond)
+			echoOnce(t, c, big)
+			c.Close(websocket.StatusNormalClosure, "") //nolint:errcheck
+		})
+	}
+	e.waitLog("msg=access", "cn=alice", "route=/secure", "status=101", "bytes_in=")
+}
+
+func TestPublicRouteWithoutCertificate(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.mustDial("/public", nil)
+	echoOnce(t, c, "anonymous")
+	// The demo page is served through the "/" route, and names the client.
+	resp, body, err := e.get("/", &e.pki.alice, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %v, %v", resp, err)
+	}
+	if !strings.Contains(string(body), `id="who">alice<`) || !strings.Contains(string(body), `"/secure"`) {
+		t.Errorf("page does not name alice or open /secure:\n%s", body)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.pki
+	tests := []struct {
+		name   string
+		path   string
+		cert   *tls.Certificate
+		status int // 0: the TLS handshake fails
+		log    []string
+	}{
+		{"no certificate", "/secure", nil, http.StatusForbidden, []string{"reason=no_certificate"}},
+		{"other CA", "/secure", &p.mallory, 0, []string{"reason=unknown_ca", "CN=mallory"}},
+		{"expired", "/secure", &p.expired, 0, []string{"reason=expired", "CN=old"}},
+		{"revoked", "/secure", &p.dave, 0, []string{"reason=revoked", serialOfCert(p.dave)}},
+		{"revoked intermediate", "/secure", &p.erin, 0, []string{"reason=revoked", "CN=erin",
+			"serial=" + p.inter2.cert.SerialNumber.Text(16), "CA certificate"}},
+		{"server certificate as client", "/secure", &p.serverEKU, 0, []string{"reason=wrong_eku"}},
+		{"chain too deep", "/secure", &p.frank, 0, []string{"reason=chain_too_long", "CN=frank"}},
+		{"CN not allowed", "/alice-only", &p.bob, http.StatusForbidden, []string{"reason=cn_not_allowed", "CN=bob"}},
+		{"IP not allowed", "/lan", &p.alice, http.StatusForbidden, []string{"reason=ip_not_allowed", "127.0.0.1"}},
+		{"revoked on a public route", "/public", &p.dave, 0, []string{"reason=revoked", serialOfCert(p.dave)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, resp, err := e.dial(tt.path, tt.cert, nil)
+			if err == nil {
+				c.CloseNow() //nolint:errcheck
+				t.Fatal("dial succeeded, want a rejection")
+			}
+			switch {
+			case tt.status == 0 && resp != nil:
+				t.Errorf("got HTTP %d, want a failed TLS handshake (%v)", resp.StatusCode, err)
+			case tt.status != 0 && (resp == nil || resp.StatusCode != tt.status):
+				t.Errorf("got %v (%v), want HTTP %d", resp, err, tt.status)
+			}
+			e.waitLog(append([]string{"client rejected"}, tt.log...)...)
+		})
+	}
+	// The allowed client of the restricted route passes.
+	echoOnce(t, e.mustDial("/alice-only", &p.alice), "ok")
+	rec := httptest.NewRecorder()
+	e.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{`relay_handshakes_total{outcome="rejected",reason="unknown_ca"} 1`,
+		`relay_handshakes_total{outcome="rejected",reason="revoked"} 3`,
+		`relay_policy_rejections_total{reason="cn_not_allowed"} 1`, `relay_active_sessions 1`,
+		`relay_crl_entries{issuer="Test Intermediate CA"} 1`, `relay_crl_next_update_seconds{issuer="Test Root CA"} 3`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, rec.Body.String())
+		}
+	}
+}
+
+func TestPlainHTTPToWebSocketRoute(t *testing.T) {
+	e := newEnv(t, nil)
+	resp, body, err := e.get("/secure", &e.pki.alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Upgrade") != "websocket" ||
+		!strings.Contains(string(body), "WebSocket") {
+		t.Errorf("got %d %q %q, want 426 with Upgrade: websocket", resp.StatusCode, resp.Header.Get("Upgrade"), body)
+	}
+	for _, path := range []string{"/public/../secure", "/secure%2fx", "/public/./x"} {
+		resp, _, err := e.get(path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 400 or 404", path, resp.StatusCode)
+		}
+	}
+}
+
+func TestBackendDown(t *testing.T) {
+	e := newEnv(t, nil)
+	_, resp, err := e.dial("/down", &e.pki.alice, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("dial /down = %v, %v; want 502", resp, err)
+	}
+	e.waitLog("backend unavailable", "backend=ws://"+e.deadAddr)
+}
+
+// TestHeaderForgingStripped proves that identity headers reach the backend only from the relay, whatever the client
+// sends: case and underscore variants, a Connection header naming them, and on an anonymous request.
+func TestHeaderForgingStripped(t *testing.T) {
+	e := newEnv(t, nil)
+	forged := http.Header{
+		"X-Client-Cert-Cn":        {"mallory"},
+		"x-client-cert-serial":    {"00"},
+		"X_Client_Cert_CN":        {"mallory"},
+		"X-CLIENT-VERIFY":         {"SUCCESS"},
+		"Client-Cert":             {":Zm9yZ2Vk:"},
+		"Client_Cert_Chain":       {":Zm9yZ2Vk:"},
+		"X-Client-Cert-Subject":   {"CN=mallory"},
+		"X-Forwarded-For":         {"10.1.2.3"},
+		"Connection":              {"X-Client-Cert-Fingerprint, X-Client-Verify"},
+		"X-Client-Cert-Not-After": {"2099-01-01T00:00:00Z"},
+	}
+	check := func(t *testing.T, got http.Header, cert *tls.Certificate) {
+		t.Helper()
+		for k := range got {
+			if strings.Contains(k, "_") {
+				t.Errorf("backend received %q", k)
+			}
+		}
+		want := map[string]string{HeaderVerify: "NONE", "X-Forwarded-For": "127.0.0.1", HeaderCN: "",
+			HeaderClientCert: "", HeaderSerial: "", HeaderSubject: "", HeaderNotAfter: ""}
+		if cert != nil {
+			want = map[string]string{HeaderVerify: "SUCCESS", "X-Forwarded-For": "127.0.0.1", HeaderCN: "alice",
+				HeaderSerial:     cert.Leaf.SerialNumber.Text(16),
+				HeaderClientCert: ":" + base64.StdEncoding.EncodeToString(cert.Leaf.Raw) + ":",
+				HeaderSubject:    cert.Leaf.Subject.String(), HeaderNotAfter: cert.Leaf.NotAfter.UTC().Format(time.RFC3339)}
+		}
+		for k, v := range want {
+			vals := got.Values(k)
+			if v == "" && len(vals) == 0 {
+				continue
+			}
+			if len(vals) != 1 || vals[0] != v {
+				t.Errorf("%s = %q, want %q", k, vals, v)
+			}
+		}
+		if cert != nil && len(got.Get(HeaderFingerprint)) != 64 {
+			t.Errorf("fingerprint = %q", got.Get(HeaderFingerprint))
+		}
+		wantChain := ""
+		if cert != nil {
+			wantChain = ":" + base64.StdEncoding.EncodeToString(e.pki.inter.cert.Raw) + ":"
+		}
+		if got.Get(HeaderCertChain) != wantChain {
+			t.Errorf("Client-Cert-Chain = %q, want %q", got.Get(HeaderCertChain), wantChain)
+		}
+	}
+	decode := func(t *testing.T, data []byte) http.Header {
+		t.Helper()
+		var h http.Header
+		if err := json.Unmarshal(data, &h); err != nil {
+			t.Fatalf("%v: %s", err, data)
+		}
+		return h
+	}
+	t.Run("plain", func(t *testing.T) {
+		for _, tc := range []struct {
+			path string
+			cert *tls.Certificate
+		}{{"/headers/x", &e.pki.alice}, {"/public-headers", nil}} {
+			resp, body, err := e.get(tc.path, tc.cert, forged)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %v %v %s", tc.path, resp, err, body)
+			}
+			h := decode(t, body)
+			check(t, h, tc.cert)
+			if tc.path == "/headers/x" && h.Get("X-Test-Path") != "/report/x" {
+				t.Errorf("backend path = %q, want /report/x", h.Get("X-Test-Path"))
+			}
+		}
+	})
+	t.Run("websocket", func(t *testing.T) {
+		c, _, err := e.dial("/wsheaders", &e.pki.alice, forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow() //nolint:errcheck
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, decode(t, data), &e.pki.alice)
+		c.Close(websocket.StatusNormalClosure, "") //nolint:errcheck
+	})
+}
+
+// readErr starts a read on c and returns a channel with its error.
+func readErr(c *websocket.Conn) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _, err := c.Read(ctx)
+		ch <- err
+	}()
+	return ch
+}
+
+// TestLiveRevocation: two sessions are open; the CRL file is replaced (temporary file + rename, as `wsca crl`
+// does) with one revoking alice; the file watcher reloads it and alice's session is closed with 1008 within one
+// second while bob's keeps echoing.
+func TestLiveRevocation(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.mustDial("/secure", &e.pki.alice)
+	bob := e.mustDial("/secure", &e.pki.bob)
+	echoOnce(t, alice, "a1")
+	echoOnce(t, bob, "b1")
+	// Both sessions idle: all four relay directions park (alice's read below wakes none: it sends nothing).
+	e.waitMetric("relay_parked_directions 4")
+	aliceDone := readErr(alice)
+
+	start := time.Now()
+	writeAtomic(t, filepath.Join(e.dir, "crl.pem"), e.pki.crlPEM(t, e.pki.alice.Leaf))
+	select {
+	case err := <-aliceDone:
+		took := time.Since(start)
+		if took > time.Second {
+			t.Errorf("alice cut after %v, want ≤ 1s", took)
+		}
+		if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
+			t.Errorf("alice's session ended with %v (status %d), want close 1008", err, got)
+		}
+		t.Logf("alice cut %v after the CRL was replaced", took.Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Fatal("alice's session is still open 3 s after her revocation")
+	}
+	e.waitLog("session closed", "reason=revoked", serialOfCert(e.pki.alice), "cn=alice")
+	echoOnce(t, bob, "b2")
+	// And she cannot come back.
+	if c, _, err := e.dial("/secure", &e.pki.alice, nil); err == nil {
+		c.CloseNow() //nolint:errcheck
+		t.Fatal("revoked alice reconnected")
+	}
+}
+
+// TestBadCRLRejected: a CRL file that does not parse, or is signed by another CA, is rejected and the last good one
+// stays in force.
+func TestBadCRLRejected(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.mustDial("/secure", &e.pki.alice)
+	crlPath := filepath.Join(e.dir, "crl.pem")
+	good := e.pki.crlPEM(t)
+
+	writeAtomic(t, crlPath, []byte("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"))
+	e.waitLog("level=ERROR", "reload rejected", "crl.pem")
+	if err := e.srv.Reload(); err == nil {
+		t.Fatal("Reload accepted a garbage CRL")
+	}
+	// A well-formed CRL from a CA the relay does not trust, revoking alice, must not be applied either.
+	other := &testPKI{inter: e.pki.otherInter, root: e.pki.otherRoot, inter2: e.pki.otherInter, dave: e.pki.mallory}
+	writeAtomic(t, crlPath, other.crlPEM(t, e.pki.alice.Leaf))
+	if err := e.srv.Reload(); err == nil {
+		t.Fatal("Reload accepted a CRL from a foreign CA")
+	}
+	echoOnce(t, alice, "still here")
+	if _, _, err := e.dial("/secure", &e.pki.dave, nil); err == nil {
+		t.Fatal("dave got in: the previous CRL was dropped")
+	}
+	echoOnce(t, e.mustDial("/secure", &e.pki.bob), "bob")
+	writeAtomic(t, crlPath, good)
+	if err := e.srv.Reload(); err != nil {
+		t.Fatalf("Reload of a good CRL: %v", err)
+	}
+}
+
+// TestResumptionCannotBypassRevocation: a client resumes a TLS session (DidResume), is revoked, and its next
+// resumption attempt with the same session cache is refused: VerifyConnection runs on resumed handshakes.
+func TestResumptionCannotBypassRevocation(t *testing.T) {
+	e := newEnv(t, nil)
+	var revoked []*x509.Certificate
+	for _, v := range []struct {
+		name string
+		ver  uint16
+		cert *tls.Certificate
+	}{{"tls1.3", tls.VersionTLS13, &e.pki.alice}, {"tls1.2", tls.VersionTLS12, &e.pki.bob}} {
+		t.Run(v.name, func(t *testing.T) {
+			cfg := e.clientTLS(v.cert)
+			cfg.MaxVersion = v.ver
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			request := func() (bool, error) {
+				conn, err := tls.Dial("tcp", e.addr, cfg)
+				if err != nil {
+					return false, err
+				}
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+				if _, err := io.WriteString(conn, "GET /secure HTTP/1.1\r\nHost: relay\r\n\r\n"); err != nil {
+					return conn.ConnectionState().DidResume, err
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					return conn.ConnectionState().DidResume, err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUpgradeRequired {
+					return false, errors.New(resp.Status)
+				}
+				return conn.ConnectionState().DidResume, nil
+			}
+			if resumed, err := request(); err != nil || resumed {
+				t.Fatalf("first connection: resumed=%v err=%v", resumed, err)
+			}
+			if resumed, err := request(); err != nil || !resumed {
+				t.Fatalf("second connection: resumed=%v err=%v, want a resumed session", resumed, err)
+			}
+			revoked = append(revoked, v.cert.Leaf)
+			writeAtomic(t, filepath.Join(e.dir, "crl.pem"), e.pki.crlPEM(t, revoked...))
+			if err := e.srv.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := request(); err == nil {
+				t.Fatal("revoked client got a response over a resumed session")
+			}
+			e.waitLog("client rejected", "reason=revoked", serialOfCert(*v.cert), "resumed=true")
+		})
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.mustDial("/idle", &e.pki.alice)
+	echoOnce(t, c, "x")
+	start := time.Now()
+	select {
+	case err := <-readErr(c):
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("idle session ended with %v, want close 1001", err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+			t.Errorf("idle session closed after %v, want about 300ms", d)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("idle session not closed")
+	}
+	e.waitLog("msg=access", "route=/idle", "idle timeout")
+}
+
+func TestCertificateExpiryCutsSession(t *testing.T) {
+	e := newEnv(t, nil)
+	short, err := e.pki.inter.issue(leafOpts{cn: "shortlived", notAfter: time.Now().Add(1500 * time.Millisecond)}, e.pki.inter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.mustDial("/secure", &short)
+	echoOnce(t, c, "x")
+	select {
+	case err := <-readErr(c):
+		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+			t.Errorf("session ended with %v, want close 1008", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("session outlived its certificate")
+	}
+	e.waitLog("client certificate expired", "cn=shortlived")
+}
+
+// TestShutdownDrainsAndCloses: Shutdown stops accepting, waits the grace period for sessions, then closes them
+// with 1001 and returns.
+func TestShutdownDrainsAndCloses(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.mustDial("/secure", &e.pki.alice)
+	echoOnce(t, c, "x")
+	done := readErr(c)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	took := time.Since(start)
+	if took < 250*time.Millisecond || took > 2*time.Second {
+		t.Errorf("Shutdown took %v, want the 300ms grace period", took)
+	}
+	select {
+	case err := <-done:
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("session ended with %v, want close 1001", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("session still open after Shutdown")
+	}
+	if _, _, err := e.dial("/secure", &e.pki.alice, nil); err == nil {
+		t.Fatal("relay accepted a connection after Shutdown")
+	}
+}
+
+// TestReloadConfigAndCertificate: editing the configuration file changes the policy of new requests, and a new
+// server certificate is served on the next handshake, both picked up by the file watcher without a restart; an
+// invalid configuration is rejected and the previous one kept.
+func TestReloadConfigAndCertificate(t *testing.T) {
+	e := newEnv(t, nil)
+	bob := e.mustDial("/secure", &e.pki.bob)
+	cfgPath := filepath.Join(e.dir, "relay.yaml")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restricted := strings.Replace(string(data), "  - path: /secure\n", "  - path: /secure\n    allow_cn: [alice]\n", 1)
+	writeAtomic(t, cfgPath, []byte(restricted))
+	e.waitLog("relay reloaded")
+	if _, resp, err := e.dial("/secure", &e.pki.bob, nil); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("bob after the policy change: %v %v, want 403", resp, err)
+	}
+	echoOnce(t, bob, "open sessions survive a reload")
+
+	writeAtomic(t, cfgPath, []byte(restricted+"bogus_key: 1\n"))
+	e.waitLog("config rejected", "bogus_key")
+	echoOnce(t, e.mustDial("/secure", &e.pki.alice), "old config still in force")
+
+	newServer, err := e.pki.inter.issue(leafOpts{cn: "127.0.0.1", eku: x509.ExtKeyUsageServerAuth,
+		ips: []net.IP{net.ParseIP("127.0.0.1")}}, e.pki.inter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(newServer.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Key first, then certificate: the watcher may see the pair half-written and must keep the old one.
+	writeAtomic(t, filepath.Join(e.dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	writeAtomic(t, filepath.Join(e.dir, "server.crt"), pemCerts(newServer.Leaf, e.pki.inter.cert))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		conn, err := tls.Dial("tcp", e.addr, e.clientTLS(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := conn.ConnectionState().PeerCertificates[0].SerialNumber
+		conn.Close()
+		if got.Cmp(newServer.Leaf.SerialNumber) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new server certificate is not served")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMaxConnectionsAndHandshakeTimeout(t *testing.T) {
+	e := newEnv(t, func(s string) string {
+		return "max_connections: 2\ntimeouts: {handshake: 300ms}\n" + s
+	})
+	// A client that never sends its ClientHello is dropped after the handshake timeout.
+	raw, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	start := time.Now()
+	raw.SetReadDeadline(time.Now().Add(3 * time.Second)) //nolint:errcheck
+	if _, err := raw.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read data from a relay that got no ClientHello")
+	} else if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("silent client kept for %v (%v)", d, err)
+	}
+	a := e.mustDial("/secure", &e.pki.alice)
+	b := e.mustDial("/secure", &e.pki.bob)
+	// A third client waits in the backlog: its handshake does not complete while two are open.
+	third := make(chan error, 1)
+	go func() {
+		c, _, err := e.dial("/secure", &e.pki.carol, nil)
+		if err == nil {
+			c.CloseNow() //nolint:errcheck
+		}
+		third <- err
+	}()
+	select {
+	case err := <-third:
+		t.Fatalf("third connection served beyond max_connections (err %v)", err)
+	case <-time.After(400 * time.Millisecond):
+	}
+	a.Close(websocket.StatusNormalClosure, "") //nolint:errcheck
+	if err := <-third; err != nil {
+		t.Fatalf("third connection after a slot freed: %v", err)
+	}
+	echoOnce(t, b, "b")
+}
+
+func TestSecureBackendAndOrigin(t *testing.T) {
+	e := newEnv(t, nil)
+	echoOnce(t, e.mustDial("/wss", &e.pki.alice), "through wss:// with backend_ca")
+	// A browser's same-origin WebSocket passes the echo backend's origin check through the relay…
+	c, _, err := e.dial("/secure", &e.pki.alice, http.Header{"Origin": {"https://" + e.addr}})
+	if err != nil {
+		t.Fatalf("same-origin dial: %v", err)
+	}
+	echoOnce(t, c, "same origin")
+	c.CloseNow() //nolint:errcheck
+	// …and a cross-origin one is refused by the backend, whose non-101 answer the relay passes on.
+	_, resp, err := e.dial("/secure", &e.pki.alice, http.Header{"Origin": {"https://evil.example"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin dial = %v, %v; want the backend's 403", resp, err)
+	}
+	e.waitLog("msg=access", "status=403", "route=/secure")
+}
+
+// TestCAReloadRecheck: replacing the client CA bundle (and CRL) with another CA's re-verifies open sessions: those
+// that no longer chain to a trusted root are cut. A CA bundle whose CRLs are missing is rejected.
+func TestCAReloadRecheck(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.mustDial("/secure", &e.pki.alice)
+	other := &testPKI{inter: e.pki.otherInter, root: e.pki.otherRoot, inter2: e.pki.otherInter, dave: e.pki.mallory}
+	writeAtomic(t, filepath.Join(e.dir, "ca.crt"), pemCerts(e.pki.otherInter.cert, e.pki.otherRoot.cert))
+	e.waitLog("reload rejected", "crl.pem") // the CRLs on disk are not from the new CAs
+	echoOnce(t, alice, "a CA bundle without its CRL changes nothing")
+	done := readErr(alice)
+	writeAtomic(t, filepath.Join(e.dir, "crl.pem"), other.crlPEM(t))
+	select {
+	case err := <-done:
+		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+			t.Errorf("session ended with %v, want 1008", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("session of a no longer trusted CA still open")
+	}
+	e.waitLog("session closed", "reason=unknown_ca", "cn=alice")
+}
+
+// TestCRLGrace: an expired CRL fails closed; with crl_grace it is accepted and every use is logged.
+func TestCRLGrace(t *testing.T) {
+	for _, grace := range []string{"", "crl_grace: 2h\n"} {
+		t.Run("grace="+strings.TrimSpace(grace), func(t *testing.T) {
+			e := newEnv(t, func(s string) string { return grace + s })
+			writeAtomic(t, filepath.Join(e.dir, "crl.pem"), e.pki.crlPEMAt(t, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)))
+			if err := e.srv.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			c, _, err := e.dial("/secure", &e.pki.alice, nil)
+			if grace == "" {
+				if err == nil {
+					c.CloseNow() //nolint:errcheck
+					t.Fatal("expired CRL accepted without crl_grace")
+				}
+				e.waitLog("client rejected", "reason=crl_expired")
+				return
+			}
+			if err != nil {
+				t.Fatalf("expired CRL within crl_grace: %v", err)
+			}
+			defer c.CloseNow() //nolint:errcheck
+			echoOnce(t, c, "grace")
+			e.waitLog("level=WARN", "accepted within crl_grace")
+		})
+	}
+}
+
+// TestPing: with ping_interval, a client that answers pings keeps its session; one that does not (it never reads,
+// so it never sends a pong) is closed after two intervals.
+func TestPing(t *testing.T) {
+	e := newEnv(t, nil)
+	alive := e.mustDial("/ping", &e.pki.alice)
+	ctx := alive.CloseRead(context.Background()) // reads in the background, answering pings
+	silent := e.mustDial("/ping", &e.pki.bob)
+	e.waitLog("msg=access", "cn=bob", "route=/ping", "no answer to ping")
+	select {
+	case <-ctx.Done():
+		t.Fatal("a client answering pings was closed")
+	case <-time.After(500 * time.Millisecond):
+	}
+	silent.CloseNow()                              //nolint:errcheck
+	alive.Close(websocket.StatusNormalClosure, "") //nolint:errcheck
+}
+
+// TestOpenSSLClient: OpenSSL's s_client presents its certificate at the handshake and gets through; a revoked one
+// is refused with a TLS alert.
+func TestOpenSSLClient(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	e := newEnv(t, nil)
+	write := func(name string, data []byte) string {
+		path := filepath.Join(e.dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	root := write("root.pem", pemCerts(e.pki.root.cert))
+	for _, tc := range []struct {
+		name  string
+		cert  tls.Certificate
+		flags []string
+		want  string
+	}{
+		{"alice tls1.3", e.pki.alice, []string{"-tls1_3"}, "426 Upgrade Required"},
+		{"alice tls1.2", e.pki.alice, []string{"-tls1_2"}, "426 Upgrade Required"},
+		{"revoked dave", e.pki.dave, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keyDER, err := x509.MarshalPKCS8PrivateKey(tc.cert.PrivateKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			certFile := write("client.pem", pemCerts(tc.cert.Leaf, e.pki.inter.cert))
+			keyFile := write("client.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			args := append([]string{"s_client", "-connect", e.addr, "-CAfile", root, "-cert", certFile, "-key", keyFile,
+				"-verify_return_error", "-ign_eof", "-quiet"}, tc.flags...)
+			cmd := exec.CommandContext(ctx, openssl, args...)
+			cmd.Stdin = strings.NewReader("GET /secure HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+			out, err := cmd.CombinedOutput()
+			if tc.want == "" {
+				if strings.Contains(string(out), "HTTP/1.1") {
+					t.Fatalf("revoked client got an HTTP answer:\n%s", out)
+				}
+				e.waitLog("client rejected", "reason=revoked", serialOfCert(tc.cert))
+				return
+			}
+			if err != nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("openssl s_client: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestPreserveHostAndMetricsListener(t *testing.T) {
+	e := newEnv(t, nil)
+	for path, want := range map[string]string{"/preserve/x": e.addr, "/headers": "127.0.0.1:"} {
+		resp, body, err := e.get(path, &e.pki.alice, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %v %v", path, resp, err)
+		}
+		var h http.Header
+		if err := json.Unmarshal(body, &h); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Get("Host"); !strings.HasPrefix(got, want) || (path == "/headers" && got == e.addr) {
+			t.Errorf("%s: backend saw Host %q, want %q", path, got, want)
+		}
+		if got := h.Get("X-Forwarded-Host"); got != e.addr {
+			t.Errorf("%s: X-Forwarded-Host = %q, want %q", path, got, e.addr)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.srv.ServeMetrics(ln) }()
+	var body []byte
+	for range 50 { // the server may not be accepting yet
+		resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(string(body), "# TYPE relay_handshakes_total counter") ||
+		!strings.Contains(string(body), `relay_handshakes_total{outcome="ok",reason="certificate"}`) {
+		t.Errorf("metrics over HTTP:\n%s", body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("ServeMetrics returned %v", err)
+	}
+}
