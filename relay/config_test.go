@@ -400,3 +400,62 @@ func TestIdentityHeaders(t *testing.T) {
 		t.Errorf("headerSafe = %q", got)
 	}
 }
+
+// FuzzFrameTracker checks the streaming frame tracker against a whole-buffer parse, whatever the chunking.
+func FuzzFrameTracker(f *testing.F) {
+	f.Add([]byte{0x81, 0x02, 'h', 'i', 0x88, 0x00}, uint8(1))
+	f.Add([]byte{0x82, 126, 0x00, 0x03, 1, 2, 3, 0x89, 0x80, 1, 2, 3, 4}, uint8(3))
+	f.Add([]byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1}, uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		// Reference: walk whole frames; boundary means the data ends exactly after a frame.
+		boundary, broken := true, false
+		for i := 0; i < len(data); {
+			if len(data)-i < 2 {
+				boundary = false
+				break
+			}
+			hl, l := 2, uint64(data[i+1]&0x7f)
+			switch l {
+			case 126:
+				hl += 2
+			case 127:
+				hl += 8
+			}
+			if data[i+1]&0x80 != 0 {
+				hl += 4
+			}
+			if len(data)-i < hl {
+				boundary = false
+				break
+			}
+			switch l {
+			case 126:
+				l = uint64(data[i+2])<<8 | uint64(data[i+3])
+			case 127:
+				l = 0
+				for _, b := range data[i+2 : i+10] {
+					l = l<<8 | uint64(b)
+				}
+				if l>>63 != 0 {
+					broken = true
+				}
+			}
+			if broken {
+				break
+			}
+			if uint64(len(data)-i-hl) < l {
+				boundary = false
+				break
+			}
+			i += hl + int(l)
+		}
+		var ft frameTracker
+		step := int(chunk)%16 + 1
+		for i := 0; i < len(data); i += step {
+			ft.feed(data[i:min(i+step, len(data))])
+		}
+		if want := boundary && !broken; ft.atBoundary() != want {
+			t.Fatalf("atBoundary = %v, want %v (broken %v)", ft.atBoundary(), want, broken)
+		}
+	})
+}

@@ -30,17 +30,17 @@ type trackedConn struct {
 
 	peer *peer // see peer: set during the handshake
 
-	mu      sync.Mutex
-	expiry  *time.Timer // fires at the certificate chain's earliest NotAfter
-	sess    *session    // the WebSocket relayed on this connection, if any
-	closed  bool
-	closeMu sync.Once
+	mu        sync.Mutex
+	expiry    *time.Timer // fires at the certificate chain's earliest NotAfter
+	sess      *session    // the WebSocket relayed on this connection, if any
+	closed    bool
+	closeOnce sync.Once
 }
 
 // Close closes the connection and releases everything tied to it. It is idempotent.
 func (c *trackedConn) Close() error {
 	err := net.ErrClosed
-	c.closeMu.Do(func() {
+	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
 		c.mu.Lock()
 		c.closed = true

@@ -68,6 +68,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case isWebSocketUpgrade(r) && (r.ContentLength != 0 || len(r.TransferEncoding) > 0):
+		// An opening handshake has no body (RFC 6455 §4.1); one with a body is an attempt to smuggle bytes.
+		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", "WebSocket handshake with a body", start)
 	case isWebSocketUpgrade(r):
 		s.serveWebSocket(w, r, rt, p, remote, start)
 	case headerHasToken(r.Header, "Connection", "upgrade"):

@@ -135,6 +135,26 @@ func TestPlainHTTPToWebSocketRoute(t *testing.T) {
 		!strings.Contains(string(body), "WebSocket") {
 		t.Errorf("got %d %q %q, want 426 with Upgrade: websocket", resp.StatusCode, resp.Header.Get("Upgrade"), body)
 	}
+	// An opening handshake carrying a body is refused (a smuggling attempt), as is a non-WebSocket upgrade.
+	for _, req := range []string{
+		"GET /secure HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 5\r\n\r\nhello",
+		"GET /secure HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+	} {
+		conn, err := tls.Dial("tcp", e.addr, e.clientTLS(&e.pki.alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%q: got %v %v, want 400", req, resp, err)
+		}
+	}
 	for _, path := range []string{"/public/../secure", "/secure%2fx", "/public/./x"} {
 		resp, _, err := e.get(path, nil, nil)
 		if err != nil {

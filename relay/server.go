@@ -39,6 +39,7 @@ type Server struct {
 
 	configPath   string
 	configDigest atomic.Pointer[[sha256.Size]byte]
+	fileRestart  *restartOnly // the restart-only settings as last read from configPath (guarded by reloadMu)
 
 	httpSrv    *http.Server
 	metricsSrv *http.Server
@@ -82,6 +83,10 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 		if data, err := os.ReadFile(s.configPath); err == nil {
 			d := sha256.Sum256(data)
 			s.configDigest.Store(&d)
+			if fc, err := ParseConfig(data, filepath.Dir(s.configPath)); err == nil {
+				r := restartOf(fc)
+				s.fileRestart = &r
+			}
 		}
 	}
 	m, err := loadMaterial(cfg, s.now())
@@ -412,9 +417,16 @@ func (s *Server) Reload() error {
 			cfgErr = fmt.Errorf("%s: %w", s.configPath, err)
 			s.metrics.reload("error")
 			s.log.Error("relay config rejected, keeping the previous one", "error", err.Error())
-		} else if cfg.Listen != old.cfg.Listen || cfg.MetricsListen != old.cfg.MetricsListen ||
-			cfg.MaxConnections != old.cfg.MaxConnections || cfg.Timeouts != old.cfg.Timeouts {
-			s.log.Warn("relay config: listen, metrics_listen, max_connections and timeouts change only on restart")
+		} else {
+			// Settings bound to the listeners stay as running (including command-line overrides); say so
+			// only when the file really changed them.
+			fr := restartOf(cfg)
+			if s.fileRestart != nil && fr != *s.fileRestart {
+				s.log.Warn("relay config: listen, metrics_listen, max_connections and timeouts change only on restart")
+			}
+			s.fileRestart = &fr
+			cfg.Listen, cfg.MetricsListen = old.cfg.Listen, old.cfg.MetricsListen
+			cfg.MaxConnections, cfg.Timeouts = old.cfg.MaxConnections, old.cfg.Timeouts
 		}
 	}
 	m, err := loadMaterial(cfg, s.now())
@@ -440,6 +452,17 @@ func (s *Server) Reload() error {
 		return fmt.Errorf("relay reload: %w", cfgErr)
 	}
 	return nil
+}
+
+// restartOnly holds the settings that only a restart changes.
+type restartOnly struct {
+	listen, metricsListen string
+	maxConnections        int
+	timeouts              Timeouts
+}
+
+func restartOf(c *Config) restartOnly {
+	return restartOnly{c.Listen, c.MetricsListen, c.MaxConnections, c.Timeouts}
 }
 
 func (s *Server) reloadFailed(err error) error {

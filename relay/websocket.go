@@ -182,6 +182,7 @@ func (s *Server) removeSession(ss *session) {
 func (s *Server) upgradeRequest(r *http.Request, rt *route, p *peer, remote netip.Addr) []byte {
 	h := r.Header.Clone()
 	removeHopHeaders(h)
+	h.Del("Content-Length") // the handshake has no body (checked in ServeHTTP)
 	setIdentity(h, p, remote, r.Host)
 	host := rt.backend.Host
 	if rt.cfg.PreserveHost {
