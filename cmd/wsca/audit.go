@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -92,9 +91,7 @@ func runAudit(g *globals, o *auditOptions) error {
 		if entries == nil {
 			entries = []store.AuditEntry{}
 		}
-		enc := json.NewEncoder(g.env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		return writeJSON(g.env.stdout, entries)
 	}
 	tw := tabwriter.NewWriter(g.env.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tSERIAL\tNAME\tUSER\tDETAIL")

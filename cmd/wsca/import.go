@@ -122,17 +122,9 @@ func runImport(g *globals, o *importOptions, old *migrate.CA) error {
 		Issuer: old.Issuer, IssuerKey: old.Key, Root: old.Root, RootCRL: old.RootCRL,
 		Records: old.Records, LastCRLNumber: old.LastCRLNumber, Source: old.Source, CRLValidity: o.crlValidity,
 	}
-	if !o.insecureNoPassphrase {
-		pass, err := g.passphrase(true)()
-		if err != nil {
-			return err
-		}
-		if len(pass) < minPassphrase {
-			return fmt.Errorf("the passphrase has %d characters; use at least %d", len(pass), minPassphrase)
-		}
-		req.Passphrase = pass
-	} else {
-		fmt.Fprintln(g.env.stderr, "wsca: warning: the CA key is written unencrypted (--insecure-no-passphrase)")
+	var err error
+	if req.Passphrase, err = g.newCAPassphrase(o.insecureNoPassphrase); err != nil {
+		return err
 	}
 	for _, w := range old.Warnings {
 		fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", w)

@@ -76,17 +76,8 @@ func runInit(g *globals, o *initOptions) error {
 		CRLURL:          o.crlURL,
 		RootCRLValidity: o.rootCRLValidity,
 	}
-	if !o.insecureNoPassphrase {
-		pass, err := g.passphrase(true)()
-		if err != nil {
-			return err
-		}
-		if len(pass) < minPassphrase {
-			return fmt.Errorf("the passphrase has %d characters; use at least %d", len(pass), minPassphrase)
-		}
-		req.Passphrase = pass
-	} else {
-		fmt.Fprintln(g.env.stderr, "wsca: warning: the CA keys are written unencrypted (--insecure-no-passphrase)")
+	if req.Passphrase, err = g.newCAPassphrase(o.insecureNoPassphrase); err != nil {
+		return err
 	}
 	res, err := d.Init(req)
 	if err != nil {

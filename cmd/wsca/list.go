@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -70,9 +69,7 @@ func runList(g *globals, o *listOptions) error {
 		for _, r := range recs {
 			out = append(out, r.JSON(now))
 		}
-		enc := json.NewEncoder(g.env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(g.env.stdout, out)
 	}
 	tw := tabwriter.NewWriter(g.env.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tNAME\tKIND\tNOT AFTER\tSTATUS\tREVOKED")

@@ -92,3 +92,21 @@ func readSecretFile(e *env, path, what string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// newCAPassphrase returns the passphrase that will encrypt new CA keys (init, import): confirmed when typed
+// on the terminal and at least minPassphrase long. With insecure (--insecure-no-passphrase) it warns and
+// returns nil, which writes the keys unencrypted.
+func (g *globals) newCAPassphrase(insecure bool) ([]byte, error) {
+	if insecure {
+		fmt.Fprintln(g.env.stderr, "wsca: warning: the CA keys are written unencrypted (--insecure-no-passphrase)")
+		return nil, nil
+	}
+	pass, err := g.passphrase(true)()
+	if err != nil {
+		return nil, err
+	}
+	if len(pass) < minPassphrase {
+		return nil, fmt.Errorf("the passphrase has %d characters; use at least %d", len(pass), minPassphrase)
+	}
+	return pass, nil
+}

@@ -144,26 +144,12 @@ func runServe(g *globals, o *serveOptions, flagSet func(string) bool) error {
 		fmt.Fprintf(g.env.stdout, "configuration ok: %d route(s), listen %s\n", len(cfg.Routes), cfg.Listen)
 		return nil
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
-	}
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsListen, err)
-		}
-		go srv.ServeMetrics(mln) //nolint:errcheck // ends with Shutdown
-		logger.Info("metrics listening", "addr", mln.Addr().String())
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("relay listening", "addr", ln.Addr().String(), "routes", len(cfg.Routes))
-
+	// Signals are caught before the listener opens, so a SIGTERM during start-up still drains cleanly.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ListenAndServe() }()
 	for {
 		select {
 		case err := <-serveErr:

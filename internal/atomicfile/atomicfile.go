@@ -17,68 +17,64 @@ var ErrExists = errors.New("file already exists")
 // Write replaces path with data atomically: a temporary file in the same directory is written with mode perm,
 // synced, and renamed over path; the directory is then synced so the rename survives a crash. On any error
 // the temporary file is removed and path is left as it was.
-func Write(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func Write(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := writeTemp(path, data, perm)
 	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp makes the file 0600; chmod before any byte is written so a secret is never exposed.
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return syncDir(filepath.Dir(path))
 }
 
 // WriteNew writes data to path only if path does not exist yet, atomically (temporary file, sync, hard link
 // to the final name, which fails if the name is taken). It returns an error wrapping ErrExists when path is
 // already there, and leaves no partial file on any error.
-func WriteNew(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func WriteNew(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := writeTemp(path, data, perm)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return err
 	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
+	defer os.Remove(tmp)
 	// link(2) is the atomic "create if absent" for a fully written file: O_EXCL alone would expose a
 	// half-written file under the final name if the process died mid-write.
-	if err = os.Link(tmp.Name(), path); err != nil {
+	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("writing %s: %w", path, ErrExists)
 		}
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data, synced, to a new temporary file next to path and returns its name. On error
+// nothing is left behind.
+func writeTemp(path string, data []byte, perm fs.FileMode) (name string, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := tmp.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("writing %s: %w", path, cerr)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp makes the file 0600; chmod before any byte is written so a secret is never exposed.
+	if err := tmp.Chmod(perm); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return tmp.Name(), nil
 }
 
 // MkdirPrivate creates dir (and any missing parents) with mode 0700. An existing directory is left as it is;

@@ -94,22 +94,16 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 		root = req.Issuer
 	}
 
-	var created []string
+	var files newFiles
 	defer func() {
 		if err != nil {
-			for i := len(created) - 1; i >= 0; i-- {
-				os.Remove(created[i])
-			}
+			files.rollback()
 		}
 	}()
-	st, err := store.Create(d.File(DBFile), store.Options{Timeout: d.LockTimeout})
+	st, err := files.createStore(d)
 	if err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return nil, fmt.Errorf("%s: %w", d.Path, ErrAlreadyInitialized)
-		}
-		return nil, fmt.Errorf("creating the database: %w", err)
+		return nil, err
 	}
-	created = append(created, d.File(DBFile))
 	stClosed := false
 	defer func() {
 		if !stClosed {
@@ -117,23 +111,8 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 		}
 	}()
 
-	write := func(name string, data []byte, perm os.FileMode) error {
-		if err := atomicfile.WriteNew(d.File(name), data, perm); err != nil {
-			return err
-		}
-		created = append(created, d.File(name))
-		return nil
-	}
-	var keyPEM []byte
-	if req.Passphrase != nil {
-		keyPEM, err = ca.EncryptKey(d.Rand, req.IssuerKey, req.Passphrase)
-	} else {
-		keyPEM, err = ca.MarshalKey(req.IssuerKey)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("encoding the CA key: %w", err)
-	}
-	if err := write(IntermediateKeyFile, keyPEM, 0o600); err != nil {
+	write := func(name string, data []byte, perm os.FileMode) error { return files.write(d.File(name), data, perm) }
+	if err := files.writeKey(d, d.File(IntermediateKeyFile), req.IssuerKey, req.Passphrase); err != nil {
 		return nil, err
 	}
 	if err := write(RootCertFile, ca.EncodeCertificates(root), 0o644); err != nil {
@@ -207,13 +186,13 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 	opt := CRLOptions{Validity: req.CRLValidity}
 	cr, err := gen.GenerateCRL(opt)
 	if _, statErr := os.Stat(d.File(CRLFile)); statErr == nil {
-		created = append(created, d.File(CRLFile))
+		files.paths = append(files.paths, d.File(CRLFile))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("writing the first CRL: %w", err)
 	}
 	res.CRL = cr
-	res.Files = append([]string(nil), created...)
+	res.Files = append([]string(nil), files.paths...)
 	return res, nil
 }
 

@@ -1,13 +1,10 @@
 package cadir
 
 import (
-	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -52,73 +49,41 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 		return nil, fmt.Errorf("creating the CA hierarchy: %w", err)
 	}
 
-	var created []string
+	var files newFiles
 	defer func() {
 		if err != nil {
-			for i := len(created) - 1; i >= 0; i-- {
-				os.Remove(created[i])
-			}
+			files.rollback()
 		}
 	}()
-	// The database is created first: store.Create is exclusive, so two concurrent inits cannot both win.
-	st, err := store.Create(d.File(DBFile), store.Options{Timeout: d.LockTimeout})
+	st, err := files.createStore(d)
 	if err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return nil, fmt.Errorf("%s: %w", d.Path, ErrAlreadyInitialized)
-		}
-		return nil, fmt.Errorf("creating the database: %w", err)
+		return nil, err
 	}
-	created = append(created, d.File(DBFile))
 	defer func() {
 		if cerr := st.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("closing the database: %w", cerr)
 		}
 	}()
 
-	writeKey := func(path string, key crypto.Signer) error {
-		var pemData []byte
-		var err error
-		if req.Passphrase != nil {
-			pemData, err = ca.EncryptKey(d.Rand, key, req.Passphrase)
-		} else {
-			pemData, err = ca.MarshalKey(key)
-		}
-		if err != nil {
-			return fmt.Errorf("encoding key %s: %w", path, err)
-		}
-		if err := atomicfile.WriteNew(path, pemData, 0o600); err != nil {
-			return err
-		}
-		created = append(created, path)
-		return nil
-	}
-	writePublic := func(path string, data []byte) error {
-		if err := atomicfile.WriteNew(path, data, 0o644); err != nil {
-			return err
-		}
-		created = append(created, path)
-		return nil
-	}
-
 	rootKeyPath := d.File(RootKeyFile)
 	if req.RootKeyOut != "" {
 		rootKeyPath = req.RootKeyOut
 	}
-	if err := writeKey(rootKeyPath, h.Root.Key); err != nil {
+	if err := files.writeKey(d, rootKeyPath, h.Root.Key, req.Passphrase); err != nil {
 		return nil, err
 	}
-	if err := writeKey(d.File(IntermediateKeyFile), h.Intermediate.Key); err != nil {
+	if err := files.writeKey(d, d.File(IntermediateKeyFile), h.Intermediate.Key, req.Passphrase); err != nil {
 		return nil, err
 	}
-	if err := writePublic(d.File(RootCertFile), ca.EncodeCertificates(h.Root.Cert)); err != nil {
+	if err := files.write(d.File(RootCertFile), ca.EncodeCertificates(h.Root.Cert), 0o644); err != nil {
 		return nil, err
 	}
-	if err := writePublic(d.File(IntermediateCertFile), ca.EncodeCertificates(h.Intermediate.Cert)); err != nil {
+	if err := files.write(d.File(IntermediateCertFile), ca.EncodeCertificates(h.Intermediate.Cert), 0o644); err != nil {
 		return nil, err
 	}
 	// ca.crt is intermediate then root: the order Apache's SSLCACertificateFile and nginx's
 	// ssl_client_certificate expect for a complete client chain.
-	if err := writePublic(d.File(BundleFile), ca.EncodeCertificates(h.Intermediate.Cert, h.Root.Cert)); err != nil {
+	if err := files.write(d.File(BundleFile), ca.EncodeCertificates(h.Intermediate.Cert, h.Root.Cert), 0o644); err != nil {
 		return nil, err
 	}
 
@@ -150,10 +115,10 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writePublic(d.File(RootCRLFile), pemCRL(rootCRL)); err != nil {
+	if err := files.write(d.File(RootCRLFile), pemCRL(rootCRL), 0o644); err != nil {
 		return nil, err
 	}
-	if err := writePublic(d.File(CRLFile), pemCRL(interCRL, rootCRL)); err != nil {
+	if err := files.write(d.File(CRLFile), pemCRL(interCRL, rootCRL), 0o644); err != nil {
 		return nil, err
 	}
 	if err := g.commit(); err != nil {
@@ -163,7 +128,7 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 		Detail: fmt.Sprintf("root %s, intermediate %s", h.Root.Cert.Subject.CommonName, h.Intermediate.Cert.Subject.CommonName)}); err != nil {
 		return nil, err
 	}
-	return &InitResult{Root: rootRec, Intermediate: interRec, Files: append([]string(nil), created...)}, nil
+	return &InitResult{Root: rootRec, Intermediate: interRec, Files: append([]string(nil), files.paths...)}, nil
 }
 
 // recordFor builds the database record of a certificate.
