@@ -24,8 +24,6 @@ type serveOptions struct {
 	caFile, crlFile            string
 	metricsListen, logFormat   string
 	demoBackend, check         bool
-	signals                    func(chan<- os.Signal) // test hook: where SIGHUP/SIGTERM come from
-	ready                      func(addr string)      // test hook: called once listening
 }
 
 func newServeCmd(g *globals) *cobra.Command {
