@@ -288,6 +288,12 @@ func (c *checker) checkCAExpiry(what string, cert *x509.Certificate) {
 
 // days renders a duration as whole days, or hours under two days.
 func days(d time.Duration) string {
+	if d < 2*time.Hour {
+		if m := int(d.Minutes()); m != 1 {
+			return fmt.Sprintf("%d minutes", m)
+		}
+		return "1 minute"
+	}
 	if d < 48*time.Hour {
 		h := int(d.Hours())
 		if h == 1 {

@@ -20,6 +20,7 @@ The file is replaced atomically. Silent on success unless -v; one line and a non
 With --if-due, nothing is done unless a revocation happened since the last run or half of the CRL's
 validity has passed, so it can run every minute.`,
 		Example: `  $ wsca crl
+  $ wsca crl --copy-to /etc/wsca-relay/crl.pem --copy-to /var/www/pki/crl.pem
   # crontab: */5 * * * * wsca --dir /etc/wsca crl --if-due --passphrase-file /etc/wsca/pass`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,5 +52,6 @@ validity has passed, so it can run every minute.`,
 	f.Float64Var(&o.DueFraction, "due-fraction", cadir.DefaultDueFraction, "with --if-due: fraction of the validity after which the CRL is renewed")
 	f.StringVar(&o.Out, "out", "", "write here instead of crl.pem in the CA directory")
 	f.BoolVar(&o.DER, "der", false, "write only the intermediate's CRL, DER-encoded")
+	f.StringArrayVar(&o.CopyTo, "copy-to", nil, "also write the CRL here, atomically (repeatable): a relay's copy, a web root")
 	return cmd
 }

@@ -20,7 +20,7 @@ from the next crl.pem: run wsca crl (wsca serve picks the new file up by itself 
 Reasons (RFC 5280): unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation,
 certificateHold (lifted by wsca unrevoke), privilegeWithdrawn.`,
 		Example: `  $ wsca revoke bob --reason keyCompromise && wsca crl
-  $ wsca revoke 5f3ac1d2… 
+  $ wsca revoke 5f3ac1d2…
   $ wsca revoke --intermediate --reason cACompromise`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if intermediate != (len(args) == 0) || len(args) > 1 {
@@ -58,7 +58,8 @@ func newUnrevokeCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "unrevoke NAME|SERIAL",
 		Short:   "lift a certificateHold",
-		Example: `  $ wsca revoke bob --reason certificateHold && wsca crl\n  $ wsca unrevoke bob && wsca crl`,
+		Example: `  $ wsca revoke bob --reason certificateHold && wsca crl
+  $ wsca unrevoke bob && wsca crl`,
 		Args:    exactArgs(1, "a NAME or SERIAL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := g.caDir().Unrevoke(args[0])

@@ -43,6 +43,9 @@ type CRLOptions struct {
 	DueFraction  float64       // default DefaultDueFraction
 	Out          string        // where to write; default crl.pem in the directory
 	DER          bool          // write the intermediate's CRL alone, DER-encoded
+	// CopyTo are further paths that get the same bytes, each replaced atomically: a relay's or web server's
+	// copy outside the CA directory (which is 0700), or a web root that serves the CRL distribution point.
+	CopyTo []string
 }
 
 // CRLResult describes what GenerateCRL did.
@@ -183,6 +186,11 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	}
 	if err := g.commit(); err != nil {
 		return nil, err
+	}
+	for _, p := range opt.CopyTo {
+		if err := atomicfile.Write(p, data, 0o644); err != nil {
+			return nil, fmt.Errorf("%s is written but its copy is not: %w", out, err)
+		}
 	}
 	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "crl", User: d.User,
 		Detail: fmt.Sprintf("number %s, %d entries, next update %s", res.Number, res.Entries, res.NextUpdate.Format(time.RFC3339))}); err != nil {
