@@ -56,11 +56,11 @@ certificateHold (lifted by wsca unrevoke), privilegeWithdrawn.`,
 
 func newUnrevokeCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "unrevoke NAME|SERIAL",
-		Short:   "lift a certificateHold",
+		Use:   "unrevoke NAME|SERIAL",
+		Short: "lift a certificateHold",
 		Example: `  $ wsca revoke bob --reason certificateHold && wsca crl
   $ wsca unrevoke bob && wsca crl`,
-		Args:    exactArgs(1, "a NAME or SERIAL"),
+		Args: exactArgs(1, "a NAME or SERIAL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := g.caDir().Unrevoke(args[0])
 			if err != nil {

@@ -1,6 +1,7 @@
 package cadir
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -39,6 +40,7 @@ type IssueRequest struct {
 	Organization string
 	Validity     time.Duration // default DefaultValidity
 	Renew        bool          // allow a new certificate while NAME has a valid one; records the link
+	CRLURL       string        // CRL distribution point for this certificate; default: the one set at init
 
 	OutDir      string // where NAME.crt, NAME.key and NAME.p12 go
 	P12         bool
@@ -258,8 +260,8 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 			fail(i, err)
 			continue
 		}
-		if crlURL != "" {
-			lr.CRLURLs = []string{crlURL}
+		if u := cmp.Or(r.CRLURL, crlURL); u != "" {
+			lr.CRLURLs = []string{u}
 		}
 		cert, err := ca.Issue(d.Rand, now, inter, lr)
 		if err != nil {
