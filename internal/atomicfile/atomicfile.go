@@ -18,7 +18,7 @@ var ErrExists = errors.New("file already exists")
 // synced, and renamed over path; the directory is then synced so the rename survives a crash. On any error
 // the temporary file is removed and path is left as it was.
 func Write(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := writeTemp(path, data, perm)
+	tmp, err := writeTemp(path, data, perm, true)
 	if err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 // to the final name, which fails if the name is taken). It returns an error wrapping ErrExists when path is
 // already there, and leaves no partial file on any error.
 func WriteNew(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := writeTemp(path, data, perm)
+	tmp, err := writeTemp(path, data, perm, true)
 	if err != nil {
 		return err
 	}
@@ -49,9 +49,9 @@ func WriteNew(path string, data []byte, perm fs.FileMode) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// writeTemp writes data, synced, to a new temporary file next to path and returns its name. On error
-// nothing is left behind.
-func writeTemp(path string, data []byte, perm fs.FileMode) (name string, err error) {
+// writeTemp writes data to a new temporary file next to path, synced if sync is set, and returns its name.
+// On error nothing is left behind.
+func writeTemp(path string, data []byte, perm fs.FileMode, sync bool) (name string, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", path, err)
@@ -71,8 +71,10 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (name string, err err
 	if _, err := tmp.Write(data); err != nil {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			return "", fmt.Errorf("writing %s: %w", path, err)
+		}
 	}
 	return tmp.Name(), nil
 }

@@ -80,3 +80,61 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Fatalf("directory holds %v, want %v", got, names)
 	}
 }
+
+func TestBatchCommit(t *testing.T) {
+	dir := t.TempDir()
+	var b Batch
+	for _, n := range []string{"a.crt", "a.key", "b.crt"} {
+		if err := b.Add(filepath.Join(dir, n), []byte(n), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing is visible before Commit.
+	if _, err := os.Stat(filepath.Join(dir, "a.crt")); err == nil {
+		t.Fatal("a.crt visible before Commit")
+	}
+	created, err := b.Commit()
+	if err != nil || len(created) != 3 {
+		t.Fatalf("Commit = %v, %v", created, err)
+	}
+	for _, n := range []string{"a.crt", "a.key", "b.crt"} {
+		got, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil || string(got) != n {
+			t.Fatalf("%s = %q, %v", n, got, err)
+		}
+		if st, _ := os.Stat(filepath.Join(dir, n)); st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v", n, st.Mode().Perm())
+		}
+	}
+	assertOnly(t, dir, "a.crt", "a.key", "b.crt")
+}
+
+func TestBatchRefusesExistingAndCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteNew(filepath.Join(dir, "b.key"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var b Batch
+	b.Add(filepath.Join(dir, "a.key"), []byte("a"), 0o600)
+	b.Add(filepath.Join(dir, "b.key"), []byte("new"), 0o600)
+	b.Add(filepath.Join(dir, "c.key"), []byte("c"), 0o600)
+	created, err := b.Commit()
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("Commit err = %v, want ErrExists", err)
+	}
+	if len(created) != 1 || filepath.Base(created[0]) != "a.key" {
+		t.Fatalf("created = %v, want [a.key]", created)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "b.key")); string(got) != "old" {
+		t.Fatalf("existing b.key changed to %q", got)
+	}
+	assertOnly(t, dir, "a.key", "b.key")
+}
+
+func TestBatchAbort(t *testing.T) {
+	dir := t.TempDir()
+	var b Batch
+	b.Add(filepath.Join(dir, "x"), []byte("x"), 0o644)
+	b.Abort()
+	assertOnly(t, dir)
+}

@@ -278,19 +278,49 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 	if err := d.commit(pending, idx, ok, fail); err != nil {
 		return nil, err
 	}
+	// The chunk's files are written as one batch: durable and visible together, with two disk flushes
+	// for the chunk instead of two per file.
+	var batch atomicfile.Batch
+	defer batch.Abort()
 	var results []IssueResult
+	var written []pendingLeaf
 	for j, p := range pending {
 		if !ok[idx[j]] {
 			continue
 		}
-		res, err := writeLeafFiles(d, p, chain)
+		res, err := addLeafFiles(&batch, d, p, chain)
 		if err != nil {
-			return results, fmt.Errorf("certificate %s for %q is recorded but its files could not be written: %w "+
-				"(revoke it with: wsca revoke %s)", store.SerialHex(p.rec.Serial), p.req.Name, err, store.SerialHex(p.rec.Serial))
+			return nil, filesNotWritten([]pendingLeaf{p}, err)
 		}
 		results = append(results, *res)
+		written = append(written, p)
+	}
+	created, err := batch.Commit()
+	if err != nil {
+		var missing []pendingLeaf
+		have := map[string]bool{}
+		for _, c := range created {
+			have[c] = true
+		}
+		for i, p := range written {
+			if !have[results[i].CertPath] {
+				missing = append(missing, p)
+			}
+		}
+		return nil, filesNotWritten(missing, err)
 	}
 	return results, nil
+}
+
+// filesNotWritten explains a failure after the database commit: the certificates exist and must be revoked
+// (or their files recovered with wsca show --pem); the keys are lost.
+func filesNotWritten(leaves []pendingLeaf, err error) error {
+	var serials []string
+	for _, p := range leaves {
+		serials = append(serials, store.SerialHex(p.rec.Serial))
+	}
+	return fmt.Errorf("%d certificate(s) are recorded but their files could not be written: %w "+
+		"(revoke them: wsca revoke %s)", len(leaves), err, strings.Join(serials, " / "))
 }
 
 // commit records a chunk in one transaction. Renewals are linked to the newest valid certificate of
@@ -417,9 +447,9 @@ func checkOutputs(r *IssueRequest) error {
 	return nil
 }
 
-// writeLeafFiles writes the certificate (for a server: leaf + intermediate, the chain a server must send),
-// the key and the PKCS#12 bundle. Each is written exclusively; the key and bundle with mode 0600.
-func writeLeafFiles(d *Dir, p pendingLeaf, chain []*x509.Certificate) (*IssueResult, error) {
+// addLeafFiles adds the certificate (for a server: leaf + intermediate, the chain a server must send), the
+// key and the PKCS#12 bundle to batch; the key and bundle with mode 0600.
+func addLeafFiles(batch *atomicfile.Batch, d *Dir, p pendingLeaf, chain []*x509.Certificate) (*IssueResult, error) {
 	crtPath, keyPath, p12Path := outputs(p.req)
 	res := &IssueResult{Record: p.rec, CertPath: crtPath, KeyPath: keyPath}
 	certPEM := ca.EncodeCertificates(p.cert)
@@ -430,10 +460,11 @@ func writeLeafFiles(d *Dir, p pendingLeaf, chain []*x509.Certificate) (*IssueRes
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteNew(keyPath, keyPEM, 0o600); err != nil {
+	// The key goes first so that a certificate file never exists without its key.
+	if err := batch.Add(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteNew(crtPath, certPEM, 0o644); err != nil {
+	if err := batch.Add(crtPath, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	if p12Path != "" {
@@ -448,7 +479,7 @@ func writeLeafFiles(d *Dir, p pendingLeaf, chain []*x509.Certificate) (*IssueRes
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s: %w", p12Path, err)
 		}
-		if err := atomicfile.WriteNew(p12Path, bundle, 0o600); err != nil {
+		if err := batch.Add(p12Path, bundle, 0o600); err != nil {
 			return nil, err
 		}
 		res.P12Path = p12Path
