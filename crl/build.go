@@ -11,7 +11,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"iter"
+	"math/bits"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -57,88 +59,238 @@ const maxSerialOctets = 20
 // stays proportional to the output, not to a slice of entries. Build returns an
 // error wrapping ErrMalformed for an invalid Template or Entry, and the
 // signer's error if signing fails; it never returns a partial CRL.
+//
+// Build is Sign followed by Signed.Bytes; a caller that writes the CRL to a
+// file should use Sign and Signed.WriteTo (or WritePEMTo), which never hold
+// the CRL in one contiguous buffer.
 func Build(t Template, entries iter.Seq[Entry]) ([]byte, error) {
+	s, err := Sign(t, entries)
+	if err != nil {
+		return nil, err
+	}
+	return s.Bytes(), nil
+}
+
+// Signed is a signed CRL held in memory as a short head, the encoded
+// revokedCertificates in chunks, and a short tail. Keeping the entries in
+// chunks means a CRL of a million entries (45 MiB) is never copied to grow a
+// buffer or to shift it behind a length prefix, and can be hashed and written
+// out piece by piece. A Signed is immutable; its methods may be called any
+// number of times, also concurrently.
+type Signed struct {
+	head   []byte   // CertificateList header, TBSCertList header and fields up to the revokedCertificates header
+	chunks [][]byte // revokedCertificates content
+	tail   []byte   // crlExtensions, signatureAlgorithm, signatureValue
+	size   int
+}
+
+// Entry chunks grow from firstChunk to maxChunk octets: small CRLs stay small,
+// and a large one costs one allocation per MiB with nothing ever copied.
+const (
+	firstChunk = 4 << 10
+	maxChunk   = 1 << 20
+	// maxEntryLen bounds one encoded entry: SEQUENCE header 2, INTEGER 2+21,
+	// time 2+15, reasonCode extensions 14 (see appendEntry).
+	maxEntryLen = 2 + 23 + 17 + 14
+)
+
+// Sign encodes and signs a CRL exactly as Build does and returns it unwritten.
+// It hashes the TBSCertList once and verifies the signature over that digest
+// before returning, so a faulty signer yields an error, never a CRL that
+// relying parties reject. Errors are those of Build.
+func Sign(t Template, entries iter.Seq[Entry]) (*Signed, error) {
 	alg, err := checkTemplate(&t)
 	if err != nil {
 		return nil, err
 	}
-	// The TBS is written after room for the outer SEQUENCE header, so that
-	// the signed CRL is completed in place instead of copying a buffer that
-	// holds 40 MiB at a million entries.
-	b := cryptobyte.NewBuilder(make([]byte, outerHeaderRoom, 1024))
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1Int64(1) // version v2 (RFC 5280 §5.1.2.1)
-		b.AddBytes(alg.der)
-		b.AddBytes(t.Issuer.RawSubject) // byte-exact, so name matching in verifiers cannot differ
-		addTime(b, t.ThisUpdate)
-		addTime(b, t.NextUpdate)
-		if entries != nil {
-			addEntries(b, entries)
+	// TBSCertList (RFC 5280 §5.1) up to revokedCertificates. Its fields are
+	// short, so cryptobyte's small copies are harmless here.
+	pre := cryptobyte.NewBuilder(make([]byte, 0, 256))
+	pre.AddASN1Int64(1) // version v2 (RFC 5280 §5.1.2.1)
+	pre.AddBytes(alg.der)
+	pre.AddBytes(t.Issuer.RawSubject) // byte-exact, so name matching in verifiers cannot differ
+	addTime(pre, t.ThisUpdate)
+	addTime(pre, t.NextUpdate)
+	fields, err := pre.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("encoding CRL: %w", err)
+	}
+	var chunks [][]byte
+	entriesLen := 0
+	if entries != nil {
+		if chunks, entriesLen, err = encodeEntries(entries); err != nil {
+			return nil, fmt.Errorf("encoding CRL: %w", err)
 		}
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+	}
+	ext := cryptobyte.NewBuilder(make([]byte, 0, 64+len(t.Issuer.SubjectKeyId)))
+	ext.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oidAKI) })
-					b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) {
-								b.AddBytes(t.Issuer.SubjectKeyId)
-							})
+				b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oidAKI) })
+				b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) {
+							b.AddBytes(t.Issuer.SubjectKeyId)
 						})
 					})
 				})
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oidCRLNumber) })
-					b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-						b.AddASN1BigInt(t.Number)
-					})
+			})
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oidCRLNumber) })
+				b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
+					b.AddASN1BigInt(t.Number)
 				})
 			})
 		})
 	})
-	buf, err := b.Bytes()
+	exts, err := ext.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("encoding CRL: %w", err)
 	}
-	tbs := buf[outerHeaderRoom:]
 
-	signed := tbs
-	opts := crypto.SignerOpts(alg.hash)
-	if alg.hash != 0 {
-		h := alg.hash.New()
-		h.Write(tbs)
-		signed = h.Sum(nil)
+	// The length prefixes are written once the lengths are known, in front
+	// of the fields, instead of shifting the entries behind them.
+	tbsLen := len(fields) + len(exts)
+	var entriesHdr []byte
+	if entriesLen > 0 {
+		// RFC 5280 §5.1.2.6: with no entries the field is absent, not empty.
+		entriesHdr = appendSequenceHeader(nil, entriesLen)
+		tbsLen += len(entriesHdr) + entriesLen
 	}
-	sig, err := t.Signer.Sign(rand.Reader, signed, opts)
+	if uint64(tbsLen) > 0xffffffff-1024 {
+		return nil, fmt.Errorf("%w: CRL longer than 4 GiB", ErrMalformed)
+	}
+	tbsHead := appendSequenceHeader(make([]byte, 0, 6+len(fields)+len(entriesHdr)), tbsLen)
+	tbsHead = append(append(tbsHead, fields...), entriesHdr...)
+
+	sig, err := signTBS(t, alg, tbsHead, chunks, exts)
+	if err != nil {
+		return nil, err
+	}
+	sigPart := cryptobyte.NewBuilder(make([]byte, 0, len(alg.der)+len(sig)+8))
+	sigPart.AddBytes(alg.der)
+	sigPart.AddASN1BitString(sig)
+	sigBytes, err := sigPart.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("encoding CRL: %w", err)
+	}
+	tbsTotal := len(tbsHead) + entriesLen + len(exts)
+	head := appendSequenceHeader(make([]byte, 0, 6+len(tbsHead)), tbsTotal+len(sigBytes))
+	outer := len(head)
+	head = append(head, tbsHead...)
+	return &Signed{
+		head:   head,
+		chunks: chunks,
+		tail:   append(exts, sigBytes...),
+		size:   outer + tbsTotal + len(sigBytes),
+	}, nil
+}
+
+// signTBS signs the TBSCertList given in pieces and verifies the signature,
+// as x509.CreateCertificate does: a faulty signer (an HSM, an RSA fault) must
+// not yield a CRL every relying party rejects, which would fail closed for
+// every client. The digest is computed once and serves both.
+func signTBS(t Template, alg sigAlg, head []byte, chunks [][]byte, exts []byte) ([]byte, error) {
+	if alg.hash == 0 {
+		// Pure Ed25519 (RFC 8032) signs the message itself, not a digest, so
+		// it needs the TBSCertList in one piece.
+		tbs := make([]byte, 0, len(head)+chunksLen(chunks)+len(exts))
+		tbs = append(tbs, head...)
+		for _, c := range chunks {
+			tbs = append(tbs, c...)
+		}
+		tbs = append(tbs, exts...)
+		sig, err := t.Signer.Sign(rand.Reader, tbs, crypto.Hash(0))
+		if err != nil {
+			return nil, fmt.Errorf("signing CRL: %w", err)
+		}
+		if pub, ok := t.Issuer.PublicKey.(ed25519.PublicKey); !ok || !ed25519.Verify(pub, tbs, sig) {
+			return nil, fmt.Errorf("signing CRL: signature does not verify: %w", ErrBadSignature)
+		}
+		return sig, nil
+	}
+	h := alg.hash.New()
+	h.Write(head)
+	for _, c := range chunks {
+		h.Write(c)
+	}
+	h.Write(exts)
+	digest := h.Sum(nil)
+	sig, err := t.Signer.Sign(rand.Reader, digest, alg.hash)
 	if err != nil {
 		return nil, fmt.Errorf("signing CRL: %w", err)
 	}
-	// Verify before publishing, as x509.CreateCertificate does: a faulty
-	// signer (an HSM, an RSA fault) must not yield a CRL every relying party
-	// rejects, which would fail closed for every client.
-	if err := t.Issuer.CheckSignature(alg.alg, tbs, sig); err != nil {
-		return nil, fmt.Errorf("signing CRL: signature does not verify: %w", err)
+	ok := false
+	switch pub := t.Issuer.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(pub, digest, sig)
+	case *rsa.PublicKey:
+		ok = rsa.VerifyPKCS1v15(pub, alg.hash, digest, sig) == nil
 	}
-
-	out := cryptobyte.NewBuilder(buf)
-	out.AddBytes(alg.der)
-	out.AddASN1BitString(sig)
-	if buf, err = out.Bytes(); err != nil {
-		return nil, fmt.Errorf("encoding CRL: %w", err)
+	if !ok {
+		return nil, fmt.Errorf("signing CRL: signature does not verify: %w", ErrBadSignature)
 	}
-	contentLen := len(buf) - outerHeaderRoom
-	if uint64(contentLen) > 0xffffffff {
-		return nil, fmt.Errorf("%w: CRL longer than 4 GiB", ErrMalformed)
-	}
-	var hdr [outerHeaderRoom]byte
-	h := appendSequenceHeader(hdr[:0], contentLen)
-	start := outerHeaderRoom - len(h)
-	copy(buf[start:], h)
-	return buf[start:], nil
+	return sig, nil
 }
 
-// outerHeaderRoom fits a SEQUENCE header with a 4-octet length: 0x30 0x84 + 4.
-const outerHeaderRoom = 6
+func chunksLen(chunks [][]byte) int {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	return n
+}
+
+// Len returns the length of the DER encoding in octets.
+func (s *Signed) Len() int { return s.size }
+
+// Bytes returns the DER encoding in a new slice of exactly Len octets.
+func (s *Signed) Bytes() []byte {
+	out := make([]byte, 0, s.size)
+	out = append(out, s.head...)
+	for _, c := range s.chunks {
+		out = append(out, c...)
+	}
+	return append(out, s.tail...)
+}
+
+// WriteTo writes the DER encoding to w and returns the number of octets
+// written; it implements io.WriterTo. A write error is returned as is, and
+// w may then hold part of the CRL: write to a temporary file (see
+// internal/atomicfile) when readers must never see half of one.
+func (s *Signed) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for _, p := range s.pieces() {
+		n, err := w.Write(p)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// WritePEMTo writes the CRL to w as one "X509 CRL" PEM block, byte for byte
+// what EncodePEM returns for its DER, without building the encoding in
+// memory. It returns the number of octets written; write errors are
+// returned as is, as by WriteTo.
+func (s *Signed) WritePEMTo(w io.Writer) (int64, error) {
+	p := newPEMWriter(w, pemType)
+	for _, piece := range s.pieces() {
+		if err := p.write(piece); err != nil {
+			return p.n, err
+		}
+	}
+	err := p.close()
+	return p.n, err
+}
+
+func (s *Signed) pieces() [][]byte {
+	ps := make([][]byte, 0, len(s.chunks)+2)
+	ps = append(ps, s.head)
+	ps = append(ps, s.chunks...)
+	return append(ps, s.tail)
+}
 
 // appendSequenceHeader appends a DER SEQUENCE tag and definite length (X.690 §8.1.3).
 func appendSequenceHeader(dst []byte, n int) []byte {
@@ -157,37 +309,90 @@ func appendSequenceHeader(dst []byte, n int) []byte {
 	return dst
 }
 
-// addEntries writes revokedCertificates, or nothing when there are no entries:
-// RFC 5280 §5.1.2.6 makes the field absent, not an empty SEQUENCE.
-func addEntries(b *cryptobyte.Builder, entries iter.Seq[Entry]) {
-	n := 0
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		// Each entry is encoded by hand into a reused scratch buffer: an entry is
-		// always shorter than 128 octets, and cryptobyte allocates a child
-		// Builder per nested element, which at a million entries would be
-		// millions of allocations.
-		var scratch [128]byte
-		for e := range entries {
-			enc, err := appendEntry(scratch[:0], e)
-			if err != nil {
-				b.SetError(fmt.Errorf("revoked entry %d: %w", n, err))
-				return
+// encodeEntries encodes the content of revokedCertificates into chunks and
+// returns them with their total length. Each entry is encoded by hand
+// straight into the current chunk: an entry is at most maxEntryLen octets,
+// and cryptobyte allocates a child Builder per nested element, which at a
+// million entries would be millions of allocations.
+func encodeEntries(entries iter.Seq[Entry]) ([][]byte, int, error) {
+	var chunks [][]byte
+	var cur []byte
+	total, n := 0, 0
+	var err error
+	var tc timeCache
+	for e := range entries {
+		if cap(cur)-len(cur) < maxEntryLen {
+			if cur != nil {
+				chunks = append(chunks, cur)
 			}
-			b.AddBytes(enc)
-			n++
+			size := firstChunk
+			if len(chunks) > 0 {
+				size = min(2*cap(chunks[len(chunks)-1]), maxChunk)
+			}
+			cur = make([]byte, 0, size)
 		}
-	})
-	if n == 0 {
-		b.Unwrite(2) // the empty SEQUENCE: 0x30 0x00
+		before := len(cur)
+		if cur, err = appendEntry(cur, e, &tc); err != nil {
+			return nil, 0, fmt.Errorf("revoked entry %d: %w", n, err)
+		}
+		total += len(cur) - before
+		n++
 	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	if total > 0xffffffff {
+		return nil, 0, fmt.Errorf("%w: CRL longer than 4 GiB", ErrMalformed)
+	}
+	return chunks, total, nil
+}
+
+// timeCache remembers the last revocation time encoded: revocations come in
+// bursts (an import, a compromised batch), and formatting a time is the
+// costliest part of an entry.
+type timeCache struct {
+	unix int64
+	ok   bool
+	tag  cbasn1.Tag
+	buf  [15]byte
+	n    int
+}
+
+// encode returns the tag and DER content of t, or a nil slice if t cannot be
+// encoded (see encodeTime).
+func (c *timeCache) encode(t time.Time) (cbasn1.Tag, []byte) {
+	u := t.Unix()
+	if c.ok && u == c.unix {
+		return c.tag, c.buf[:c.n]
+	}
+	tag, enc := encodeTime(c.buf[:0], t)
+	if enc == nil {
+		c.ok = false
+		return 0, nil
+	}
+	c.unix, c.ok, c.tag, c.n = u, true, tag, len(enc)
+	return tag, enc
 }
 
 // appendEntry appends one revokedCertificates element (RFC 5280 §5.1.2.6).
-func appendEntry(dst []byte, e Entry) ([]byte, error) {
-	if e.Serial == nil || e.Serial.Sign() <= 0 {
-		return dst, fmt.Errorf("%w: serial number must be positive", ErrMalformed)
+func appendEntry(dst []byte, e Entry, tc *timeCache) ([]byte, error) {
+	var mag []byte // the serial's magnitude when given as SerialBytes
+	var bitLen int
+	if e.Serial != nil {
+		if e.Serial.Sign() <= 0 {
+			return dst, fmt.Errorf("%w: serial number must be positive", ErrMalformed)
+		}
+		bitLen = e.Serial.BitLen()
+	} else {
+		mag = e.SerialBytes
+		for len(mag) > 0 && mag[0] == 0 {
+			mag = mag[1:]
+		}
+		if len(mag) == 0 {
+			return dst, fmt.Errorf("%w: serial number must be positive", ErrMalformed)
+		}
+		bitLen = 8*len(mag) - bits.LeadingZeros8(mag[0])
 	}
-	bitLen := e.Serial.BitLen()
 	if (bitLen+7)/8 > maxSerialOctets {
 		return dst, fmt.Errorf("%w: serial number longer than %d octets", ErrMalformed, maxSerialOctets)
 	}
@@ -198,8 +403,7 @@ func appendEntry(dst []byte, e Entry) ([]byte, error) {
 	if e.RevokedAt.IsZero() {
 		return dst, fmt.Errorf("%w: missing revocation time", ErrMalformed)
 	}
-	var tbuf [15]byte
-	tag, ts := encodeTime(tbuf[:0], e.RevokedAt)
+	tag, ts := tc.encode(e.RevokedAt)
 	if ts == nil {
 		return dst, fmt.Errorf("%w: revocation time %v out of range", ErrMalformed, e.RevokedAt)
 	}
@@ -217,9 +421,13 @@ func appendEntry(dst []byte, e Entry) ([]byte, error) {
 	if pad == 1 {
 		dst = append(dst, 0)
 	}
-	start := len(dst)
-	dst = append(dst, make([]byte, n)...)
-	e.Serial.FillBytes(dst[start:])
+	if mag != nil {
+		dst = append(dst, mag...)
+	} else {
+		start := len(dst)
+		dst = append(dst, make([]byte, n)...)
+		e.Serial.FillBytes(dst[start:])
+	}
 	dst = append(dst, byte(tag), byte(len(ts)))
 	dst = append(dst, ts...)
 	if e.Reason != ReasonUnspecified {

@@ -9,9 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 func TestBuildRoundtrip(t *testing.T) {
@@ -107,9 +111,9 @@ func TestBuildRoundtrip(t *testing.T) {
 			if _, ok := c.Revoked.Lookup([]byte{0x99}); ok {
 				t.Error("Lookup found an unrevoked serial")
 			}
-			if len(tc.entries) == 0 && bytes.Contains(der, []byte{0x30, 0x00}) {
+			if len(tc.entries) == 0 && hasRevokedField(t, rl.RawTBSRevocationList) {
 				// RFC 5280 §5.1.2.6: absent, not an empty SEQUENCE.
-				t.Error("empty CRL contains an empty SEQUENCE")
+				t.Error("empty CRL has a revokedCertificates field")
 			}
 		})
 	}
@@ -147,6 +151,10 @@ func TestBuildRejects(t *testing.T) {
 		{"removeFromCRL in a complete CRL", nil, []Entry{{Serial: big.NewInt(1), RevokedAt: now, Reason: ReasonRemoveFromCRL}}},
 		{"reason 11", nil, []Entry{{Serial: big.NewInt(1), RevokedAt: now, Reason: 11}}},
 		{"no revocation time", nil, []Entry{{Serial: big.NewInt(1)}}},
+		{"empty serial bytes", nil, []Entry{{SerialBytes: []byte{}, RevokedAt: now}}},
+		{"zero serial bytes", nil, []Entry{{SerialBytes: []byte{0, 0}, RevokedAt: now}}},
+		{"21-octet serial bytes", nil, []Entry{{SerialBytes: append([]byte{1}, make([]byte, 20)...), RevokedAt: now}}},
+		{"bad entry after good ones", nil, append(slices.Repeat([]Entry{{Serial: big.NewInt(5), RevokedAt: now}}, 500), Entry{RevokedAt: now})},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,6 +168,25 @@ func TestBuildRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hasRevokedField reports whether a TBSCertList has a revokedCertificates
+// field: a SEQUENCE after nextUpdate. (Searching the DER for 30 00 would
+// also match random signature or key identifier octets.)
+func hasRevokedField(t *testing.T, tbs []byte) bool {
+	t.Helper()
+	in := cryptobyte.String(tbs)
+	var body cryptobyte.String
+	var skip cryptobyte.String
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) ||
+		!body.ReadASN1(&skip, cbasn1.INTEGER) || // version
+		!body.ReadASN1(&skip, cbasn1.SEQUENCE) || // signature
+		!body.ReadASN1(&skip, cbasn1.SEQUENCE) || // issuer
+		!body.ReadAnyASN1(&skip, nil) || // thisUpdate
+		!body.ReadAnyASN1(&skip, nil) { // nextUpdate
+		t.Fatal("cannot walk the TBSCertList")
+	}
+	return body.PeekASN1Tag(cbasn1.SEQUENCE)
 }
 
 // mustCertCopy re-issues ca's certificate (self-signed) with mod applied.

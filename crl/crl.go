@@ -1,9 +1,11 @@
 // Package crl builds, parses and checks X.509 v2 certificate revocation lists
 // (RFC 5280 §5) for wsca's private CA.
 //
-// Build streams revoked entries straight into a DER encoder (cryptobyte) instead
-// of materialising a []pkix.RevokedCertificate, so a CRL with a million entries
-// costs tens of MiB rather than the ~1 GiB x509.CreateRevocationList needs.
+// Build and Sign encode revoked entries by hand as they arrive, into chunks,
+// instead of materialising a []pkix.RevokedCertificate, so a CRL with a million
+// entries costs its own size (45 MiB) rather than the ~1 GiB
+// x509.CreateRevocationList needs; a Signed CRL is written to a file as DER or
+// PEM without ever being copied into one buffer.
 // Parse walks the DER without x509.ParseRevocationList for the same reason,
 // verifies the signature against one of the given CA certificates, and collects
 // the revoked serials into a compact, immutable Set with allocation-free O(1)
@@ -41,9 +43,14 @@ var (
 
 // Entry is one revoked certificate given to Build.
 type Entry struct {
-	Serial    *big.Int  // positive, at most 20 octets (RFC 5280 §4.1.2.2)
-	RevokedAt time.Time // encoded with seconds precision in UTC
-	Reason    int       // RFC 5280 §5.3.1 CRLReason; 0 (unspecified) is omitted from the CRL
+	Serial *big.Int // positive, at most 20 octets (RFC 5280 §4.1.2.2)
+	// SerialBytes is the serial's big-endian magnitude, used when Serial is
+	// nil: leading zero octets are ignored, and the rest must be non-zero and
+	// at most 20 octets. It lets a caller pass serials straight from storage
+	// without a big.Int per entry; Build copies it before the next entry.
+	SerialBytes []byte
+	RevokedAt   time.Time // encoded with seconds precision in UTC
+	Reason      int       // RFC 5280 §5.3.1 CRLReason; 0 (unspecified) is omitted from the CRL
 }
 
 // Template describes the CRL that Build produces.

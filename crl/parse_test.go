@@ -253,7 +253,7 @@ func FuzzParseEntries(f *testing.F) {
 		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonSuperseded},
 	} {
 		var err error
-		if seed, err = appendEntry(seed, e); err != nil {
+		if seed, err = appendEntry(seed, e, new(timeCache)); err != nil {
 			f.Fatal(err)
 		}
 	}

@@ -41,6 +41,13 @@ func (s *Store) Add(recs ...Record) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		certs, names, revoked := tx.Bucket(bucketCerts), tx.Bucket(bucketNames), tx.Bucket(bucketRevoked)
+		// Records arriving revoked come from an import or a bulk load, in
+		// serial order: fill the revoked index's pages to 90% instead of
+		// bbolt's default 50% (its documented setting for append-mostly
+		// writes), so wsca crl walks, and maps, about half as many pages.
+		// The setting lasts for this transaction only; Revoke keeps the
+		// default, which suits its random single inserts.
+		revoked.FillPercent = 0.9
 		for _, it := range items {
 			if certs.Get(it.key) != nil {
 				return fmt.Errorf("adding %x: %w", it.rec.Serial, ErrDuplicateSerial)
@@ -335,6 +342,17 @@ func (s *Store) ForEachRevoked(kinds []string, fn func(Record) error) error {
 // for each call and may be kept. An error from fn stops the iteration and
 // is returned as is.
 func (s *Store) ForEachRevokedEntry(scope string, fn func(serial *big.Int, at time.Time, reason Reason, notAfter time.Time) error) error {
+	return s.ForEachRevokedSerial(scope, func(serial []byte, at time.Time, reason Reason, notAfter time.Time) error {
+		return fn(new(big.Int).SetBytes(serial), at, reason, notAfter)
+	})
+}
+
+// ForEachRevokedSerial is ForEachRevokedEntry without an allocation per
+// entry: serial is the serial number's big-endian magnitude with no leading
+// zero octets (never empty), read straight from the database. It is valid
+// only until fn returns and must not be modified; copy it to keep it. At a
+// million revocations this saves two million allocations per CRL.
+func (s *Store) ForEachRevokedSerial(scope string, fn func(serial []byte, at time.Time, reason Reason, notAfter time.Time) error) error {
 	if err := checkScope(scope); err != nil {
 		return fmt.Errorf("store: listing revocations: %w", err)
 	}
@@ -348,7 +366,17 @@ func (s *Store) ForEachRevokedEntry(scope string, fn func(serial *big.Int, at ti
 			if scopeOf(string(e.kind)) != scope {
 				continue
 			}
-			if err := call(func() error { return fn(new(big.Int).SetBytes(k), e.at, e.reason, e.notAfter) }); err != nil {
+			serial := k
+			for len(serial) > 0 && serial[0] == 0 {
+				serial = serial[1:]
+			}
+			if len(serial) == 0 {
+				return fmt.Errorf("store: revoked %x: %w: zero serial", k, ErrCorrupt)
+			}
+			// The slice aliases the read-only mmap: capping it makes an
+			// append by fn copy instead of writing into the page.
+			serial = serial[:len(serial):len(serial)]
+			if err := call(func() error { return fn(serial, e.at, e.reason, e.notAfter) }); err != nil {
 				return err
 			}
 		}

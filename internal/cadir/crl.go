@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"math/big"
 	"os"
@@ -167,28 +168,37 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 		}
 	}
 
-	interDER, err := g.signIntermediate(inter, opt.Validity)
+	interCRL, err := g.signTo(ScopeIntermediate, inter, opt.Validity)
 	if err != nil {
 		return nil, err
 	}
 	res.Number, res.Entries, res.ThisUpdate, res.NextUpdate = g.lastNumber, g.lastEntries, now, now.Add(opt.Validity)
 
-	ders := [][]byte{interDER}
-	if rootDER != nil {
-		ders = append(ders, rootDER)
+	// The intermediate's CRL is streamed into each file from its signed
+	// pieces: at a million entries neither the DER nor the PEM (45 and
+	// 60 MiB) is ever built as one buffer, and every file gets the same bytes.
+	write := func(w io.Writer) error {
+		if opt.DER {
+			_, err := interCRL.WriteTo(w)
+			return err
+		}
+		if _, err := interCRL.WritePEMTo(w); err != nil {
+			return err
+		}
+		if rootDER != nil {
+			_, err := w.Write(pemCRL(rootDER))
+			return err
+		}
+		return nil
 	}
-	data := pemCRL(ders...)
-	if opt.DER {
-		data = interDER
-	}
-	if err := atomicfile.Write(out, data, 0o644); err != nil {
+	if err := atomicfile.WriteFunc(out, 0o644, write); err != nil {
 		return nil, err
 	}
 	if err := g.commit(); err != nil {
 		return nil, err
 	}
 	for _, p := range opt.CopyTo {
-		if err := atomicfile.Write(p, data, 0o644); err != nil {
+		if err := atomicfile.WriteFunc(p, 0o644, write); err != nil {
 			return nil, fmt.Errorf("%s is written but its copy is not: %w", out, err)
 		}
 	}
@@ -249,6 +259,15 @@ func (g *crlGen) signRoot(root ca.Authority, validity time.Duration) ([]byte, er
 var errStopIteration = errors.New("stop")
 
 func (g *crlGen) sign(scope string, issuer ca.Authority, validity time.Duration) ([]byte, error) {
+	s, err := g.signTo(scope, issuer, validity)
+	if err != nil {
+		return nil, err
+	}
+	return s.Bytes(), nil
+}
+
+// signTo signs scope's CRL and returns it unwritten, so that GenerateCRL can stream it into files.
+func (g *crlGen) signTo(scope string, issuer ca.Authority, validity time.Duration) (*crl.Signed, error) {
 	// The number is committed before signing: a crash after this point burns a number but never reuses one.
 	num, err := g.st.NextCRLNumber(scope)
 	if err != nil {
@@ -257,13 +276,15 @@ func (g *crlGen) sign(scope string, issuer ca.Authority, validity time.Duration)
 	var iterErr error
 	count := 0
 	entries := iter.Seq[crl.Entry](func(yield func(crl.Entry) bool) {
-		iterErr = g.st.ForEachRevokedEntry(scope, func(serial *big.Int, at time.Time, reason store.Reason, notAfter time.Time) error {
+		// The serial comes as bytes straight from the database page (crl.Build copies it), so a million
+		// entries cost no allocation each.
+		iterErr = g.st.ForEachRevokedSerial(scope, func(serial []byte, at time.Time, reason store.Reason, notAfter time.Time) error {
 			// RFC 5280 §3.3: an entry may leave the CRL once the certificate has expired.
 			if notAfter.Before(g.now) {
 				return nil
 			}
 			count++
-			if !yield(crl.Entry{Serial: serial, RevokedAt: at, Reason: int(reason)}) {
+			if !yield(crl.Entry{SerialBytes: serial, RevokedAt: at, Reason: int(reason)}) {
 				return errStopIteration
 			}
 			return nil
@@ -273,7 +294,7 @@ func (g *crlGen) sign(scope string, issuer ca.Authority, validity time.Duration)
 		}
 	})
 	thisUpdate := g.now
-	der, err := crl.Build(crl.Template{
+	signed, err := crl.Sign(crl.Template{
 		Number: num, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(validity),
 		Issuer: issuer.Cert, Signer: issuer.Key,
 	}, entries)
@@ -285,7 +306,7 @@ func (g *crlGen) sign(scope string, issuer ca.Authority, validity time.Duration)
 	}
 	g.pending = append(g.pending, signedCRL{scope, num, thisUpdate, thisUpdate.Add(validity)})
 	g.lastNumber, g.lastEntries = num, count
-	return der, nil
+	return signed, nil
 }
 
 // commit records the CRLs signed so far as published. It runs only after their files are written, so
