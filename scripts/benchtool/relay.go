@@ -1,0 +1,568 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wsca/wsca/ca"
+)
+
+// relayConfig sizes the relay workloads (issue #5); quick mode keeps them to a few seconds per peer.
+type relayConfig struct {
+	reps                int
+	rttConns, rttTrips  int
+	rttSize             int
+	hsWorkers           int
+	hsDur               time.Duration
+	bulkConns, bulkSize int
+	bulkDur             time.Duration
+	idleN, idlePar      int
+	idleLimit           time.Duration
+	revokeLimit         time.Duration
+	crlEntries          int
+}
+
+func relayDefaults(quick bool) relayConfig {
+	if quick {
+		return relayConfig{reps: 3, rttConns: 50, rttTrips: 100, rttSize: 128, hsWorkers: 4, hsDur: 1500 * time.Millisecond,
+			bulkConns: 2, bulkSize: 1 << 20, bulkDur: 1500 * time.Millisecond, idleN: 300, idlePar: 8, idleLimit: 60 * time.Second,
+			revokeLimit: 1500 * time.Millisecond, crlEntries: 10_000}
+	}
+	return relayConfig{reps: 3, rttConns: 50, rttTrips: 2000, rttSize: 128, hsWorkers: 4, hsDur: 10 * time.Second,
+		bulkConns: 4, bulkSize: 1 << 20, bulkDur: 10 * time.Second, idleN: 9000, idlePar: 8, idleLimit: 5 * time.Minute,
+		revokeLimit: 5 * time.Second, crlEntries: 10_000}
+}
+
+// relayBench holds the state of one relay run.
+type relayBench struct {
+	cfg      relayConfig
+	wsca     string
+	self     string
+	work     string
+	pass     string
+	peerCPUs string
+	pki      pkiFiles
+	certs    string // client certificates
+	valid    *tls.Config
+	noCert   *tls.Config
+	revoked  *tls.Config
+	log      io.Writer
+	res      *Results
+	ctx      context.Context
+	cleanup  []string
+	peerN    int
+	out      string
+	// doProfile adds, for wsca in the first repetition, an rtt and a handshake run under perf (profile-relay-*.txt).
+	doProfile bool
+}
+
+// relayPeerNames are the peers in the order of the first repetition; wsca first, the subject of every ratio.
+var relayPeerNames = []string{"wsca", "direct", "nginx", "haproxy", "apache"}
+
+func relayStarter(name string) peerStarter {
+	return map[string]peerStarter{"wsca": startWsca, "direct": startDirect, "nginx": startNginx,
+		"haproxy": startHAProxy, "apache": startApache}[name]
+}
+
+func runRelay(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	wsca := fs.String("wsca", "", "wsca binary (with wsca serve)")
+	out := fs.String("out", "", "results directory (results.json there is extended)")
+	work := fs.String("work", "", "scratch directory")
+	quick := fs.Bool("quick", false, "small sizes")
+	reps := fs.Int("reps", 0, "repetitions (default 3)")
+	peers := fs.String("peers", strings.Join(relayPeerNames, ","), "peers to measure (wsca is always first)")
+	cpus := fs.String("peer-cpus", "1", "CPU list the peer and the echo backend are pinned to (benchtool's own affinity is the load generator's)")
+	idle := fs.Int("idle", 0, "idle connections (default 9,000; quick 300)")
+	prof := fs.Bool("profile", false, "profile wsca serve with perf during an extra rtt and handshake run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *wsca == "" || *out == "" || *work == "" {
+		return errors.New("-wsca, -out and -work are required")
+	}
+	cfg := relayDefaults(*quick)
+	if *reps > 0 {
+		cfg.reps = *reps
+	}
+	if *idle > 0 {
+		cfg.idleN = *idle
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	names := []string{"wsca"}
+	for _, p := range strings.Split(*peers, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || p == "wsca" {
+			continue
+		}
+		if relayStarter(p) == nil {
+			return fmt.Errorf("-peers: unknown peer %q (known: %s)", p, strings.Join(relayPeerNames, ", "))
+		}
+		names = append(names, p)
+	}
+	res, err := loadResults(filepath.Join(*out, "results.json"))
+	if err != nil {
+		mode := "full"
+		if *quick {
+			mode = "quick"
+		}
+		res = &Results{Mode: mode, Reps: cfg.reps, Started: time.Now().UTC().Format(time.RFC3339)}
+		res.Machine = describeMachine(context.Background(), *wsca)
+	}
+	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay"), peerCPUs: *cpus,
+		log: stderr, res: res, ctx: context.Background(), out: *out, doProfile: *prof}
+	defer func() {
+		for _, d := range b.cleanup {
+			os.RemoveAll(d)
+		}
+	}()
+	start := time.Now()
+	if err := b.setup(); err != nil {
+		return fmt.Errorf("relay setup: %w", err)
+	}
+	b.res.Machine.Versions = mergeVersions(b.res.Machine.Versions, peerVersions(b.ctx, *wsca))
+	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay: load generator (benchtool) pinned to CPUs %s; each peer and the echo backend to CPUs %s",
+		cpuList(), b.peerCPUs))
+	if err := b.measure(names); err != nil {
+		return err
+	}
+	b.res.Seconds += time.Since(start).Seconds()
+	return writeReport(b.res, *out, stdout)
+}
+
+// cpuList is this process's CPU affinity, from /proc/self/status.
+func cpuList() string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func mergeVersions(a, b map[string]string) map[string]string {
+	if a == nil {
+		a = map[string]string{}
+	}
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+// peerVersions records the exact versions of the relay peers.
+func peerVersions(ctx context.Context, wsca string) map[string]string {
+	v := map[string]string{}
+	get := func(name string, args ...string) {
+		r, err := meter{}.measure(ctx, Cmd{Args: args, Timeout: 10 * time.Second})
+		if err == nil {
+			out := strings.TrimSpace(string(r.Stdout))
+			if out == "" {
+				out = "(version on stderr)"
+			}
+			v[name] = strings.SplitN(out, "\n", 2)[0]
+		}
+	}
+	get("haproxy", "haproxy", "-v")
+	get("apache", "apache2", "-v")
+	// nginx prints its version on stderr.
+	if out, err := runCombined(ctx, "nginx", "-v"); err == nil {
+		v["nginx"] = strings.TrimSpace(out)
+	}
+	return v
+}
+
+func (b *relayBench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (b *relayBench) wscaCmd(args ...string) []string {
+	return append([]string{b.wsca, "--dir", b.pki.dir, "--passphrase-file", b.pass}, args...)
+}
+
+func (b *relayBench) run(args ...string) error {
+	_, err := output(b.ctx, b.work, args...)
+	return err
+}
+
+func (b *relayBench) peerDir(name string) (string, error) {
+	b.peerN++
+	dir := filepath.Join(b.work, fmt.Sprintf("%s-%d", name, b.peerN))
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// setup makes the PKI every peer uses: a wsca CA, a server certificate for 127.0.0.1, a valid client, a
+// revoked client, one "victim" per peer and repetition for the revoke workload, and a CRL of ~10,000
+// entries (synthetic revocations added through the store, as in the CA benchmark).
+func (b *relayBench) setup() error {
+	if err := os.MkdirAll(b.work, 0o700); err != nil {
+		return err
+	}
+	pw := make([]byte, 18)
+	if _, err := rand.Read(pw); err != nil {
+		return err
+	}
+	b.pass = filepath.Join(b.work, "ca.pass")
+	if err := os.WriteFile(b.pass, []byte(base64.StdEncoding.EncodeToString(pw)+"\n"), 0o600); err != nil {
+		return err
+	}
+	b.pki = pkiFiles{dir: filepath.Join(b.work, "pki")}
+	b.certs = filepath.Join(b.work, "certs")
+	if err := os.MkdirAll(b.certs, 0o700); err != nil {
+		return err
+	}
+	if err := b.run(b.wscaCmd("init", "--name", "Relay Bench")...); err != nil {
+		return err
+	}
+	if err := b.run(b.wscaCmd("issue", "relay", "--server", "--ip", "127.0.0.1", "--out", b.certs)...); err != nil {
+		return err
+	}
+	var csv strings.Builder
+	csv.WriteString("name\nalice\nmallory\n")
+	for _, p := range relayPeerNames {
+		for rep := range b.cfg.reps {
+			fmt.Fprintf(&csv, "victim-%s-%d\n", p, rep)
+		}
+	}
+	csvPath := filepath.Join(b.work, "clients.csv")
+	if err := os.WriteFile(csvPath, []byte(csv.String()), 0o600); err != nil {
+		return err
+	}
+	if err := b.run(b.wscaCmd("issue", "--from", csvPath, "--out", b.certs)...); err != nil {
+		return err
+	}
+	leaf, err := os.ReadFile(filepath.Join(b.certs, "alice.crt"))
+	if err != nil {
+		return err
+	}
+	certs, err := ca.ParseCertificates(leaf)
+	if err != nil {
+		return err
+	}
+	if _, err := populate(filepath.Join(b.pki.dir, "wsca.db"), filepath.Join(b.work, "index.txt"), b.cfg.crlEntries-1,
+		certs[0].Raw, time.Now()); err != nil {
+		return err
+	}
+	if err := b.run(b.wscaCmd("revoke", "mallory", "--reason", "keyCompromise")...); err != nil {
+		return err
+	}
+	if err := b.run(b.wscaCmd("crl")...); err != nil {
+		return err
+	}
+	b.pki.serverCert = filepath.Join(b.certs, "relay.crt")
+	b.pki.serverKey = filepath.Join(b.certs, "relay.key")
+	b.pki.caBundle = filepath.Join(b.pki.dir, "ca.crt")
+	b.pki.crl = filepath.Join(b.pki.dir, "crl.pem")
+	b.pki.serverPEM = filepath.Join(b.certs, "relay.pem")
+	crt, err := os.ReadFile(b.pki.serverCert)
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(b.pki.serverKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.pki.serverPEM, append(crt, key...), 0o600); err != nil {
+		return err
+	}
+	root, err := os.ReadFile(filepath.Join(b.pki.dir, "root.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(root) {
+		return errors.New("root.crt holds no certificate")
+	}
+	base := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	if b.valid, err = b.clientTLS(base, "alice"); err != nil {
+		return err
+	}
+	if b.revoked, err = b.clientTLS(base, "mallory"); err != nil {
+		return err
+	}
+	b.noCert = base.Clone()
+	b.logf("relay: PKI ready, CRL with %d entries", b.cfg.crlEntries)
+	return nil
+}
+
+func (b *relayBench) clientTLS(base *tls.Config, name string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(b.certs, name+".crt"), filepath.Join(b.certs, name+".key"))
+	if err != nil {
+		return nil, err
+	}
+	c := base.Clone()
+	c.Certificates = []tls.Certificate{cert}
+	return c, nil
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// relayMetrics are the relay table's rows, with the targets of issue #5 (as bounds on peer/wsca).
+type relayMetrics struct {
+	rtt, p50, p99, hs, hsP99, bulk, idle, cut *Metric
+}
+
+func newRelayMetrics(peers []string) relayMetrics {
+	m := relayMetrics{
+		rtt:   newMetric("rtt", "msgs/s", "1/s", false, peers...),
+		p50:   newMetric("rtt", "p50 latency", "ms", true, peers...),
+		p99:   newMetric("rtt", "p99 latency", "ms", true, peers...),
+		hs:    newMetric("handshake", "handshakes/s", "1/s", false, peers...),
+		hsP99: newMetric("handshake", "p99", "ms", true, peers...),
+		bulk:  newMetric("bulk", "MB/s each way", "MB/s", false, peers...),
+		idle:  newMetric("idle", "memory per connection", "KiB", true, peers...),
+		cut:   newMetric("revoke", "live session cut", "ms", true, peers...),
+	}
+	m.rtt.target(&Target{Text: "≥ 1.15× nginx", Kind: "ratio-max", Value: 1 / 1.15, Peer: "nginx"})
+	m.rtt.target(&Target{Text: "≥ 1.0× the best peer", Kind: "ratio-max", Value: 1, Peer: "*"})
+	m.p99.target(&Target{Text: "≤ nginx's", Kind: "ratio-min", Value: 1, Peer: "nginx"})
+	m.hs.target(&Target{Text: "≥ 2× nginx", Kind: "ratio-max", Value: 0.5, Peer: "nginx"})
+	m.hs.target(&Target{Text: "≥ 0.8× direct", Kind: "ratio-max", Value: 1 / 0.8, Peer: "direct"})
+	m.bulk.target(&Target{Text: "≥ 1.1× nginx", Kind: "ratio-max", Value: 1 / 1.1, Peer: "nginx"})
+	m.idle.target(&Target{Text: "≤ HAProxy's", Kind: "ratio-min", Value: 1, Peer: "haproxy"})
+	m.cut.target(&Target{Text: "wsca ≤ 1 s", Kind: "max", Value: 1000})
+	return m
+}
+
+func (m relayMetrics) all() []*Metric {
+	return []*Metric{m.rtt, m.p50, m.p99, m.hs, m.hsP99, m.bulk, m.idle, m.cut}
+}
+
+// measure runs every workload against every peer, repetition after repetition, the order of the peers
+// rotating between repetitions (A B C, B C A, …), with the peer and the echo backend pinned to peerCPUs
+// and the load generated here.
+func (b *relayBench) measure(names []string) error {
+	backendAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	backend, err := startProcess("backend", b.work, b.peerCPUs, b.self, "echo", "-listen", backendAddr)
+	if err != nil {
+		return err
+	}
+	defer backend.stop()
+	if err := backend.waitListening(backendAddr); err != nil {
+		return err
+	}
+	m := newRelayMetrics(names)
+	b.res.Metrics = append(b.res.Metrics, m.all()...)
+	for rep := range b.cfg.reps {
+		for k := range names {
+			name := names[(k+rep)%len(names)]
+			if err := b.measurePeer(m, name, rep, backendAddr); err != nil {
+				return fmt.Errorf("%s, repetition %d: %w", name, rep+1, err)
+			}
+		}
+	}
+	for _, mt := range m.all() {
+		for _, p := range mt.Peers {
+			for len(mt.Values[p]) < b.cfg.reps {
+				mt.add(p, notMeasured)
+			}
+		}
+	}
+	c := b.cfg
+	m.rtt.Notes = append(m.rtt.Notes, fmt.Sprintf("%d connections × %d echo round trips of %d bytes, all at once", c.rttConns, c.rttTrips, c.rttSize))
+	m.hs.Notes = append(m.hs.Notes, fmt.Sprintf("%d workers opening TCP + full TLS 1.3 handshake with client certificate (no resumption) + WebSocket upgrade, back to back for %s", c.hsWorkers, c.hsDur))
+	m.bulk.Notes = append(m.bulk.Notes, fmt.Sprintf("%d connections streaming %d-byte messages both ways for %s", c.bulkConns, c.bulkSize, c.bulkDur))
+	m.idle.Notes = append(m.idle.Notes, fmt.Sprintf("%d open WebSockets: growth of the summed Pss (/proc/PID/smaps_rollup) of all the peer's processes, per connection; the echo backend is not counted", c.idleN))
+	m.cut.Notes = append(m.cut.Notes, "time from `wsca revoke` + `wsca crl` (plus the peer's reload: nginx -s reload, HAProxy SIGUSR2, apache2 -k graceful) to the open session failing; – = not cut within "+c.revokeLimit.String())
+	return nil
+}
+
+func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend string) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	srv, err := relayStarter(name)(b, addr, backend)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	if err := checkPeer(addr, b.valid, b.noCert, b.revoked); err != nil {
+		return fmt.Errorf("correctness pre-check: %w", err)
+	}
+	if rep == 0 {
+		b.res.Notes = append(b.res.Notes, name+": pre-check passed (valid client relayed; no certificate and revoked client refused)")
+	}
+	c := b.cfg
+	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	m.rtt.add(name, r.MsgsPerSec)
+	m.p50.add(name, ms(r.P50))
+	m.p99.add(name, ms(r.P99))
+	hs, err := runHandshake(addr, b.valid, c.hsWorkers, c.hsDur)
+	if err != nil {
+		return err
+	}
+	m.hs.add(name, hs.PerSec)
+	m.hsP99.add(name, ms(hs.P99))
+	mbps, err := runBulk(addr, b.valid, c.bulkConns, c.bulkSize, c.bulkDur)
+	if err != nil {
+		return err
+	}
+	m.bulk.add(name, mbps)
+	perConn, err := b.idle(srv)
+	if err != nil {
+		return err
+	}
+	m.idle.add(name, perConn)
+	cut, err := b.revoke(srv, name, rep)
+	if err != nil {
+		return err
+	}
+	m.cut.add(name, cut)
+	if name == "wsca" && rep == 0 && b.doProfile {
+		b.profileWsca(srv)
+	}
+	b.logf("relay %s rep %d: rtt %.0f msg/s (p99 %.2f ms), handshake %.0f/s, bulk %.0f MB/s, idle %.1f KiB/conn, revoke %s",
+		name, rep+1, r.MsgsPerSec, ms(r.P99), hs.PerSec, mbps, perConn, cutString(cut))
+	return nil
+}
+
+func cutString(v float64) string {
+	if missing(v) {
+		return "not cut"
+	}
+	return fmt.Sprintf("%.0f ms", v)
+}
+
+// idle opens the idle connections and returns the peer's memory growth per connection in KiB.
+func (b *relayBench) idle(srv *server) (float64, error) {
+	time.Sleep(300 * time.Millisecond) // let the previous workloads' connections close
+	before, err := srv.memKiB()
+	if err != nil {
+		return 0, err
+	}
+	ws, err := openIdle(srv.addr, b.valid, b.cfg.idleN, b.cfg.idlePar, b.cfg.idleLimit)
+	if err != nil {
+		return 0, err
+	}
+	defer closeAll(ws)
+	time.Sleep(time.Second)
+	after, err := srv.memKiB()
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / float64(len(ws)), nil
+}
+
+// revoke opens a session as this peer's victim, revokes the victim with wsca and publishes the CRL (then
+// reloads the peer the way its admin would), and returns how long until the open session failed, in ms,
+// or notMeasured if it was not cut within the limit. The direct peer has no reload: it is skipped.
+func (b *relayBench) revoke(srv *server, name string, rep int) (float64, error) {
+	if name == "direct" {
+		return notMeasured, nil
+	}
+	victim := fmt.Sprintf("victim-%s-%d", name, rep)
+	conf, err := b.clientTLS(b.noCert, victim)
+	if err != nil {
+		return 0, err
+	}
+	w, err := dialWS(srv.addr, "/", conf, dialTimeout)
+	if err != nil {
+		return 0, fmt.Errorf("victim session: %w", err)
+	}
+	defer w.c.Close()
+	_ = w.c.SetDeadline(time.Now().Add(dialTimeout))
+	if err := echoOnce(w, []byte("before")); err != nil {
+		return 0, fmt.Errorf("victim session: %w", err)
+	}
+	t0 := time.Now()
+	if err := b.run(b.wscaCmd("revoke", victim, "--reason", "keyCompromise")...); err != nil {
+		return 0, err
+	}
+	if err := b.run(b.wscaCmd("crl")...); err != nil {
+		return 0, err
+	}
+	if srv.reload != nil {
+		if err := srv.reload(); err != nil {
+			return 0, fmt.Errorf("reloading %s: %w", name, err)
+		}
+	}
+	d, cut := watchCut(w, t0, b.cfg.revokeLimit)
+	// The reload did take: a new session of the victim is refused.
+	refused := false
+	for range 20 {
+		nw, err := dialWS(srv.addr, "/", conf, dialTimeout)
+		if err != nil {
+			refused = true
+			break
+		}
+		_ = nw.c.SetDeadline(time.Now().Add(dialTimeout))
+		err = echoOnce(nw, []byte("after"))
+		nw.close()
+		if err != nil {
+			refused = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rep == 0 {
+		b.res.Notes = append(b.res.Notes, fmt.Sprintf("%s revoke: open session %s; new session of the revoked client refused after the CRL update: %v",
+			name, map[bool]string{true: fmt.Sprintf("cut after %.0f ms", ms(d)), false: "NOT cut within " + b.cfg.revokeLimit.String()}[cut], refused))
+	}
+	if !refused {
+		return 0, fmt.Errorf("%s still accepts a new session of the revoked client %s after the CRL update", name, victim)
+	}
+	if !cut {
+		return notMeasured, nil
+	}
+	return ms(d), nil
+}
+
+// profileWsca runs the rtt and handshake workloads once more against wsca serve under perf, outside the
+// measurements: the evidence docs/benchmarks.md cites for the relay targets.
+func (b *relayBench) profileWsca(srv *server) {
+	c := b.cfg
+	runs := []struct {
+		name string
+		fn   func() error
+	}{
+		{"rtt", func() error {
+			_, err := runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips/2, c.rttSize, 2*time.Minute)
+			return err
+		}},
+		{"handshake", func() error {
+			_, err := runHandshake(srv.addr, b.valid, c.hsWorkers, 3*time.Second)
+			return err
+		}},
+	}
+	for _, r := range runs {
+		path := filepath.Join(b.out, "profile-relay-"+r.name+".txt")
+		title := "wsca serve during " + r.name + " (perf -p, load from benchtool on CPUs " + cpuList() + ")"
+		if err := profilePID(b.ctx, srv.cmd.Process.Pid, path, title, r.fn); err != nil {
+			b.logf("profile relay %s: %v", r.name, err)
+		}
+	}
+}
