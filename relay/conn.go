@@ -30,11 +30,25 @@ type trackedConn struct {
 
 	peer *peer // see peer: set during the handshake
 
+	// raw mode: set by the session's client-to-backend direction while it waits in readRaw (the only reader of a
+	// hijacked connection), Read then reads the socket rawFD itself; see rawRead.
+	raw     bool
+	rawFD   uintptr
+	drained bool
+
 	mu        sync.Mutex
 	expiry    *time.Timer // fires at the certificate chain's earliest NotAfter
 	sess      *session    // the WebSocket relayed on this connection, if any
 	closed    bool
 	closeOnce sync.Once
+}
+
+// Read reads from the connection; in raw mode (inside direction.readRaw) from the socket directly.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if c.raw {
+		return rawRead(c.rawFD, p, &c.drained, c.Conn)
+	}
+	return c.Conn.Read(p)
 }
 
 // Close closes the connection and releases everything tied to it. It is idempotent.

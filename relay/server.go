@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -36,6 +38,8 @@ type Server struct {
 	mat     atomic.Pointer[material]
 	now     func() time.Time
 	bufs    sync.Pool // *[]byte of bigBufSize, taken only while data flows
+	hdrBufs sync.Pool // *bytes.Buffer for a WebSocket handshake's request to the backend and answer to the client
+	readers sync.Pool // *bufio.Reader for a backend's handshake response
 
 	configPath   string
 	configDigest atomic.Pointer[[sha256.Size]byte]
@@ -79,6 +83,8 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 		watchDone:  make(chan struct{}),
 	}
 	s.bufs.New = func() any { b := make([]byte, bigBufSize); return &b }
+	s.hdrBufs.New = func() any { return bytes.NewBuffer(make([]byte, 0, 4096)) }
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, 4096) }
 	if s.configPath != "" {
 		if data, err := os.ReadFile(s.configPath); err == nil {
 			d := sha256.Sum256(data)

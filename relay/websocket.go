@@ -8,10 +8,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,22 +60,30 @@ func removeHopHeaders(h http.Header) {
 // buffers for each connection's whole life.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route, p *peer, remote netip.Addr,
 	start time.Time) {
-	ctx, cancel := context.WithTimeout(r.Context(), backendDialTimeout)
-	bconn, err := rt.dial(ctx)
-	cancel()
+	bconn, err := rt.dial(r.Context())
 	if err != nil {
 		s.backendError(w, r, rt, err)
 		s.access(r, p, rt, http.StatusBadGateway, start, 0, 0)
 		return
 	}
 	bconn.SetDeadline(time.Now().Add(backendResponseTimeout)) //nolint:errcheck // a failed deadline shows on I/O
-	if _, err := bconn.Write(s.upgradeRequest(r, rt, p, remote)); err != nil {
+	// The handshake's buffers are pooled: a fresh request buffer grows by doubling to the ~3 KB of the identity
+	// headers, and with the response reader that was ~16 KB of garbage per connection (GC time in handshakes).
+	hb := s.hdrBufs.Get().(*bytes.Buffer)
+	defer s.putHdrBuf(hb)
+	s.upgradeRequest(hb, r, rt, p, remote)
+	if _, err := bconn.Write(hb.Bytes()); err != nil {
 		bconn.Close()
 		s.backendError(w, r, rt, err)
 		s.access(r, p, rt, http.StatusBadGateway, start, 0, 0)
 		return
 	}
-	br := bufio.NewReaderSize(bconn, 4096)
+	br := s.readers.Get().(*bufio.Reader)
+	br.Reset(bconn)
+	defer func() {
+		br.Reset(nil)
+		s.readers.Put(br)
+	}()
 	resp, err := http.ReadResponse(br, r)
 	if err != nil {
 		bconn.Close()
@@ -102,9 +112,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 	}
 	bconn.SetDeadline(time.Time{}) //nolint:errcheck
 	removeHopHeaders(resp.Header)
-	var head bytes.Buffer
+	head := hb
+	head.Reset()
 	head.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n")
-	resp.Header.Write(&head) //nolint:errcheck // bytes.Buffer does not fail
+	resp.Header.Write(head) //nolint:errcheck // bytes.Buffer does not fail
 	head.WriteString("\r\n")
 	var fromBackend []byte
 	if n := br.Buffered(); n > 0 {
@@ -177,9 +188,19 @@ func (s *Server) removeSession(ss *session) {
 	s.mu.Unlock()
 }
 
-// upgradeRequest writes the opening handshake for the backend: the client's request minus hop-by-hop and reserved
-// headers, plus the identity headers.
-func (s *Server) upgradeRequest(r *http.Request, rt *route, p *peer, remote netip.Addr) []byte {
+// maxPooledHdrBuf bounds the handshake buffers kept for reuse: one grown by a huge request goes to the GC.
+const maxPooledHdrBuf = 64 << 10
+
+func (s *Server) putHdrBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledHdrBuf {
+		b.Reset()
+		s.hdrBufs.Put(b)
+	}
+}
+
+// upgradeRequest writes into b the opening handshake for the backend: the client's request minus hop-by-hop and
+// reserved headers, plus the identity headers.
+func (s *Server) upgradeRequest(b *bytes.Buffer, r *http.Request, rt *route, p *peer, remote netip.Addr) {
 	h := r.Header.Clone()
 	removeHopHeaders(h)
 	h.Del("Content-Length") // the handshake has no body (checked in ServeHTTP)
@@ -189,19 +210,23 @@ func (s *Server) upgradeRequest(r *http.Request, rt *route, p *peer, remote neti
 		host = r.Host
 	}
 	u := url.URL{Path: rt.outboundPath(r.URL.Path), RawQuery: r.URL.RawQuery}
-	var b bytes.Buffer
 	b.WriteString("GET ")
 	b.WriteString(u.RequestURI())
 	b.WriteString(" HTTP/1.1\r\nHost: ")
 	b.WriteString(host)
 	b.WriteString("\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n")
-	h.Write(&b) //nolint:errcheck // bytes.Buffer does not fail; Header.Write strips CR/LF from values
+	h.Write(b) //nolint:errcheck // bytes.Buffer does not fail; Header.Write strips CR/LF from values
 	b.WriteString("\r\n")
-	return b.Bytes()
 }
 
-// dial connects to the route's backend, with TLS for wss:// and https://.
+// dial connects to the route's backend, with TLS for wss:// and https://, within backendDialTimeout (the dialer's
+// own timeout for TCP; a context deadline only when there is a TLS handshake to bound too).
 func (rt *route) dial(ctx context.Context) (net.Conn, error) {
+	if rt.secure {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, backendDialTimeout)
+		defer cancel()
+	}
 	c, err := rt.dialer.DialContext(ctx, "tcp", rt.dialAddr)
 	if err != nil {
 		return nil, err
@@ -260,8 +285,12 @@ type direction struct {
 	count      *atomic.Int64
 	fromClient bool
 	rc         syscall.RawConn // nil: never parks
-	state      atomic.Int32    // dirRunning, dirParked, dirDone
-	parkID     atomic.Uint64
+	// raw is the socket of the source when readRaw can serve it: a plain TCP backend (ws://), or the client's TLS
+	// connection through rawTLS.
+	raw    syscall.RawConn
+	rawTLS *trackedConn
+	state  atomic.Int32 // dirRunning, dirParked, dirDone
+	parkID atomic.Uint64
 }
 
 // start2 starts the two relay directions and the session's timers.
@@ -282,6 +311,14 @@ func (ss *session) start2() {
 	if ss.srv.parker != nil {
 		ss.up.rc, ss.down.rc = rawConnOf(ss.client), rawConnOf(ss.backend)
 	}
+	if _, ok := ss.backend.(*net.TCPConn); ok {
+		ss.down.raw = rawConnOf(ss.backend)
+	}
+	if _, ok := ss.client.(*tls.Conn); ok && ss.tc != nil {
+		if _, ok := ss.tc.Conn.(*net.TCPConn); ok {
+			ss.up.raw, ss.up.rawTLS = rawConnOf(ss.tc.Conn), ss.tc
+		}
+	}
 	go ss.up.run()
 	go ss.down.run()
 }
@@ -301,7 +338,13 @@ func (d *direction) run() {
 				d.src.SetReadDeadline(deadline) //nolint:errcheck // a failed deadline shows in Read
 			}
 		}
-		n, rerr := d.src.Read(d.small)
+		var n int
+		var rerr error
+		if d.raw != nil {
+			rerr = d.readRaw(&deadline)
+		} else {
+			n, rerr = d.src.Read(d.small)
+		}
 		if n == 0 && d.rc != nil && isTimeout(rerr) {
 			// Idle. A timeout leaves crypto/tls usable (it is a temporary error; a partial record is kept),
 			// and it only happens when TLS holds no complete record, so waiting on the socket is safe.
@@ -329,17 +372,7 @@ func (d *direction) run() {
 			n += m
 		}
 		if n > 0 {
-			d.count.Add(int64(n))
-			if d.fromClient {
-				ss.heard.Store(true)
-				ss.srv.metrics.bytesIn.Add(uint64(n))
-			} else {
-				ss.srv.metrics.bytesOut.Add(uint64(n))
-			}
-			if ss.idle != nil {
-				ss.last.Store(time.Now().UnixNano())
-			}
-			err = d.write(buf[:n])
+			err = d.relay(buf[:n])
 		}
 		if bp != nil {
 			ss.srv.bufs.Put(bp)
@@ -362,6 +395,126 @@ func (d *direction) run() {
 	}
 	d.state.Store(dirDone)
 	ss.finish()
+}
+
+// relay accounts for p, read from the source, and writes it to the destination.
+func (d *direction) relay(p []byte) error {
+	ss := d.ss
+	n := len(p)
+	d.count.Add(int64(n))
+	if d.fromClient {
+		ss.heard.Store(true)
+		ss.srv.metrics.bytesIn.Add(uint64(n))
+	} else {
+		ss.srv.metrics.bytesOut.Add(uint64(n))
+	}
+	if ss.idle != nil {
+		ss.last.Store(time.Now().UnixNano())
+	}
+	return d.write(p)
+}
+
+// readRaw relays the source until it fails, ends, or (with a deadline) stays idle: the error says which, as
+// d.src.Read would. It waits for the socket inside one RawConn.Read, so that a read which drained the socket (it
+// returned less than asked) is followed by a wait for the next readiness edge instead of another read that could
+// only fail with EAGAIN: one system call less per message and direction, the saving nginx makes too. Edges that
+// arrive between a read and the wait are kept by the runtime's poller (only a new RawConn.Read or Read resets
+// them), so no data is missed. A plain TCP source is read here with read(2); a TLS source through crypto/tls, whose
+// reads of the socket land in trackedConn.Read in raw mode (see rawRead).
+func (d *direction) readRaw(deadline *time.Time) error {
+	ss := d.ss
+	idleAfter := ss.srv.idleAfter
+	var err error
+	var fd uintptr
+	drained := false
+	read := func(p []byte) (int, error) { return rawRead(fd, p, &drained, d.src) }
+	if tc := d.rawTLS; tc != nil {
+		read = d.src.Read
+		tc.raw = true
+		defer func() { tc.raw = false }()
+	}
+	rerr := d.raw.Read(func(f uintptr) bool {
+		fd, drained = f, false // called first, and after each readiness edge
+		if tc := d.rawTLS; tc != nil {
+			tc.rawFD, tc.drained = f, false
+		}
+		for {
+			if d.rc != nil {
+				if now := time.Now(); deadline.Sub(now) < idleAfter/2 {
+					*deadline = now.Add(idleAfter)
+					d.src.SetReadDeadline(*deadline) //nolint:errcheck // a failed deadline shows in the wait
+				}
+			}
+			buf := d.small
+			n, e := read(buf)
+			var bp *[]byte
+			if e == nil && n == len(buf) {
+				// A full small buffer: more is almost certainly waiting; read it in one go.
+				bp = ss.srv.bufs.Get().(*[]byte)
+				buf = *bp
+				copy(buf, d.small)
+				m, e2 := read(buf[n:])
+				n += m
+				e = e2
+			}
+			if n > 0 {
+				err = d.relay(buf[:n])
+			}
+			if bp != nil {
+				ss.srv.bufs.Put(bp)
+			}
+			switch {
+			case err != nil:
+				return true
+			case errors.Is(e, errDrained):
+				return false // wait for the next edge
+			case e != nil:
+				err = e
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return rerr // the deadline, or the socket closed under the wait
+}
+
+// errDrained is what rawRead returns instead of reading a socket known to be empty, or when read(2) says EAGAIN.
+// It is a temporary net.Error, so crypto/tls keeps its state (as it does on a deadline) and can be read again.
+var errDrained error = drainedError{}
+
+type drainedError struct{}
+
+func (drainedError) Error() string   { return "relay: socket drained" }
+func (drainedError) Timeout() bool   { return true }
+func (drainedError) Temporary() bool { return true }
+
+// rawRead reads the non-blocking socket fd into p, unless *drained says it is empty. A read that returns less than
+// len(p) has emptied the socket's receive queue: it sets *drained. c names the connection in errors.
+func rawRead(fd uintptr, p []byte, drained *bool, c net.Conn) (int, error) {
+	if *drained {
+		return 0, errDrained
+	}
+	for {
+		n, err := syscall.Read(int(fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			*drained = true
+			return 0, errDrained
+		case err != nil:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(),
+				Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			return 0, io.EOF
+		}
+		if n < len(p) {
+			*drained = true
+		}
+		return n, nil
+	}
 }
 
 // park hands the socket to the parker and reports whether the goroutine may end.
@@ -460,10 +613,12 @@ func (ss *session) finish() {
 	if p := ss.why.Load(); p != nil {
 		why = *p
 	}
-	s.log.Info("access", "remote", ss.remote, "cn", ss.cn, "serial", ss.serial, "route", ss.rt.cfg.Path,
-		"path", ss.path, "status", http.StatusSwitchingProtocols,
-		"duration", time.Since(ss.start).Round(time.Millisecond).String(),
-		"bytes_in", ss.in.Load(), "bytes_out", ss.out.Load(), "end", why)
+	// LogAttrs: the same line as Info with key-value pairs, without boxing each value (one access line per session).
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "access", slog.String("remote", ss.remote),
+		slog.String("cn", ss.cn), slog.String("serial", ss.serial), slog.String("route", ss.rt.cfg.Path),
+		slog.String("path", ss.path), slog.Int("status", http.StatusSwitchingProtocols),
+		slog.String("duration", time.Since(ss.start).Round(time.Millisecond).String()),
+		slog.Int64("bytes_in", ss.in.Load()), slog.Int64("bytes_out", ss.out.Load()), slog.String("end", why))
 }
 
 // terminate ends the session on the relay's own initiative. When the server-to-client stream is at a frame
