@@ -115,15 +115,26 @@ func (d *Dir) readCert(name string) (*x509.Certificate, error) {
 // Intermediate loads the intermediate CA with its key, asking for the passphrase only if the key is
 // encrypted, and checks that the key matches the certificate.
 func (d *Dir) Intermediate() (ca.Authority, error) {
-	inter, _, err := d.Chain()
+	a, _, err := d.issuer()
+	return a, err
+}
+
+// issuer is Intermediate plus the chain a leaf's bundle carries above the leaf: intermediate then root, the CA
+// only once in a single-CA directory (see SingleCA). The CA certificates are read once.
+func (d *Dir) issuer() (ca.Authority, []*x509.Certificate, error) {
+	inter, root, err := d.Chain()
 	if err != nil {
-		return ca.Authority{}, err
+		return ca.Authority{}, nil, err
 	}
 	key, err := d.loadKey(d.File(IntermediateKeyFile), inter)
 	if err != nil {
-		return ca.Authority{}, err
+		return ca.Authority{}, nil, err
 	}
-	return ca.Authority{Cert: inter, Key: key}, nil
+	chain := []*x509.Certificate{inter}
+	if !root.Equal(inter) {
+		chain = append(chain, root)
+	}
+	return ca.Authority{Cert: inter, Key: key}, chain, nil
 }
 
 // Root loads the root CA with its key. It returns an error wrapping ErrRootKeyOffline when root.key is absent.

@@ -203,13 +203,9 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 		return nil, rowErrs, nil
 	}
 
-	inter, err := d.Intermediate()
+	inter, chain, err := d.issuer()
 	if err != nil {
 		return nil, nil, err
-	}
-	chain := []*x509.Certificate{inter.Cert}
-	if _, root, err := d.Chain(); err == nil && !root.Equal(inter.Cert) { // a single-CA directory: the CA once
-		chain = append(chain, root)
 	}
 
 	var results []IssueResult

@@ -72,7 +72,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	if crlURL != "" {
 		lr.CRLURLs = []string{crlURL}
 	}
-	inter, err := d.Intermediate()
+	inter, chain, err := d.issuer()
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +91,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	}
 	certs := []*x509.Certificate{cert}
 	if req.Bundle {
-		_, root, err := d.Chain()
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, inter.Cert)
-		if !root.Equal(inter.Cert) { // a single-CA directory: the CA once
-			certs = append(certs, root)
-		}
+		certs = append(certs, chain...)
 	}
 	res := &SignResult{Record: p.rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out}
 	if req.Out != "" {

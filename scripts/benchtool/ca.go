@@ -371,16 +371,7 @@ func (b *caBench) issueBatch() error {
 			return b.meter.measure(b.ctx, Cmd{Args: []string{"bash", loopPath}, Timeout: 60 * time.Minute,
 				Env: []string{"OUT=" + outO, "CONF=" + conf, "PASS=" + b.pass, "NAMES=" + namesPath}})
 		}
-		var rw, ro Run
-		if rep%2 == 0 {
-			if rw, err = runW(); err == nil {
-				ro, err = runO()
-			}
-		} else {
-			if ro, err = runO(); err == nil {
-				rw, err = runW()
-			}
-		}
+		rw, ro, err := interleaved(rep, runW, runO)
 		if err != nil {
 			return err
 		}
@@ -489,16 +480,7 @@ func (b *caBench) crlSize(n int) error {
 			return b.meter.measure(b.ctx, Cmd{Args: []string{"openssl", "ca", "-gencrl", "-batch", "-config", conf,
 				"-passin", "file:" + b.pass, "-out", osslOut}, Timeout: 20 * time.Minute})
 		}
-		var rw, ro Run
-		if rep%2 == 0 {
-			if rw, err = runW(); err == nil {
-				ro, err = runO()
-			}
-		} else {
-			if ro, err = runO(); err == nil {
-				rw, err = runW()
-			}
-		}
+		rw, ro, err := interleaved(rep, runW, runO)
 		if err != nil {
 			return err
 		}
@@ -612,4 +594,19 @@ func (b *caBench) reload() error {
 		"CheckSignatureFrom + map of serials; openssl crl = `openssl crl -noout` (process wall, parses the first CRL; its peak is the whole process's RSS)")
 	b.res.Metrics = append(b.res.Metrics, wall, peak, kept)
 	return nil
+}
+
+// interleaved runs a and b in the order A B on even repetitions and B A on odd ones, so neither peer always
+// runs first (on a warmer or colder machine).
+func interleaved(rep int, a, b func() (Run, error)) (ra, rb Run, err error) {
+	if rep%2 == 0 {
+		if ra, err = a(); err == nil {
+			rb, err = b()
+		}
+		return ra, rb, err
+	}
+	if rb, err = b(); err == nil {
+		ra, err = a()
+	}
+	return ra, rb, err
 }
