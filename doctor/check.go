@@ -452,6 +452,7 @@ func (c *checker) checkDB() {
 	defer st.Close()
 	c.checkDBCerts(st)
 	c.checkDBCRL(st)
+	c.checkCRLTargets(st)
 	if err := st.VerifyAudit(); err != nil {
 		c.add(SeverityError, CheckDBAudit, "compare with a backup to find what was changed",
 			"the audit log's hash chain is broken: %v", err)

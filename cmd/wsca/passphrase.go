@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/cadir"
 )
 
@@ -67,7 +68,17 @@ func (g *globals) readPassphrase(confirm bool) ([]byte, error) {
 	return p, nil
 }
 
-var errNoTerminal = errors.New("no terminal to ask for the CA key passphrase: use --passphrase-file or WSCA_PASSPHRASE_FILE")
+// errNoTerminal is ca.ErrPassphraseRequired for the command line: wsca revoke then records the revocation
+// and says it is not yet published, instead of failing.
+var errNoTerminal error = noTerminalError{}
+
+type noTerminalError struct{}
+
+func (noTerminalError) Error() string {
+	return "no terminal to ask for the CA key passphrase: use --passphrase-file or WSCA_PASSPHRASE_FILE"
+}
+
+func (noTerminalError) Is(target error) bool { return target == ca.ErrPassphraseRequired }
 
 // readSecretFile reads a passphrase or password file: the first line, without its line ending. It warns
 // when the file is readable by other users.

@@ -44,9 +44,13 @@ type CRLOptions struct {
 	DueFraction  float64       // default DefaultDueFraction
 	Out          string        // where to write; default crl.pem in the directory
 	DER          bool          // write the intermediate's CRL alone, DER-encoded
-	// CopyTo are further paths that get the same bytes, each replaced atomically: a relay's or web server's
-	// copy outside the CA directory (which is 0700), or a web root that serves the CRL distribution point.
+	// CopyTo are paths registered as copy targets before the run (see AddCRLTargets): from then on this and
+	// every later run keeps them byte-identical to crl.pem. Not with Out or DER: a target mirrors crl.pem.
 	CopyTo []string
+
+	// issuer is the intermediate when the caller has already opened its key (wsca revoke checks the
+	// passphrase before changing anything); zero means load it.
+	issuer ca.Authority
 }
 
 // CRLResult describes what GenerateCRL did.
@@ -61,6 +65,10 @@ type CRLResult struct {
 	RootNumber   *big.Int
 	RootNext     time.Time
 	Warnings     []string // things the admin must see even when the run succeeds
+	// Targets is what the run did to each registered copy target (refreshed, already current, or failed).
+	Targets []TargetResult
+	// NewTargets are the paths of CopyTo that were not registered before.
+	NewTargets []string
 }
 
 // GenerateCRL regenerates crl.pem: the intermediate's CRL followed by the root's CRL, so servers that
@@ -69,6 +77,10 @@ type CRLResult struct {
 // if the root key is present; otherwise the stored root-crl.pem is reused, with a warning as it nears its
 // nextUpdate. CRL numbers are committed to the database before a CRL is signed, so they never repeat, and
 // the file is replaced atomically, so readers never see half of it and a failure leaves the old one.
+//
+// Every run, even one that --if-due skips, then refreshes each registered copy target whose content differs
+// from crl.pem. A target that cannot be written does not stop the others: GenerateCRL then returns its result
+// together with a *TargetsError.
 func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	if opt.Validity == 0 {
 		opt.Validity = DefaultCRLValidity
@@ -86,6 +98,10 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	if out == "" {
 		out = d.File(CRLFile)
 	}
+	copyTo, err := d.targetPaths(opt, out)
+	if err != nil {
+		return nil, err
+	}
 	st, err := d.OpenStore(false)
 	if err != nil {
 		return nil, err
@@ -93,6 +109,9 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	defer st.Close()
 	now := d.now()
 	res := &CRLResult{Path: out}
+	if res.NewTargets, err = d.registerTargets(st, copyTo); err != nil {
+		return nil, err
+	}
 
 	interState, err := st.CRLState(ScopeIntermediate)
 	if err != nil {
@@ -120,13 +139,15 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 			!due(now, interState.ThisUpdate, interState.NextUpdate, opt.DueFraction) {
 			res.Skipped = true
 			res.Number, res.ThisUpdate, res.NextUpdate = interState.Number, interState.ThisUpdate, interState.NextUpdate
-			return res, nil
+			return res, d.syncTargets(st, res)
 		}
 	}
 
-	inter, err := d.Intermediate()
-	if err != nil {
-		return nil, err
+	inter := opt.issuer
+	if inter.Key == nil {
+		if inter, err = d.Intermediate(); err != nil {
+			return nil, err
+		}
 	}
 	g := &crlGen{d: d, st: st, now: now}
 
@@ -197,16 +218,11 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	if err := g.commit(); err != nil {
 		return nil, err
 	}
-	for _, p := range opt.CopyTo {
-		if err := atomicfile.WriteFunc(p, 0o644, write); err != nil {
-			return nil, fmt.Errorf("%s is written but its copy is not: %w", out, err)
-		}
-	}
 	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "crl", User: d.User,
 		Detail: fmt.Sprintf("number %s, %d entries, next update %s", res.Number, res.Entries, res.NextUpdate.Format(time.RFC3339))}); err != nil {
 		return nil, err
 	}
-	return res, nil
+	return res, d.syncTargets(st, res)
 }
 
 // due reports whether a CRL valid from this to next is past fraction of its validity (or has no dates).

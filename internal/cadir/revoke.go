@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/store"
 )
 
@@ -52,39 +53,113 @@ type RevokeRequest struct {
 	Reason       store.Reason
 	All          bool // every valid certificate of the name
 	Intermediate bool // revoke the intermediate CA (needs the root key; re-signs the root CRL)
+	// Publish regenerates the CRLs and refreshes every copy target right after the revocation, when the
+	// intermediate key can be opened (see RevokeResult.Deferred). An intermediate is always published.
+	Publish bool
 }
 
-// Revoke records revocations in the database. It does not touch crl.pem, except for an intermediate,
-// whose revocation is useless until the root CRL says so: then the CRLs are regenerated at once.
-func (d *Dir) Revoke(req RevokeRequest) ([]store.Record, error) {
+// RevokeResult is what Revoke or LiftHold did.
+type RevokeResult struct {
+	Records []store.Record // the certificates whose status changed
+	// Published is the CRL run that made the change public; nil when it was not published.
+	Published *CRLResult
+	// Deferred says why a requested publication did not happen: no passphrase could be had without asking
+	// (wraps ca.ErrPassphraseRequired). The change is in the database; the next CRL run publishes it.
+	Deferred error
+	// NotEnforced lists the files that still say the opposite of the change when it was not published: crl.pem
+	// and every registered copy target.
+	NotEnforced []string
+}
+
+// Revoke records revocations in the database and, with Publish, regenerates the CRLs and refreshes every
+// copy target at once, so servers learn of it within a second. The intermediate key is opened before anything
+// is recorded: a wrong passphrase changes nothing. When no passphrase can be had without asking, the
+// revocation is recorded unpublished and the result says so (Deferred, NotEnforced). An intermediate's
+// revocation is useless until the root CRL says so: its CRLs are always regenerated.
+//
+// If the CRL run fails after the revocation is recorded, the result and an error are returned together; a
+// *TargetsError means crl.pem was written and only the copy targets it names were not.
+func (d *Dir) Revoke(req RevokeRequest) (*RevokeResult, error) {
 	if req.Intermediate {
 		return d.revokeIntermediate(req.Reason)
+	}
+	return d.changeAndPublish(req.Publish, func(st *store.Store) ([]store.Record, error) {
+		recs, err := find(st, req.Target)
+		if err != nil {
+			return nil, err
+		}
+		targets, err := pickRevocable(req, recs, d.now())
+		if err != nil {
+			return nil, err
+		}
+		var out []store.Record
+		for _, r := range targets {
+			if r.Kind == "root" || r.Kind == "intermediate" {
+				return out, fmt.Errorf("%s is the %s CA certificate: use wsca revoke --intermediate", req.Target, r.Kind)
+			}
+			rev, err := st.Revoke(r.Serial, store.Revocation{At: d.now(), Reason: req.Reason, By: d.User})
+			if err != nil {
+				return out, err
+			}
+			out = append(out, rev)
+		}
+		return out, nil
+	})
+}
+
+// changeAndPublish opens the intermediate key (when publishing), applies change to the database, then runs the
+// CRL with the validity of the last one, so a timer configured with --validity keeps its rhythm.
+func (d *Dir) changeAndPublish(publish bool, change func(*store.Store) ([]store.Record, error)) (*RevokeResult, error) {
+	res := &RevokeResult{}
+	var issuer ca.Authority
+	if publish {
+		var err error
+		issuer, err = d.Intermediate()
+		switch {
+		case errors.Is(err, ca.ErrPassphraseRequired):
+			res.Deferred, publish = err, false
+		case err != nil:
+			return nil, err
+		}
 	}
 	st, err := d.OpenStore(false)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	recs, err := find(st, req.Target)
-	if err != nil {
-		return nil, err
+	res.Records, err = change(st)
+	opt := CRLOptions{issuer: issuer}
+	opt.Validity, opt.RootValidity = d.lastValidities(st)
+	targets, terr := st.CRLTargets()
+	st.Close()
+	if terr != nil && err == nil {
+		err = terr
 	}
-	targets, err := pickRevocable(req, recs, d.now())
-	if err != nil {
-		return nil, err
+	if len(res.Records) > 0 && (err != nil || !publish) {
+		res.NotEnforced = append([]string{d.File(CRLFile)}, targets...)
 	}
-	var out []store.Record
-	for _, r := range targets {
-		if r.Kind == "root" || r.Kind == "intermediate" {
-			return out, fmt.Errorf("%s is the %s CA certificate: use wsca revoke --intermediate", req.Target, r.Kind)
-		}
-		rev, err := st.Revoke(r.Serial, store.Revocation{At: d.now(), Reason: req.Reason, By: d.User})
-		if err != nil {
-			return out, err
-		}
-		out = append(out, rev)
+	if err != nil || len(res.Records) == 0 || !publish {
+		return res, err
 	}
-	return out, nil
+	res.Published, err = d.GenerateCRL(opt)
+	var te *TargetsError
+	if err != nil && !errors.As(err, &te) {
+		res.Published = nil
+		res.NotEnforced = append([]string{d.File(CRLFile)}, targets...)
+		return res, fmt.Errorf("recorded in the database, but the CRL was not published: %w", err)
+	}
+	return res, err
+}
+
+// lastValidities returns the validities of the current intermediate and root CRLs; zero where unknown, which
+// GenerateCRL reads as its default.
+func (d *Dir) lastValidities(st *store.Store) (inter, root time.Duration) {
+	if s, err := st.CRLState(ScopeIntermediate); err == nil && !s.ThisUpdate.IsZero() && s.NextUpdate.After(s.ThisUpdate) {
+		inter = s.NextUpdate.Sub(s.ThisUpdate)
+	}
+	if r, err := d.storedRootCRL(); err == nil && r.NextUpdate.After(r.ThisUpdate) {
+		root = r.NextUpdate.Sub(r.ThisUpdate)
+	}
+	return inter, root
 }
 
 // pickRevocable chooses the records a revoke request means.
@@ -126,7 +201,7 @@ func alreadyRevoked(r store.Record) error {
 		r.Revocation.At.Format("2006-01-02 15:04:05Z07:00"), r.Revocation.Reason, store.ErrAlreadyRevoked)
 }
 
-func (d *Dir) revokeIntermediate(reason store.Reason) ([]store.Record, error) {
+func (d *Dir) revokeIntermediate(reason store.Reason) (*RevokeResult, error) {
 	if d.SingleCA() {
 		return nil, errors.New("this CA was imported and is its own root: there is no intermediate to revoke; " +
 			"to retire it, create a new CA with wsca init in another directory and reissue")
@@ -149,35 +224,50 @@ func (d *Dir) revokeIntermediate(reason store.Reason) ([]store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.GenerateCRL(CRLOptions{}); err != nil {
-		return []store.Record{rec}, fmt.Errorf("the intermediate is revoked in the database but the CRLs were not regenerated: %w (run wsca crl)", err)
+	res := &RevokeResult{Records: []store.Record{rec}}
+	res.Published, err = d.GenerateCRL(CRLOptions{})
+	var te *TargetsError
+	if err != nil && !errors.As(err, &te) {
+		res.Published = nil
+		return res, fmt.Errorf("the intermediate is revoked in the database but the CRLs were not regenerated: %w (run wsca crl)", err)
 	}
-	return []store.Record{rec}, nil
+	return res, err
 }
 
-// Unrevoke lifts a certificateHold on a NAME or SERIAL.
+// Unrevoke lifts a certificateHold on a NAME or SERIAL, in the database only (see LiftHold).
 func (d *Dir) Unrevoke(target string) (store.Record, error) {
-	st, err := d.OpenStore(false)
+	res, err := d.LiftHold(target, false)
 	if err != nil {
 		return store.Record{}, err
 	}
-	defer st.Close()
-	recs, err := find(st, target)
-	if err != nil {
-		return store.Record{}, err
-	}
-	var held []store.Record
-	for _, r := range recs {
-		if r.Revocation != nil && r.Revocation.Reason == store.CertificateHold {
-			held = append(held, r)
+	return res.Records[0], nil
+}
+
+// LiftHold lifts a certificateHold on a NAME or SERIAL and, with publish, regenerates the CRLs and refreshes
+// every copy target at once, as Revoke does: until then servers keep refusing the certificate.
+func (d *Dir) LiftHold(target string, publish bool) (*RevokeResult, error) {
+	return d.changeAndPublish(publish, func(st *store.Store) ([]store.Record, error) {
+		recs, err := find(st, target)
+		if err != nil {
+			return nil, err
 		}
-	}
-	switch len(held) {
-	case 0:
-		return store.Record{}, fmt.Errorf("%q: %w (only a certificateHold can be lifted)", target, store.ErrNotOnHold)
-	case 1:
-		return st.Unrevoke(held[0].Serial, d.User)
-	default:
-		return store.Record{}, fmt.Errorf("%q has %d certificates on hold: pass a serial", target, len(held))
-	}
+		var held []store.Record
+		for _, r := range recs {
+			if r.Revocation != nil && r.Revocation.Reason == store.CertificateHold {
+				held = append(held, r)
+			}
+		}
+		switch len(held) {
+		case 0:
+			return nil, fmt.Errorf("%q: %w (only a certificateHold can be lifted)", target, store.ErrNotOnHold)
+		case 1:
+			rec, err := st.Unrevoke(held[0].Serial, d.User)
+			if err != nil {
+				return nil, err
+			}
+			return []store.Record{rec}, nil
+		default:
+			return nil, fmt.Errorf("%q has %d certificates on hold: pass a serial", target, len(held))
+		}
+	})
 }
