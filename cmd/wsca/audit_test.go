@@ -20,7 +20,7 @@ func TestAuditVerifyDetectsChangedByte(t *testing.T) {
 	dir, pass := setupCA(t)
 	for _, args := range [][]string{
 		{"issue", "alice", "--out", filepath.Dir(dir), "--passphrase-file", pass},
-		{"revoke", "alice", "--reason", "keyCompromise"},
+		{"revoke", "alice", "--reason", "keyCompromise", "--no-publish"},
 	} {
 		if out, err := wscaRun(dir, args...); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)

@@ -168,7 +168,7 @@ func TestCrashCRLAndRevoke(t *testing.T) {
 	for i := 0; i < rounds; i++ {
 		args := []string{"crl", "--passphrase-file", pass}
 		if i%3 == 1 {
-			args = []string{"revoke", fmt.Sprintf("u%04d", i), "--reason", "superseded"}
+			args = []string{"revoke", fmt.Sprintf("u%04d", i), "--reason", "superseded", "--no-publish"}
 		}
 		if startKilled(t, dir, 150*time.Millisecond, args...) {
 			killed++

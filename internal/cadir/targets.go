@@ -72,6 +72,10 @@ func (d *Dir) targetPaths(opt CRLOptions, out string) ([]string, error) {
 		if abs == crlPath {
 			return nil, fmt.Errorf("copy target %s is crl.pem itself: name a path outside the CA directory", p)
 		}
+		// A typo must not become a target that fails on every run from now on.
+		if st, err := os.Stat(filepath.Dir(abs)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("copy target %s: directory %s does not exist: create it first", p, filepath.Dir(abs))
+		}
 		if st, err := os.Stat(abs); err == nil && st.IsDir() {
 			return nil, fmt.Errorf("copy target %s is a directory: name the file, e.g. %s", p, filepath.Join(p, CRLFile))
 		}

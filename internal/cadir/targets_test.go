@@ -71,7 +71,15 @@ func TestCopyTargetsEveryRun(t *testing.T) {
 	}
 	// A target in a missing directory fails alone: the other targets are refreshed, the error names it.
 	bad := filepath.Join(out, "gone", "crl.pem")
-	res, err = d.GenerateCRL(CRLOptions{CopyTo: []string{bad, web}})
+	if _, err := d.GenerateCRL(CRLOptions{CopyTo: []string{bad}}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("registering a target in a missing directory: %v", err)
+	}
+	os.Mkdir(filepath.Dir(bad), 0o755)
+	if _, err := d.GenerateCRL(CRLOptions{CopyTo: []string{bad}}); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Dir(bad))
+	res, err = d.GenerateCRL(CRLOptions{CopyTo: []string{web}})
 	var te *TargetsError
 	if !errors.As(err, &te) || len(te.Failed) != 1 || te.Failed[0].Path != bad || te.Total != 3 || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing directory: %v", err)
