@@ -27,6 +27,7 @@ type unit struct {
 	user, group string
 	env         map[string]string // Environment=
 	creds       map[string]string // LoadCredential= ID → source path
+	envFiles    []string          // EnvironmentFile=
 	execStart   []string
 }
 
@@ -59,10 +60,12 @@ func readUnit(t *testing.T, name, instance string) unit {
 		case "Group":
 			u.group = v
 		case "Environment":
-			for _, kv := range strings.Fields(v) {
+			for _, kv := range splitExec(v) {
 				ek, ev, _ := strings.Cut(kv, "=")
 				u.env[ek] = ev
 			}
+		case "EnvironmentFile":
+			u.envFiles = append(u.envFiles, strings.TrimPrefix(v, "-"))
 		case "LoadCredential":
 			id, src, _ := strings.Cut(v, ":")
 			u.creds[id] = src
@@ -239,6 +242,17 @@ func (s *sandbox) command(usr, group string, env []string, argv ...string) *exec
 func (s *sandbox) unitCommand(u unit) *exec.Cmd {
 	s.t.Helper()
 	env := map[string]string{}
+	for _, f := range u.envFiles {
+		data, err := os.ReadFile(s.sub(f))
+		if err != nil {
+			s.t.Fatalf("%s: EnvironmentFile=%s: %v", u.name, f, err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok && !strings.HasPrefix(k, "#") {
+				env[k] = s.sub(strings.Trim(v, `"'`))
+			}
+		}
+	}
 	for k, v := range u.env {
 		env[k] = s.sub(v)
 	}
@@ -262,7 +276,38 @@ func (s *sandbox) unitCommand(u unit) *exec.Cmd {
 	for k, v := range env {
 		list = append(list, k+"="+v)
 	}
-	return s.command(u.user, u.group, list, strings.Fields(line)...)
+	return s.command(u.user, u.group, list, splitExec(line)...)
+}
+
+// splitExec splits a command line the way systemd splits ExecStart=: on spaces, with "…" and '…' quoting
+// one argument.
+func splitExec(line string) []string {
+	var out []string
+	var cur strings.Builder
+	quote, in := rune(0), false
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
 }
 
 // run runs c to completion and returns its stdout and stderr; a failure is fatal.
@@ -323,5 +368,14 @@ func (l *lineLog) wait(t *testing.T, re *regexp.Regexp, d time.Duration) []strin
 		case <-deadline:
 			t.Fatalf("nothing matching %s logged within %s:\n%s", re, d, l)
 		}
+	}
+}
+
+// TestSplitExec: quoting as in the shipped units (wsca-crl-fetch@.service's --exec "systemctl reload %i").
+func TestSplitExec(t *testing.T) {
+	got := splitExec(`/usr/local/bin/wsca crl fetch ${U} --exec "systemctl reload nginx" --watch  'a b'`)
+	want := []string{"/usr/local/bin/wsca", "crl", "fetch", "${U}", "--exec", "systemctl reload nginx", "--watch", "a b"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("splitExec = %q, want %q", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -47,14 +48,12 @@ func TestShippedUnitsAsWritten(t *testing.T) {
 	// operations.md "Installing on one host": users, the CA, its passphrase file.
 	s.ensureUser(caUser)
 	s.ensureUser(relayUser)
-	if err := os.WriteFile(s.path("/init-pass"), []byte("correct horse battery staple\n"), 0o600); err != nil {
+	s.mkdir(caDir, 0o700)
+	if err := os.WriteFile(s.path(caDir+"/passphrase"), []byte("correct horse battery staple\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.run("wsca init", s.command("", "", []string{"WSCA_DIR=" + s.path(caDir)}, s.bin, "init", "--name", "Example Corp",
-		"--passphrase-file", s.path("/init-pass")))
-	if err := os.Rename(s.path("/init-pass"), s.path(caDir+"/passphrase")); err != nil {
-		t.Fatal(err)
-	}
+		"--passphrase-file", s.path(caDir+"/passphrase")))
 	s.chown(caDir, caUser, caUser)
 	s.chmod(caDir+"/passphrase", 0o400)
 	// serve.md "Running under systemd": the relay's directory, its certificate, ca.crt, relay.yaml.
@@ -284,4 +283,35 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestShippedUnitsAccounted: every unit in docs/systemd is either run as written by TestShippedUnitsAsWritten
+// or listed here with what it still waits for, so a new unit cannot ship untested unnoticed.
+func TestShippedUnitsAccounted(t *testing.T) {
+	tested := map[string]bool{"wsca-crl.service": true, "wsca-serve.service": true}
+	// Issue 10 §4–5: these units run commands that other branches build (wsca publish, wsca serve with an
+	// http:// crl, wsca crl fetch). Until they are merged and wired into the test above, they are only parsed.
+	pending := map[string]string{
+		"wsca-serve@.service":     "wsca serve --config with crl: http://… (a relay fed by wsca publish)",
+		"wsca-crl-fetch@.service": "wsca crl fetch URL --out --ca --exec --watch",
+		"wsca-publish.service":    "wsca publish --dir --listen",
+	}
+	units, err := filepath.Glob(filepath.Join("..", "..", "docs", "systemd", "*.service"))
+	if err != nil || len(units) == 0 {
+		t.Fatalf("no units in docs/systemd (%v)", err)
+	}
+	for _, path := range units {
+		name := filepath.Base(path)
+		u := readUnit(t, name, "test")
+		if !strings.HasPrefix(u.execStart[0], "/usr/local/bin/wsca ") {
+			t.Errorf("%s: ExecStart=%s does not run /usr/local/bin/wsca", name, u.execStart[0])
+		}
+		switch {
+		case tested[name]:
+		case pending[name] != "":
+			t.Logf("%s: parsed, not yet run (needs %s)", name, pending[name])
+		default:
+			t.Errorf("%s is not run by TestShippedUnitsAsWritten: add it there", name)
+		}
+	}
 }
