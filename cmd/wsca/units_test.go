@@ -159,6 +159,23 @@ func TestShippedUnitsAsWritten(t *testing.T) {
 		t.Fatalf("the timer run did not repair the stale copy; stderr:\n%s", timerErr)
 	}
 	alice.echo()
+
+	// A target the CA user may not write: one error line naming it and the fix, exit 1, and the relay's copy is
+	// still refreshed. (Root ignores permissions, so this needs the units' users.)
+	if s.asUsers {
+		s.mkdir("/srv/www", 0o755)
+		bad := s.path("/srv/www/crl.pem")
+		c := s.command(caUser, caUser, []string{"WSCA_DIR=" + s.path(caDir)}, s.bin, "crl", "--copy-to", bad, pass)
+		o, err := c.CombinedOutput()
+		want := "wsca: error: copy target " + bad + " not refreshed: user " + caUser + " may not create files in " +
+			filepath.Dir(bad) + "; fix: let " + caUser + " write " + filepath.Dir(bad)
+		if err == nil || !strings.Contains(string(o), want) {
+			t.Errorf("unwritable target: %v\n%s\nwant a line starting %q", err, o, want)
+		}
+		if !sameFile(t, s.path(caDir+"/crl.pem"), relayCRL) {
+			t.Error("a failing target stopped the relay's copy from being refreshed")
+		}
+	}
 }
 
 // wsClients opens WebSocket sessions through the relay with the certificates in SANDBOX/clients.
