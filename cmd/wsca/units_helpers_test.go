@@ -28,6 +28,7 @@ type unit struct {
 	env         map[string]string // Environment=
 	creds       map[string]string // LoadCredential= ID → source path
 	envFiles    []string          // EnvironmentFile=
+	umask       string            // UMask=
 	execStart   []string
 }
 
@@ -66,6 +67,8 @@ func readUnit(t *testing.T, name, instance string) unit {
 			}
 		case "EnvironmentFile":
 			u.envFiles = append(u.envFiles, strings.TrimPrefix(v, "-"))
+		case "UMask":
+			u.umask = v
 		case "LoadCredential":
 			id, src, _ := strings.Cut(v, ":")
 			u.creds[id] = src
@@ -276,7 +279,12 @@ func (s *sandbox) unitCommand(u unit) *exec.Cmd {
 	for k, v := range env {
 		list = append(list, k+"="+v)
 	}
-	return s.command(u.user, u.group, list, splitExec(line)...)
+	argv := splitExec(line)
+	if u.umask != "" {
+		// What systemd does before exec: files the command creates get the unit's umask.
+		argv = append([]string{"/bin/sh", "-c", "umask " + u.umask + ` && exec "$0" "$@"`}, argv...)
+	}
+	return s.command(u.user, u.group, list, argv...)
 }
 
 // splitExec splits a command line the way systemd splits ExecStart=: on spaces, with "…" and '…' quoting
