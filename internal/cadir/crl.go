@@ -44,7 +44,7 @@ type CRLOptions struct {
 	DueFraction  float64       // default DefaultDueFraction
 	Out          string        // where to write; default crl.pem in the directory
 	DER          bool          // write the intermediate's CRL alone, DER-encoded
-	// CopyTo are paths registered as copy targets before the run (see AddCRLTargets): from then on this and
+	// CopyTo are paths registered as copy targets before the run (store.AddCRLTarget): from then on this and
 	// every later run keeps them byte-identical to crl.pem. Not with Out or DER: a target mirrors crl.pem.
 	CopyTo []string
 
