@@ -36,6 +36,12 @@ func hint(err error) string {
 		return "pass --passphrase-file or set WSCA_PASSPHRASE_FILE"
 	case errors.Is(err, ca.ErrKeyMismatch):
 		return "the key file belongs to another certificate: restore the matching key from your backup"
+	case errors.Is(err, cadir.ErrServerNames):
+		return "add --server for a server certificate (in a CSV: kind server), or leave out --dns/--ip"
+	case errors.Is(err, cadir.ErrBadName):
+		return "write the name as it should appear, without leading or trailing spaces or invisible characters (wsca sign: --name)"
+	case errors.Is(err, ca.ErrOutsideNameConstraints):
+		return "the intermediate permits only the names given at wsca init (see: openssl x509 -in intermediate.crt -noout -ext nameConstraints)"
 	case errors.Is(err, cadir.ErrRootKeyOffline):
 		return "copy the root key back into the CA directory as root.key for this operation, then remove it again"
 	case errors.Is(err, store.ErrCorrupt):
