@@ -48,7 +48,7 @@ func ValidateName(name string) error {
 		}
 	}
 	if !norm.NFC.IsNormalString(name) {
-		return fmt.Errorf("name %q is not in Unicode NFC (write it as %q): %w", name, norm.NFC.String(name), ErrBadName)
+		return fmt.Errorf("name %+q is not in Unicode NFC (write it as %+q): %w", name, norm.NFC.String(name), ErrBadName)
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func twinWarning(name string, twins []string) string {
 	for i, t := range twins {
 		q[i] = strconv.Quote(t)
 	}
-	return fmt.Sprintf("name %q differs only by letter case from %s, which has a valid certificate or is issued with it: "+
-		"make sure they are different people (routes that allow_cn one of them do not allow the other)",
+	return fmt.Sprintf("name %q differs only by letter case from %s (valid, or issued in the same batch): "+
+		"make sure they are different people (a route's allow_cn names exactly one spelling)",
 		name, strings.Join(q, ", "))
 }
