@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/wsca/wsca/ca"
@@ -153,4 +155,47 @@ func checkOutputsAbsent(paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// Renewal is how a certificate relates to the others of its name, for wsca show.
+type Renewal struct {
+	RenewedBy []*big.Int // certificates that renew this one
+	Kept      []string   // identity (ca.Identity entries, besides CN) and key type it has in common with the one it renews
+	Added     []string   // identity it has and the renewed one had not
+	Dropped   []string   // identity the renewed one had and it has not
+}
+
+// RenewalOf works out rec's renewal links among siblings (the records of its name).
+func RenewalOf(rec store.Record, siblings []store.Record) Renewal {
+	var r Renewal
+	var prev *store.Record
+	for i := range siblings {
+		s := &siblings[i]
+		if s.Renews != nil && s.Renews.Cmp(rec.Serial) == 0 {
+			r.RenewedBy = append(r.RenewedBy, s.Serial)
+		}
+		if rec.Renews != nil && s.Serial.Cmp(rec.Renews) == 0 {
+			prev = s
+		}
+	}
+	if prev == nil {
+		return r
+	}
+	cur, err1 := x509.ParseCertificate(rec.DER)
+	old, err2 := x509.ParseCertificate(prev.DER)
+	if err1 != nil || err2 != nil {
+		return r
+	}
+	noCN := func(ids []string) []string {
+		return slices.DeleteFunc(ids, func(s string) bool { return strings.HasPrefix(s, "CN=") })
+	}
+	curID, oldID := noCN(ca.CertIdentity(cur)), noCN(ca.CertIdentity(old))
+	r.Added, r.Dropped = ca.Missing(curID, oldID), ca.Missing(oldID, curID)
+	r.Kept = ca.Missing(curID, r.Added)
+	kc, ok1 := ca.KeyTypeOf(cur.PublicKey)
+	ko, ok2 := ca.KeyTypeOf(old.PublicKey)
+	if ok1 && ok2 && kc == ko {
+		r.Kept = append(r.Kept, "key "+string(kc))
+	}
+	return r
 }
