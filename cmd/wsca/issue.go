@@ -54,7 +54,7 @@ Unicode NFC; a name that differs from another valid one only by letter case is i
 		Example: `  $ wsca issue alice --email alice@example.com --p12
   $ wsca issue relay --server --dns relay.example.com --ip 127.0.0.1
   $ wsca issue alice --renew --p12
-  $ wsca issue --from staff.csv --out bundles/ --p12 --p12-password-file pw.txt`,
+  $ wsca issue --from staff.csv --out bundles/ --p12 > issued.tsv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.from == "" && len(args) != 1 {
 				return usageError{fmt.Errorf("wsca issue needs a NAME, or --from FILE.csv")}
