@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
@@ -36,7 +37,7 @@ certificateHold (lifted by wsca unrevoke), privilegeWithdrawn.`,
 			}
 			recs, err := g.caDir().Revoke(cadir.RevokeRequest{Target: target, Reason: r, All: all, Intermediate: intermediate})
 			for _, rec := range recs {
-				fmt.Fprintf(g.env.stdout, "revoked %s (serial %s): %s\n", rec.Name, serialHex(rec.Serial), rec.Revocation.Reason)
+				fmt.Fprintf(g.env.stdout, "revoked %s (serial %s): %s\n", ca.SafeText(rec.Name), serialHex(rec.Serial), rec.Revocation.Reason)
 			}
 			if err != nil {
 				return err
@@ -66,7 +67,7 @@ func newUnrevokeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.env.stdout, "hold lifted on %s (serial %s); run wsca crl to publish\n", rec.Name, serialHex(rec.Serial))
+			fmt.Fprintf(g.env.stdout, "hold lifted on %s (serial %s); run wsca crl to publish\n", ca.SafeText(rec.Name), serialHex(rec.Serial))
 			return nil
 		},
 	}

@@ -116,3 +116,15 @@ func twinWarning(name string, twins []string) string {
 		"make sure they are different people (a route's allow_cn names exactly one spelling)",
 		name, strings.Join(q, ", "))
 }
+
+// nameWarnings returns one line per record whose name ValidateName refuses, for wsca import.
+func nameWarnings(recs []store.Record) []string {
+	var out []string
+	for _, r := range recs {
+		if err := ValidateName(r.Name); err != nil {
+			out = append(out, fmt.Sprintf("imported certificate %s: %v (wsca would refuse this name; it can pose as another)",
+				store.SerialHex(r.Serial), err))
+		}
+	}
+	return out
+}
