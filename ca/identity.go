@@ -131,3 +131,34 @@ func HiddenRune(r rune) bool {
 	}
 	return false
 }
+
+// EscapeControls returns s with every control or format character (C0, C1, DEL, Unicode Cf such as bidi
+// overrides) replaced by its Go escape (\x1b, \u202e), and invalid UTF-8 bytes by \xNN; the rest is left
+// as is. It is for longer messages that quote untrusted text (a server's subject, a CSR's attribute),
+// where quoting the whole message would hurt readability.
+func EscapeControls(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, escapedRune) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !validAt(s, i):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case escapedRune(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func escapedRune(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
+
+// validAt reports whether s holds a valid encoding (not a stray byte) at i.
+func validAt(s string, i int) bool {
+	_, size := utf8.DecodeRuneInString(s[i:])
+	return size > 1
+}

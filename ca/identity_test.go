@@ -82,3 +82,17 @@ func TestNameConstraints(t *testing.T) {
 		t.Errorf("verify of a leaf outside the constraints: %v", err)
 	}
 }
+
+func TestEscapeControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"CN=relay — ok":   "CN=relay — ok",
+		"CN=\x1b[2Jrelay": `CN=\x1b[2Jrelay`,
+		"CN=\u202eyaler":  `CN=\u202eyaler`,
+		"a\xffb \ufffd":   `a\xffb ` + "\ufffd",
+		"line\nbreak":     `line\nbreak`,
+	} {
+		if got := EscapeControls(in); got != want {
+			t.Errorf("EscapeControls(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
