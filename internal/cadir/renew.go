@@ -49,7 +49,7 @@ func (r *IssueRequest) carryFrom(prev *x509.Certificate) []string {
 		ips = append(ips, ip.String())
 	}
 	take(&r.IPs, ips, "ip:")
-	if r.Kind == "" && hasEKU(prev, x509.ExtKeyUsageServerAuth) {
+	if r.Kind == "" && slices.Contains(prev.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
 		r.Kind = ca.KindServer
 		carried = append(carried, "kind server")
 	}
@@ -60,15 +60,6 @@ func (r *IssueRequest) carryFrom(prev *x509.Certificate) []string {
 		}
 	}
 	return carried
-}
-
-func hasEKU(c *x509.Certificate, want x509.ExtKeyUsage) bool {
-	for _, u := range c.ExtKeyUsage {
-		if u == want {
-			return true
-		}
-	}
-	return false
 }
 
 // renewSource returns the newest certificate recorded for name (valid, expired or revoked: a user whose
