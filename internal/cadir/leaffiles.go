@@ -93,4 +93,3 @@ func addLeafFiles(batch *atomicfile.Batch, d *Dir, p pendingLeaf, chain []*x509.
 	}
 	return res, nil
 }
-
