@@ -53,6 +53,10 @@ var (
 	ErrMalformedKey = errors.New("malformed or unsupported private key (want PEM PRIVATE KEY, ENCRYPTED PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY)")
 	// ErrKeyMismatch means a private key does not belong to a certificate.
 	ErrKeyMismatch = errors.New("private key does not match the certificate's public key")
+	// ErrOutsideNameConstraints means a name is not permitted by the issuing
+	// CA's name constraints (set at wsca init): relying parties would reject
+	// the certificate, so it is not issued.
+	ErrOutsideNameConstraints = errors.New("name is outside the issuing CA's name constraints")
 	// ErrNotCA means a certificate used as an issuer is not a CA certificate
 	// (basicConstraints CA:TRUE with keyCertSign).
 	ErrNotCA = errors.New("issuer certificate is not a CA (needs basicConstraints CA:TRUE and keyCertSign)")
@@ -96,6 +100,33 @@ func ParseKeyType(s string) (KeyType, error) {
 		names = append(names, string(kt))
 	}
 	return "", fmt.Errorf("unknown key type %q (valid: %s)", s, strings.Join(names, ", "))
+}
+
+// KeyTypeOf returns the KeyType that generates keys like pub (same algorithm
+// and size), and false for a key wsca does not generate (such as RSA-2560 or
+// P-521 from an imported CA).
+func KeyTypeOf(pub crypto.PublicKey) (KeyType, bool) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return KeyECDSAP256, true
+		case elliptic.P384():
+			return KeyECDSAP384, true
+		}
+	case *rsa.PublicKey:
+		switch k.N.BitLen() {
+		case 2048:
+			return KeyRSA2048, true
+		case 3072:
+			return KeyRSA3072, true
+		case 4096:
+			return KeyRSA4096, true
+		}
+	case ed25519.PublicKey:
+		return KeyEd25519, true
+	}
+	return "", false
 }
 
 // GenerateKey creates a new private key of type kt (DefaultKeyType when

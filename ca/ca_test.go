@@ -164,10 +164,6 @@ func TestHierarchyAndIssue(t *testing.T) {
 			// Leaves.
 			leafKey := mustKey(t, kt)
 			_, isRSA := leafKey.Public().(*rsa.PublicKey)
-			wantKU := x509.KeyUsageDigitalSignature
-			if isRSA {
-				wantKU |= x509.KeyUsageKeyEncipherment
-			}
 			roots, inters := x509.NewCertPool(), x509.NewCertPool()
 			roots.AddCert(root)
 			inters.AddCert(inter)
@@ -195,6 +191,11 @@ func TestHierarchyAndIssue(t *testing.T) {
 				leaf, err := Issue(rand.Reader, now, h.Intermediate, req)
 				if err != nil {
 					t.Fatalf("Issue(%s): %v", tc.kind, err)
+				}
+				wantKU := x509.KeyUsageDigitalSignature
+				if isRSA && tc.kind == KindServer {
+					// keyEncipherment only for RSA servers: RFC 5280 4.2.1.12.
+					wantKU |= x509.KeyUsageKeyEncipherment
 				}
 				if leaf.KeyUsage != wantKU {
 					t.Errorf("%s KeyUsage = %b, want %b", tc.kind, leaf.KeyUsage, wantKU)

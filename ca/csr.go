@@ -3,6 +3,7 @@ package ca
 import (
 	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -74,21 +75,60 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// LeafRequestFromCSR returns a LeafRequest of the given kind with the
-// subject, subject alternative names and public key of csr. Validity and
-// CRLURLs are left for the caller to set; nothing else is taken from the
-// request. csr should come from ParseCSR.
+// LeafRequestFromCSR returns a LeafRequest of the given kind with the common
+// name and public key of csr, and nothing else: the rest of the identity (OU,
+// O, e-mail, URI, DNS and IP names) is the CA's decision, not the requester's
+// (a requester who could choose them could claim another user's e-mail or a
+// route's OU). Use WithCSRNames to copy them on purpose and RequestedIdentity
+// to list what the CSR asked for. Validity and CRLURLs are left for the
+// caller. csr should come from ParseCSR.
 func LeafRequestFromCSR(csr *x509.CertificateRequest, kind Kind) LeafRequest {
 	if csr == nil {
 		return LeafRequest{Kind: kind}
 	}
 	return LeafRequest{
 		Kind:      kind,
-		Subject:   csr.Subject,
-		Emails:    csr.EmailAddresses,
-		URIs:      csr.URIs,
-		DNSNames:  csr.DNSNames,
-		IPs:       csr.IPAddresses,
+		Subject:   pkix.Name{CommonName: csr.Subject.CommonName},
 		PublicKey: csr.PublicKey,
 	}
+}
+
+// WithCSRNames returns req with the subject attributes and subject
+// alternative names csr asks for added: the explicit opt-in of wsca sign
+// --accept-csr-names. DNS names and IP addresses are added only to server
+// certificates. Values already in req are kept; the CSR's common name is not
+// used (req decides it).
+func WithCSRNames(req LeafRequest, csr *x509.CertificateRequest) LeafRequest {
+	if csr == nil {
+		return req
+	}
+	s := csr.Subject
+	req.Subject.Country = orCSR(req.Subject.Country, s.Country)
+	req.Subject.Organization = orCSR(req.Subject.Organization, s.Organization)
+	req.Subject.OrganizationalUnit = orCSR(req.Subject.OrganizationalUnit, s.OrganizationalUnit)
+	req.Subject.Locality = orCSR(req.Subject.Locality, s.Locality)
+	req.Subject.Province = orCSR(req.Subject.Province, s.Province)
+	req.Subject.StreetAddress = orCSR(req.Subject.StreetAddress, s.StreetAddress)
+	req.Subject.PostalCode = orCSR(req.Subject.PostalCode, s.PostalCode)
+	if req.Subject.SerialNumber == "" {
+		req.Subject.SerialNumber = s.SerialNumber
+	}
+	req.Emails = orCSR(req.Emails, csr.EmailAddresses)
+	if len(req.URIs) == 0 {
+		req.URIs = csr.URIs
+	}
+	if req.Kind == KindServer {
+		req.DNSNames = orCSR(req.DNSNames, csr.DNSNames)
+		if len(req.IPs) == 0 {
+			req.IPs = csr.IPAddresses
+		}
+	}
+	return req
+}
+
+func orCSR(have, csr []string) []string {
+	if len(have) > 0 {
+		return have
+	}
+	return csr
 }

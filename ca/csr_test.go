@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,10 +68,21 @@ func TestParseCSR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only the common name and the key: the rest of the identity is the CA's decision (issue 9).
 	req := LeafRequestFromCSR(csr, KindServer)
-	if req.Kind != KindServer || req.Subject.CommonName != "carol" || len(req.DNSNames) != 1 || len(req.IPs) != 1 ||
-		!publicKeyEqual(req.PublicKey, key.Public()) {
+	if req.Kind != KindServer || req.Subject.CommonName != "carol" || len(req.Subject.Organization) != 0 ||
+		len(req.DNSNames) != 0 || len(req.IPs) != 0 || !publicKeyEqual(req.PublicKey, key.Public()) {
 		t.Errorf("LeafRequestFromCSR = %+v", req)
+	}
+	if got, want := Missing(CSRIdentity(csr), req.Identity()), []string{"O=Ops", "dns:carol.example.com", "ip:10.0.0.1"}; !slices.Equal(got, want) {
+		t.Errorf("ignored = %q, want %q", got, want)
+	}
+	req = WithCSRNames(req, csr)
+	if len(req.Subject.Organization) != 1 || len(req.DNSNames) != 1 || len(req.IPs) != 1 {
+		t.Errorf("WithCSRNames = %+v", req)
+	}
+	if c := WithCSRNames(LeafRequestFromCSR(csr, KindClient), csr); len(c.DNSNames) != 0 || len(c.IPs) != 0 {
+		t.Errorf("WithCSRNames put server names into a client request: %+v", c)
 	}
 	h := newTestHierarchy(t, KeyECDSAP256, testNow)
 	req.Validity = 24 * time.Hour

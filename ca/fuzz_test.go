@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +20,8 @@ func FuzzParseCSR(f *testing.F) {
 	f.Add(der)
 	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 	f.Add(makeCSR(f, mustKey(f, KeyEd25519), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ca"}, ExtraExtensions: []pkix.Extension{bcExt(f, true)}}))
+	f.Add(makeCSR(f, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "mallory", OrganizationalUnit: []string{"ops\x1b[0m"},
+		Organization: []string{"Admins"}}, EmailAddresses: []string{"alice@example.com"}, DNSNames: []string{"relay.example.com"}}))
 	f.Add([]byte("-----BEGIN NEW CERTIFICATE REQUEST-----\n-----END NEW CERTIFICATE REQUEST-----\n"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -29,7 +32,20 @@ func FuzzParseCSR(f *testing.F) {
 		if csr.CheckSignature() != nil || CheckPublicKey(csr.PublicKey) != nil {
 			t.Fatal("ParseCSR accepted a CSR with a bad signature or key")
 		}
-		_ = LeafRequestFromCSR(csr, KindClient)
+		// Issue 9: of the CSR's identity only the CN is taken, and every listed attribute prints safely.
+		req := LeafRequestFromCSR(csr, KindClient)
+		if len(req.Subject.Names) != 0 || len(req.Subject.OrganizationalUnit) != 0 || len(req.Subject.Organization) != 0 ||
+			len(req.Emails) != 0 || len(req.URIs) != 0 || len(req.DNSNames) != 0 || len(req.IPs) != 0 {
+			t.Fatalf("LeafRequestFromCSR took more than the CN: %+v", req)
+		}
+		for _, id := range CSRIdentity(csr) {
+			if strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("CSRIdentity entry %q holds a control character", id)
+			}
+		}
+		if c := WithCSRNames(req, csr); len(c.DNSNames) != 0 || len(c.IPs) != 0 {
+			t.Fatal("WithCSRNames put server names into a client request")
+		}
 	})
 }
 

@@ -40,6 +40,10 @@ type HierarchyRequest struct {
 	RootValidity, IntermediateValidity time.Duration
 	// KeyType is used for both CA keys; DefaultKeyType when empty.
 	KeyType KeyType
+	// Constraints, when not empty, become the intermediate's critical
+	// nameConstraints extension (the root stays unconstrained, so a new
+	// intermediate can be given other constraints later).
+	Constraints NameConstraints
 }
 
 // Hierarchy is a freshly created root CA and the intermediate it signed.
@@ -48,7 +52,9 @@ type Hierarchy struct{ Root, Intermediate Authority }
 // NewHierarchy creates a self-signed root CA and an intermediate CA signed by
 // it. The root has path length 1, the intermediate path length 0 (it may sign
 // only end-entity certificates); both carry keyCertSign, cRLSign and
-// digitalSignature and a Subject Key Identifier. It fails on an invalid name,
+// digitalSignature and a Subject Key Identifier; the intermediate carries
+// req.Constraints as name constraints. It fails on an invalid name or
+// constraint,
 // a non-positive validity, an intermediate that would outlive the root
 // (ErrOutlivesIssuer), or a key generation or signing error.
 func NewHierarchy(rand io.Reader, now time.Time, req HierarchyRequest) (*Hierarchy, error) {
@@ -60,6 +66,9 @@ func NewHierarchy(rand io.Reader, now time.Time, req HierarchyRequest) (*Hierarc
 		if err := checkPrintable(f.v); err != nil {
 			return nil, fmt.Errorf("creating CA: %s: %w", f.what, err)
 		}
+	}
+	if err := req.Constraints.check(); err != nil {
+		return nil, fmt.Errorf("creating CA: %w", err)
 	}
 	if req.RootValidity == 0 {
 		req.RootValidity = DefaultRootValidity
@@ -115,6 +124,7 @@ func NewHierarchy(rand io.Reader, now time.Time, req HierarchyRequest) (*Hierarc
 	// a stolen intermediate key cannot mint further CAs.
 	interTmpl.MaxPathLen = 0
 	interTmpl.MaxPathLenZero = true
+	req.Constraints.apply(interTmpl)
 	inter, err := sign(rand, interTmpl, root, interKey.Public(), rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("creating intermediate CA: %w", err)

@@ -54,10 +54,10 @@ type LeafRequest struct {
 
 // Issue signs an end-entity certificate for req with issuer.
 //
-// Client certificates get keyUsage digitalSignature (plus keyEncipherment
-// for RSA keys, which TLS 1.2 RSA key exchange needs), extKeyUsage clientAuth
+// Client certificates get keyUsage digitalSignature, extKeyUsage clientAuth
 // only and basicConstraints CA:FALSE; server certificates are the same with
-// serverAuth instead and need at least one DNS name or IP address. Every
+// serverAuth instead (and keyEncipherment for RSA keys, which TLS 1.2 RSA key
+// exchange needs) and need at least one DNS name or IP address. Every
 // certificate has a random 128-bit serial, a Subject Key Identifier, an
 // Authority Key Identifier equal to the issuer's SKI and a NotBefore five
 // minutes in the past.
@@ -65,8 +65,9 @@ type LeafRequest struct {
 // Issue fails with ErrNoSigningKey if issuer.Key is nil, ErrNotCA if the
 // issuer certificate is not a CA, ErrKeyMismatch if the key does not belong
 // to it, ErrWeakKey for an unacceptable public key, ErrOutlivesIssuer if
-// NotAfter would be after the issuer's NotAfter, and with a descriptive
-// error for an invalid subject or names.
+// NotAfter would be after the issuer's NotAfter, ErrOutsideNameConstraints
+// for a name the issuer's name constraints do not permit, and with a
+// descriptive error for an invalid subject or names.
 func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x509.Certificate, error) {
 	if err := checkIssuer(issuer); err != nil {
 		return nil, fmt.Errorf("issuing certificate: %w", err)
@@ -76,6 +77,9 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 		kind = KindClient
 	}
 	if err := checkLeafRequest(kind, req); err != nil {
+		return nil, fmt.Errorf("issuing %s certificate for %q: %w", kind, req.Subject.CommonName, err)
+	}
+	if err := checkNameConstraints(issuer.Cert, req); err != nil {
 		return nil, fmt.Errorf("issuing %s certificate for %q: %w", kind, req.Subject.CommonName, err)
 	}
 	validity := req.Validity
@@ -108,9 +112,11 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 		return nil, fmt.Errorf("issuing certificate: %w", err)
 	}
 	usage := x509.KeyUsageDigitalSignature
-	if _, ok := req.PublicKey.(*rsa.PublicKey); ok {
-		// RFC 5280 4.2.1.3 / RFC 5246 7.4.2: an RSA key may be used for
-		// key transport in TLS 1.2 RSA key exchange.
+	if _, ok := req.PublicKey.(*rsa.PublicKey); ok && kind == KindServer {
+		// RFC 5246 7.4.2: a TLS 1.2 server's RSA key may be used for key
+		// transport (RSA key exchange). A client only signs
+		// (CertificateVerify): keyEncipherment is inconsistent with
+		// clientAuth (RFC 5280 4.2.1.12), and zlint flags it.
 		usage |= x509.KeyUsageKeyEncipherment
 	}
 	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}

@@ -42,6 +42,10 @@ const (
 	CauseNotFound            = "not_found"            // 404: nothing is routed at this path
 	CauseHTTPError           = "http_error"           // another HTTP status, or no HTTP answer at all
 	CauseProtocol            = "protocol_error"       // a 101 that is not a valid RFC 6455 answer
+	// CauseServerCertificate: the upgrade worked for the doctor (which checks the server itself, after the
+	// handshake) but clients will refuse the server: a client certificate in the server's place, a wrong
+	// name, an expired certificate or a missing intermediate. Never reported as CauseOK.
+	CauseServerCertificate = "server_certificate"
 )
 
 // DefaultConnectTimeout bounds a whole Connect run when ConnectOptions.Timeout is zero.
@@ -128,11 +132,12 @@ type prober struct {
 	now  time.Time
 	r    *Report
 
-	requested  bool
-	acceptable [][]byte
-	sent       bool
-	leaf       *x509.Certificate   // the client certificate, parsed
-	chain      []*x509.Certificate // the rest of the client chain
+	requested   bool
+	acceptable  [][]byte
+	sent        bool
+	clientCause string              // what is wrong with the client certificate itself, if anything
+	leaf        *x509.Certificate   // the client certificate, parsed
+	chain       []*x509.Certificate // the rest of the client chain
 }
 
 // Connect connects to addr (host:port) as a TLS client, reports the server's chain and its problems, the client
@@ -154,7 +159,32 @@ func Connect(ctx context.Context, addr string, opts ConnectOptions) Report {
 	r := &Report{Addr: addr, Path: opts.Path, ServerName: opts.ServerName, ServerChain: []CertInfo{}, AcceptableCAs: []string{}}
 	p := &prober{opts: opts, now: opts.Now(), r: r}
 	p.run(ctx)
+	p.finalCause()
 	return *r
+}
+
+// finalCause keeps Cause from saying "ok" next to an error: the doctor's own upgrade can succeed where
+// clients fail (it checks the server's certificate itself, after the handshake), and the first error then
+// names the cause.
+func (p *prober) finalCause() {
+	r := p.r
+	if r.Cause != CauseOK {
+		return
+	}
+	for _, f := range r.Findings {
+		if f.Severity != SeverityError {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(f.Check, "server."):
+			r.Cause = CauseServerCertificate
+		case f.Check == CheckClientCert && p.clientCause != "":
+			r.Cause = p.clientCause
+		default:
+			r.Cause = CauseHTTPError
+		}
+		return
+	}
 }
 
 func (p *prober) run(ctx context.Context) {
@@ -261,13 +291,16 @@ func (p *prober) parseClientCert() error {
 	p.r.ClientCert = &ci
 	switch {
 	case p.now.After(leaf.NotAfter):
+		p.clientCause = CauseExpired
 		p.r.add(SeverityError, CheckClientCert, "issue a new one: wsca issue NAME --renew",
 			"the client certificate %s expired on %s", leaf.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
 	case p.now.Before(leaf.NotBefore):
+		p.clientCause = CauseNotYetValid
 		p.r.add(SeverityError, CheckClientCert, "check the clocks of the client and of the CA machine",
 			"the client certificate %s is not valid before %s", leaf.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if !hasClientAuth(leaf) {
+		p.clientCause = CauseWrongEKU
 		p.r.add(SeverityError, CheckClientCert, "issue a client certificate: wsca issue NAME (without --server)",
 			"the client certificate %s does not allow client authentication (extended key usage %s)", leaf.Subject,
 			ekuNames(leaf))
@@ -412,7 +445,23 @@ func (p *prober) analyzeServer(certs []*x509.Certificate) {
 	if expiryOK {
 		r.add(SeverityOK, CheckServerExpiry, "", "the server certificate is valid until %s", leaf.NotAfter.UTC().Format(time.DateOnly))
 	}
+	if !hasServerAuth(leaf) {
+		// Checked before the chain: a client certificate in the server's place usually also lacks the
+		// intermediate (wsca writes client certificates alone), and "missing intermediate" would send the
+		// admin down the wrong path.
+		r.add(SeverityError, CheckServerEKU, "give the server a server certificate: wsca issue NAME --server --dns "+
+			r.ServerName+" (then nginx ssl_certificate, Apache SSLCertificateFile or wsca serve tls.cert)",
+			"the server presented a client certificate: %s has extended key usage %s, not serverAuth — clients refuse it",
+			leaf.Subject, ekuNames(leaf))
+		return
+	}
 	p.verifyServerChain(certs)
+}
+
+// hasServerAuth reports extKeyUsage serverAuth (or anyExtendedKeyUsage, or no EKU at all: what TLS clients accept).
+func hasServerAuth(c *x509.Certificate) bool {
+	return len(c.ExtKeyUsage) == 0 || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) ||
+		slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
 }
 
 func (p *prober) verifyServerChain(certs []*x509.Certificate) {

@@ -3,12 +3,15 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -135,10 +138,10 @@ func commonCases() []connectCase {
 		{name: "wrong policy", path: "/alice-only", cert: func(p *testPKI) *tls.Certificate { return &p.carol }, cause: CauseForbidden,
 			parts: []string{"forbidden by policy", "with the client certificate CN=carol", "403"}},
 		{name: "backend down", path: "/down", cert: alice, cause: CauseBackendDown, parts: []string{"backend down", "502"}},
-		{name: "server certificate missing its intermediate", path: "/secure", cert: alice, leafOnly: true, cause: CauseOK,
+		{name: "server certificate missing its intermediate", path: "/secure", cert: alice, leafOnly: true, cause: CauseServerCertificate,
 			check: CheckServerChain, parts: []string{"missing intermediate: the server sent only its own certificate",
 				"without the intermediate CN=Doctor Test Intermediate CA"}},
-		{name: "name mismatch", path: "/secure", cert: alice, serverName: "relay.example.com", cause: CauseOK,
+		{name: "name mismatch", path: "/secure", cert: alice, serverName: "relay.example.com", cause: CauseServerCertificate,
 			check: CheckServerName, parts: []string{"name mismatch", "DNS:localhost, IP:127.0.0.1", `not "relay.example.com"`}},
 	}
 }
@@ -165,7 +168,7 @@ func runConnectCase(t *testing.T, tc connectCase, addr string) Report {
 	if r.Cause != tc.cause || !hasFinding(r.Findings, sev, check, tc.parts...) {
 		t.Fatalf("cause %q, want %q, and a %s %s finding with %q; report:\n%s", r.Cause, tc.cause, sev, check, tc.parts, dumpReport(r))
 	}
-	if tc.cause == CauseOK && !r.Upgraded {
+	if (tc.cause == CauseOK || tc.cause == CauseServerCertificate) && !r.Upgraded {
 		t.Fatalf("cause ok but not upgraded:\n%s", dumpReport(r))
 	}
 	if check == CheckUpgrade && Worst(r.Findings) == SeverityOK && tc.cause != CauseOK {
@@ -364,5 +367,32 @@ func TestConnectAlerts(t *testing.T) {
 				t.Fatalf("alert %q cause %q, want %q %q:\n%s", r.Alert, r.Cause, tt.alert, tt.cause, dumpReport(r))
 			}
 		})
+	}
+}
+
+// TestConnectServerPresentsClientCert is issue 9 §4: a server configured with a client certificate (wsca
+// writes those without the intermediate) is named as such, not as a missing intermediate, and the cause is
+// never "ok" next to that error although the doctor's own upgrade succeeds.
+func TestConnectServerPresentsClientCert(t *testing.T) {
+	p := getPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + acceptGUID))
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(h[:]))
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: p.alice.Certificate[:1], PrivateKey: p.alice.PrivateKey}}}
+	srv.StartTLS()
+	defer srv.Close()
+	r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{CAs: p.cas, ServerName: "127.0.0.1", Timeout: 5 * time.Second})
+	if !hasFinding(r.Findings, SeverityError, CheckServerEKU, "the server presented a client certificate", "clientAuth") {
+		t.Fatalf("no server.eku error naming a client certificate:\n%s", dumpReport(r))
+	}
+	if hasFinding(r.Findings, SeverityError, CheckServerChain, "missing intermediate") {
+		t.Errorf("reported as a missing intermediate:\n%s", dumpReport(r))
+	}
+	if !r.Upgraded || r.Cause != CauseServerCertificate {
+		t.Errorf("upgraded %v, cause %q; want an upgrade and cause %q:\n%s", r.Upgraded, r.Cause, CauseServerCertificate, dumpReport(r))
 	}
 }

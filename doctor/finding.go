@@ -68,6 +68,7 @@ const (
 	CheckServerChain   = "server.chain"   // the chain the server sends verifies (no missing intermediate)
 	CheckServerName    = "server.name"    // the server certificate is for the name we connected to
 	CheckServerExpiry  = "server.expiry"  // the server's certificates are within their validity
+	CheckServerEKU     = "server.eku"     // the server's certificate is a server certificate (EKU serverAuth)
 	CheckClientRequest = "client.request" // whether the server asks for a client certificate, and from which CAs
 	CheckClientCert    = "client.cert"    // the client certificate itself (expiry, EKU, issuer)
 	CheckUpgrade       = "upgrade"        // the WebSocket upgrade and its cause if refused

@@ -24,12 +24,14 @@ package srvconf
 
 import (
 	"bytes"
+	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -53,6 +55,24 @@ var ErrInvalid = errors.New("invalid server configuration parameter")
 
 // ErrUnknownServer reports a Server value that is not one of Servers().
 var ErrUnknownServer = errors.New("unknown server")
+
+// ErrNotServerCert reports a --cert that is not a TLS server certificate: it lacks the serverAuth extended
+// key usage (a client certificate, say). Browsers, curl and OpenSSL clients reject such a server.
+var ErrNotServerCert = errors.New("not a server certificate (no extended key usage serverAuth)")
+
+// CheckServerCert fails with ErrNotServerCert unless leaf carries extKeyUsage serverAuth explicitly. A
+// certificate with no EKU extension is refused too: wsca's server certificates always carry serverAuth,
+// and one without it is most likely a client certificate from another CA.
+func CheckServerCert(leaf *x509.Certificate) error {
+	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		return nil
+	}
+	what := "it has no extended key usage"
+	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		what = "it is a client certificate (extended key usage clientAuth)"
+	}
+	return fmt.Errorf("certificate %q: %s: %w", leaf.Subject.CommonName, what, ErrNotServerCert)
+}
 
 // Params is what a rendered block needs. Paths must be absolute: a server resolves relative paths against
 // its own ServerRoot or prefix, not against the directory the admin ran wsca in.

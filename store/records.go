@@ -153,6 +153,30 @@ func (s *Store) ByName(name string) ([]Record, error) {
 	return out, nil
 }
 
+// Names calls fn once for every distinct name in the name index, in byte
+// order, inside one read transaction; it reads no record. An error from fn
+// stops the iteration and is returned as is.
+func (s *Store) Names(fn func(name string) error) error {
+	return s.view(func(tx *bolt.Tx) error {
+		var last []byte
+		c := tx.Bucket(bucketNames).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
+				return fmt.Errorf("store: name index key %x: %w", k, ErrCorrupt)
+			}
+			if last != nil && bytes.Equal(last, k[:i]) {
+				continue
+			}
+			last = append(last[:0], k[:i]...)
+			if err := call(func() error { return fn(string(k[:i])) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // ForEach calls fn for every record in serial order inside one read
 // transaction. An error from fn stops the iteration and is returned as is.
 func (s *Store) ForEach(fn func(Record) error) error {

@@ -781,3 +781,22 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNames lists each name once, in byte order, without reading records.
+func TestNames(t *testing.T) {
+	s, _ := testStore(t)
+	if err := s.Add(rec(1, "bob", "client"), rec(2, "alice", "client"), rec(3, "bob", "client"), rec(4, "Alice", "client")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.Names(func(n string) error { got = append(got, n); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "Alice,alice,bob" {
+		t.Errorf("Names = %q, want Alice, alice, bob once each", got)
+	}
+	stop := errors.New("stop")
+	if err := s.Names(func(string) error { return stop }); err != stop {
+		t.Errorf("an error from fn = %v, want it returned as is", err)
+	}
+}

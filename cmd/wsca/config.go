@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,9 +95,13 @@ func runConfig(g *globals, o *configOptions, server string) error {
 	if _, err := os.Stat(keyFile); err != nil {
 		return fmt.Errorf("server key: %w", err)
 	}
+	leaf, err := serverLeaf(certFile)
+	if err != nil {
+		return err
+	}
 	name := o.serverName
 	if name == "" {
-		if name, err = certName(certFile); err != nil {
+		if name, err = certName(certFile, leaf); err != nil {
 			return err
 		}
 	}
@@ -118,18 +123,26 @@ func runConfig(g *globals, o *configOptions, server string) error {
 	return err
 }
 
-// certName reads the server certificate and returns the name clients will use: its first DNS name, else
-// its first IP address, else its CN.
-func certName(path string) (string, error) {
+// serverLeaf reads the server certificate file and checks that its leaf is a server certificate: a client
+// certificate named by mistake would make every client's handshake fail.
+func serverLeaf(path string) (*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("reading server certificate: %w", err)
+		return nil, fmt.Errorf("reading server certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificates(data)
 	if err != nil {
-		return "", fmt.Errorf("server certificate %s: %w", path, err)
+		return nil, fmt.Errorf("server certificate %s: %w", path, err)
 	}
-	leaf := certs[0]
+	if err := srvconf.CheckServerCert(certs[0]); err != nil {
+		return nil, fmt.Errorf("--cert %s: %w", path, err)
+	}
+	return certs[0], nil
+}
+
+// certName returns the name clients will use for leaf: its first DNS name, else its first IP address,
+// else its CN.
+func certName(path string, leaf *x509.Certificate) (string, error) {
 	switch {
 	case len(leaf.DNSNames) > 0:
 		return leaf.DNSNames[0], nil

@@ -62,7 +62,7 @@ func TestCrashIssueFrom(t *testing.T) {
 		out := filepath.Join(work, fmt.Sprintf("out%d", i))
 		os.Mkdir(out, 0o700)
 		if startKilled(t, dir, 400*time.Millisecond, "issue", "--from", csv, "--out", out, "--p12",
-			"--p12-password-file", pass, "--passphrase-file", pass) {
+			"--p12-password-file", pass, "--same-p12-password", "--passphrase-file", pass) {
 			killed++
 		}
 		// After every kill the database must open (bbolt's lock is released by the kernel).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
@@ -132,9 +133,10 @@ func printFindings(w io.Writer, fs []doctor.Finding) {
 		width = max(width, len(f.Check))
 	}
 	for _, f := range fs {
-		fmt.Fprintf(w, "%-7s  %-*s  %s\n", f.Severity, width, f.Check, f.Message)
+		// Messages quote what a server or a file sent (subjects, HTTP bodies): never raw to the terminal.
+		fmt.Fprintf(w, "%-7s  %-*s  %s\n", f.Severity, width, f.Check, ca.EscapeControls(f.Message))
 		if f.Fix != "" {
-			fmt.Fprintf(w, "%-7s  %-*s  fix: %s\n", "", width, "", f.Fix)
+			fmt.Fprintf(w, "%-7s  %-*s  fix: %s\n", "", width, "", ca.EscapeControls(f.Fix))
 		}
 	}
 }
@@ -211,12 +213,12 @@ func printReport(w io.Writer, r doctor.Report) {
 		fmt.Fprintf(w, "server   %s (name %q)\n", r.Addr, r.ServerName)
 	}
 	for i, c := range r.ServerChain {
-		fmt.Fprintf(w, "chain    %d %s\n           issuer %s, valid until %s\n", i, c.Subject, c.Issuer,
+		fmt.Fprintf(w, "chain    %d %s\n           issuer %s, valid until %s\n", i, ca.EscapeControls(c.Subject), ca.EscapeControls(c.Issuer),
 			c.NotAfter.Format(time.DateOnly))
 	}
 	switch {
 	case r.ClientCertRequested && len(r.AcceptableCAs) > 0:
-		fmt.Fprintf(w, "asks     a client certificate from: %s\n", strings.Join(r.AcceptableCAs, "; "))
+		fmt.Fprintf(w, "asks     a client certificate from: %s\n", ca.EscapeControls(strings.Join(r.AcceptableCAs, "; ")))
 	case r.ClientCertRequested:
 		fmt.Fprintf(w, "asks     a client certificate (from any CA)\n")
 	}
@@ -231,7 +233,7 @@ func printReport(w io.Writer, r doctor.Report) {
 		fmt.Fprintf(w, "alert    %s\n", r.Alert)
 	}
 	if r.HTTPStatus != 0 {
-		fmt.Fprintf(w, "answer   %d %s\n", r.HTTPStatus, r.HTTPBody)
+		fmt.Fprintf(w, "answer   %d %s\n", r.HTTPStatus, ca.EscapeControls(r.HTTPBody))
 	}
 	fmt.Fprintln(w)
 	printFindings(w, r.Findings)

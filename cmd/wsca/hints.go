@@ -9,6 +9,7 @@ import (
 	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/migrate"
+	"github.com/wsca/wsca/srvconf"
 	"github.com/wsca/wsca/store"
 )
 
@@ -36,6 +37,14 @@ func hint(err error) string {
 		return "pass --passphrase-file or set WSCA_PASSPHRASE_FILE"
 	case errors.Is(err, ca.ErrKeyMismatch):
 		return "the key file belongs to another certificate: restore the matching key from your backup"
+	case errors.Is(err, srvconf.ErrNotServerCert):
+		return "make one with: wsca issue NAME --server --dns HOST (the server needs its own certificate, not a client's)"
+	case errors.Is(err, cadir.ErrServerNames):
+		return "add --server for a server certificate (in a CSV: kind server), or leave out --dns/--ip"
+	case errors.Is(err, cadir.ErrBadName):
+		return "write the name as it should appear, without leading or trailing spaces or invisible characters (wsca sign: --name)"
+	case errors.Is(err, ca.ErrOutsideNameConstraints):
+		return "the intermediate permits only the names given at wsca init (see: openssl x509 -in intermediate.crt -noout -ext nameConstraints)"
 	case errors.Is(err, cadir.ErrRootKeyOffline):
 		return "copy the root key back into the CA directory as root.key for this operation, then remove it again"
 	case errors.Is(err, store.ErrCorrupt):

@@ -133,6 +133,9 @@ func runImport(g *globals, o *importOptions, old *migrate.CA) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range res.NameWarnings {
+		fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", w)
+	}
 	for _, w := range res.CRL.Warnings {
 		fmt.Fprintf(g.env.stderr, "wsca: WARNING: %s\n", w)
 	}

@@ -12,13 +12,14 @@ import (
 )
 
 type initOptions struct {
-	name, org, country    string
-	rootYears, interYears int
-	keyType               string
-	insecureNoPassphrase  bool
-	rootKeyOut            string
-	crlURL                string
-	rootCRLValidity       time.Duration
+	name, org, country                string
+	rootYears, interYears             int
+	keyType                           string
+	insecureNoPassphrase              bool
+	rootKeyOut                        string
+	crlURL                            string
+	rootCRLValidity                   time.Duration
+	permitEmail, permitURI, permitDNS []string
 }
 
 func newInitCmd(g *globals) *cobra.Command {
@@ -31,9 +32,16 @@ ca.crt (intermediate + root, for Apache SSLCACertificateFile and nginx ssl_clien
 the issuance database and the first CRLs, in --dir (created with mode 0700).
 
 Both CA keys are encrypted (PKCS#8, PBES2/AES-256) with one passphrase, read from
---passphrase-file, WSCA_PASSPHRASE_FILE, or the terminal. An existing CA is never touched.`,
+--passphrase-file, WSCA_PASSPHRASE_FILE, or the terminal. An existing CA is never touched.
+
+--permit-email-domain, --permit-uri-domain and --permit-dns put name constraints (RFC 5280
+4.2.1.10) on the intermediate: certificates it signs with other e-mail, URI or DNS names are
+rejected by relying parties (OpenSSL, Go, NSS), so a stolen intermediate key cannot mint
+identities outside the organisation. "example.com" permits that host (and, for DNS, the names
+under it); ".example.com" its subdomains. wsca issue refuses names outside them.`,
 		Example: `  $ wsca init --name "Example Corp" --passphrase-file /root/ca.pass
-  $ wsca init --name "Example Corp" --root-key-out /media/usb/root.key`,
+  $ wsca init --name "Example Corp" --root-key-out /media/usb/root.key
+  $ wsca init --name "Example Corp" --permit-email-domain example.com --permit-uri-domain example.com`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(g, o) },
 	}
@@ -47,6 +55,9 @@ Both CA keys are encrypted (PKCS#8, PBES2/AES-256) with one passphrase, read fro
 	f.BoolVar(&o.insecureNoPassphrase, "insecure-no-passphrase", false, "write the CA keys unencrypted (not recommended)")
 	f.StringVar(&o.rootKeyOut, "root-key-out", "", "write the root key to this path instead of the CA directory (offline root)")
 	f.StringVar(&o.crlURL, "crl-url", "", "URL where crl.pem will be published; put in every certificate issued as its CRL distribution point")
+	f.StringArrayVar(&o.permitEmail, "permit-email-domain", nil, "name constraint: e-mail SANs only at this domain (repeatable)")
+	f.StringArrayVar(&o.permitURI, "permit-uri-domain", nil, "name constraint: URI SANs only with this host (repeatable)")
+	f.StringArrayVar(&o.permitDNS, "permit-dns", nil, "name constraint: DNS SANs only in this domain (repeatable)")
 	f.DurationVar(&o.rootCRLValidity, "root-crl-validity", cadir.DefaultRootCRLValidity, "validity of the root CRL (it needs the root key to be renewed)")
 	return cmd
 }
@@ -71,6 +82,7 @@ func runInit(g *globals, o *initOptions) error {
 			Name: o.name, Organization: o.org, Country: o.country, KeyType: kt,
 			RootValidity:         time.Duration(o.rootYears) * 365 * 24 * time.Hour,
 			IntermediateValidity: time.Duration(o.interYears) * 365 * 24 * time.Hour,
+			Constraints:          ca.NameConstraints{EmailDomains: o.permitEmail, URIDomains: o.permitURI, DNSDomains: o.permitDNS},
 		},
 		RootKeyOut:      o.rootKeyOut,
 		CRLURL:          o.crlURL,

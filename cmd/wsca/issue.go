@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,9 @@ type issueOptions struct {
 	p12PasswordFile        string
 	p12Format              string
 	from                   string
+	samePassword           bool
 	crlURL                 string
+	keyTypeSet             bool
 }
 
 func newIssueCmd(g *globals) *cobra.Command {
@@ -37,12 +40,21 @@ and chain, mode 0600) protected by the password from --p12-password-file or a ge
 The default bundle format (legacy: 3DES + SHA-1 MAC) imports in OpenSSL 3, NSS (Chrome, Firefox),
 Java keytool, macOS Keychain and Windows; --p12-format modern uses AES-256 + SHA-256 (not for macOS).
 
+--renew issues a new certificate while NAME has a valid one, like for like: OU, O, e-mail, URI,
+DNS and IP names, the kind and the key type of NAME's newest certificate are kept unless a flag
+sets them. NAME.crt, NAME.key and NAME.p12 already in --out are kept as NAME.SERIAL.crt (…).
+
 With --from FILE.csv, issue one certificate per row (header: name,email,uri,ou,days,kind,dns,ip,key_type;
-several values in a cell separated by ';'). A bad row is reported with its line and nothing of it is kept.`,
+several values in a cell separated by ';'). A bad row is reported with its line and nothing of it is kept.
+Standard output is a tab-separated table with a header line; with --p12 each row gets its own generated
+bundle password in the password column (one --p12-password-file for all rows needs --same-p12-password).
+
+Names are refused with leading or trailing spaces, control or invisible characters, or when not in
+Unicode NFC; a name that differs from another valid one only by letter case is issued with a warning.`,
 		Example: `  $ wsca issue alice --email alice@example.com --p12
   $ wsca issue relay --server --dns relay.example.com --ip 127.0.0.1
   $ wsca issue alice --renew --p12
-  $ wsca issue --from staff.csv --out bundles/ --p12 --p12-password-file pw.txt`,
+  $ wsca issue --from staff.csv --out bundles/ --p12 > issued.tsv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.from == "" && len(args) != 1 {
 				return usageError{fmt.Errorf("wsca issue needs a NAME, or --from FILE.csv")}
@@ -50,6 +62,7 @@ several values in a cell separated by ';'). A bad row is reported with its line 
 			if o.from != "" && len(args) != 0 {
 				return usageError{fmt.Errorf("give either a NAME or --from, not both")}
 			}
+			o.keyTypeSet = cmd.Flags().Changed("key-type")
 			return runIssue(g, o, args)
 		},
 	}
@@ -69,6 +82,7 @@ several values in a cell separated by ';'). A bad row is reported with its line 
 	f.StringVar(&o.p12PasswordFile, "p12-password-file", "", "file holding the bundle password (default: generate one and print it)")
 	f.StringVar(&o.p12Format, "p12-format", string(ca.P12Legacy), "bundle encryption: legacy (3DES/SHA-1, imports everywhere) or modern (AES-256/SHA-256)")
 	f.StringVar(&o.from, "from", "", "issue one certificate per row of this CSV file")
+	f.BoolVar(&o.samePassword, "same-p12-password", false, "with --from and --p12-password-file: protect every bundle with that one password")
 	f.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point to put in the certificate (default: the URL given at wsca init, if any)")
 	return cmd
 }
@@ -91,6 +105,11 @@ func runIssue(g *globals, o *issueOptions, args []string) error {
 	return nil
 }
 
+// serverNamesError explains --dns/--ip without --server.
+func serverNamesError() error {
+	return usageError{fmt.Errorf("--dns and --ip are for server certificates: add --server (a client certificate with server names could pass as that server)")}
+}
+
 // request turns the flags into the request every issued certificate starts from.
 func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	kt, err := ca.ParseKeyType(o.keyType)
@@ -107,8 +126,14 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	if kt == ca.KeyEd25519 {
 		fmt.Fprintln(g.env.stderr, "wsca: warning: browsers and NSS reject Ed25519 client certificates")
 	}
+	if !o.keyTypeSet {
+		kt = "" // the default, or for --renew the renewed certificate's key type
+	}
+	if (len(o.dns) > 0 || len(o.ips) > 0) && !o.server && !o.renew {
+		return cadir.IssueRequest{}, serverNamesError()
+	}
 	r := cadir.IssueRequest{
-		Kind: ca.KindClient, KeyType: kt, Emails: o.emails, URIs: o.uris, DNSNames: o.dns, IPs: o.ips,
+		KeyType: kt, Emails: o.emails, URIs: o.uris, DNSNames: o.dns, IPs: o.ips,
 		OU: o.ou, Organization: o.org, Validity: time.Duration(o.days) * 24 * time.Hour, Renew: o.renew,
 		OutDir: o.out, P12: o.p12, P12Format: pf, CRLURL: o.crlURL,
 	}
@@ -118,6 +143,10 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	if o.p12PasswordFile != "" {
 		if !o.p12 {
 			return r, usageError{fmt.Errorf("--p12-password-file needs --p12")}
+		}
+		if o.from != "" && !o.samePassword {
+			return r, usageError{fmt.Errorf("--p12-password-file with --from would give every user the same bundle password: " +
+				"drop it (each row then gets its own, in the output's password column) or add --same-p12-password")}
 		}
 		pw, err := readSecretFile(g.env, o.p12PasswordFile, "p12 password file")
 		if err != nil {
@@ -130,10 +159,22 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 
 func printIssued(g *globals, res *cadir.IssueResult) {
 	w := g.env.stdout
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
+	}
 	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, serialHex(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
 	fmt.Fprintf(w, "  certificate: %s\n  key:         %s\n", res.CertPath, res.KeyPath)
 	if res.P12Path != "" {
 		fmt.Fprintf(w, "  bundle:      %s\n", res.P12Path)
+	}
+	if res.Record.Renews != nil {
+		fmt.Fprintf(w, "  renews:      %s\n", serialHex(res.Record.Renews))
+	}
+	if len(res.Carried) > 0 {
+		fmt.Fprintf(w, "  kept:        %s\n", strings.Join(res.Carried, ", "))
+	}
+	for _, a := range res.Archived {
+		fmt.Fprintf(w, "  previous:    %s\n", a)
 	}
 	if res.PasswordMade {
 		fmt.Fprintf(w, "  bundle password (shown once; give it to the user separately): %s\n", res.P12Password)
@@ -159,25 +200,46 @@ func runIssueBatch(g *globals, d *cadir.Dir, base cadir.IssueRequest, path strin
 		}
 	}
 	results, rowErrs, err := d.IssueBatch(reqs, progress, lines...)
-	for _, res := range results {
-		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, serialHex(res.Record.Serial), res.CertPath)
-		if res.PasswordMade {
-			line += "\t" + res.P12Password
-		}
-		fmt.Fprintln(g.env.stdout, line)
-	}
+	printBatch(g, results)
 	rowErrs = append(parseErrs, rowErrs...)
 	for _, re := range rowErrs {
-		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %v\n", path, re.Line, re.Name, re.Err)
+		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %v\n", path, re.Line, ca.SafeText(re.Name), re.Err)
 	}
 	if err != nil {
 		return err
 	}
 	if g.verbose {
-		fmt.Fprintf(g.env.stderr, "wsca: issued %d certificates from %s\n", len(results), path)
+		fmt.Fprintf(g.env.stderr, "wsca: issued %d certificates from %s\n", len(results), ca.SafeText(path))
 	}
 	if len(rowErrs) > 0 {
 		return fmt.Errorf("%d of %d rows of %s were not issued (see above); the other %d were", len(rowErrs), len(reqs)+len(parseErrs), path, len(results))
 	}
 	return nil
+}
+
+// printBatch writes the batch table: a header line, then one tab-separated row per certificate. The
+// bundle and password columns are there only with --p12; each generated password is that row's own.
+func printBatch(g *globals, results []cadir.IssueResult) {
+	p12 := len(results) > 0 && results[0].P12Path != ""
+	header := "name\tserial\tcertificate"
+	if p12 {
+		header += "\tbundle\tpassword"
+	}
+	fmt.Fprintln(g.env.stdout, header)
+	for _, res := range results {
+		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, serialHex(res.Record.Serial), res.CertPath)
+		if p12 {
+			pw := "(from --p12-password-file)"
+			if res.PasswordMade {
+				pw = res.P12Password
+			}
+			line += "\t" + res.P12Path + "\t" + pw
+		}
+		fmt.Fprintln(g.env.stdout, line)
+	}
+	for _, res := range results {
+		for _, warn := range res.Warnings {
+			fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
@@ -78,7 +79,7 @@ func runList(g *globals, o *listOptions) error {
 		if r.Revocation != nil {
 			revoked = r.Revocation.At.UTC().Format("2006-01-02 15:04Z") + " " + r.Revocation.Reason.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", serialHex(r.Serial), r.Name, r.Kind,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", serialHex(r.Serial), ca.SafeText(r.Name), r.Kind,
 			r.NotAfter.UTC().Format("2006-01-02"), r.Status(now), revoked)
 	}
 	return tw.Flush()

@@ -69,6 +69,11 @@ func TestValidateName(t *testing.T) {
 	}{
 		{"alice", true}, {"Alice Smith", true}, {"ali.ce-2", true}, {"", false}, {"..", false},
 		{"a/b", false}, {`a\b`, false}, {"-rf", false}, {"tab\there", false}, {strings.Repeat("x", 65), false},
+		// Issue 9 §2: names that look like another.
+		{"José", true}, {"李小龙", true}, {"alice ", false}, {" alice", false}, {"ali\u200bce", false},
+		{"alice\u200d", false}, {"\u202eecila", false}, {"ali\u00a0ce", false}, {"ali\u00adce", false},
+		{"jose\u0301", false}, {"alice\ufe0f", false}, {"\u3164alice", false}, {"ali\x1b[0mce", false},
+		{"alice\u2028", false}, {"ali\ufeffce", false}, {"\xff", false},
 	} {
 		if err := ValidateName(tc.name); (err == nil) != tc.ok {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)

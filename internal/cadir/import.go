@@ -56,8 +56,11 @@ type ImportResult struct {
 	SingleCA bool
 	Imported int // certificates recorded, not counting the CA certificates
 	Revoked  int
-	CRL      *CRLResult
-	Files    []string
+	// NameWarnings lists imported certificates whose names wsca would refuse (ValidateName): the old CA
+	// accepted them, wsca keeps them, the operator should know.
+	NameWarnings []string
+	CRL          *CRLResult
+	Files        []string
 }
 
 // SingleCA reports whether root.crt and intermediate.crt hold the same certificate: a directory made by
@@ -163,7 +166,7 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 			return nil, err
 		}
 	}
-	res = &ImportResult{SingleCA: single, Imported: len(req.Records)}
+	res = &ImportResult{SingleCA: single, Imported: len(req.Records), NameWarnings: nameWarnings(req.Records)}
 	for _, r := range req.Records {
 		if r.Revocation != nil {
 			res.Revoked++

@@ -10,11 +10,8 @@ import (
 	"math/big"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/atomicfile"
@@ -24,14 +21,18 @@ import (
 // ErrNameTaken means NAME already has a valid certificate and --renew was not given.
 var ErrNameTaken = errors.New("already has a valid certificate")
 
+// ErrServerNames means DNS names or IP addresses were asked for in a client certificate: they identify
+// servers, and a client certificate carrying them could pass as one.
+var ErrServerNames = errors.New("DNS names and IP addresses go only into server certificates")
+
 // DefaultValidity is the lifetime of a leaf certificate when none is given.
 const DefaultValidity = 365 * 24 * time.Hour
 
 // IssueRequest describes one certificate to issue.
 type IssueRequest struct {
 	Name         string
-	Kind         ca.Kind // ca.KindClient (default) or ca.KindServer
-	KeyType      ca.KeyType
+	Kind         ca.Kind    // ca.KindClient or ca.KindServer; empty: client, or the renewed certificate's kind
+	KeyType      ca.KeyType // empty: the default, or the renewed certificate's key type
 	Emails       []string
 	URIs         []string
 	DNSNames     []string
@@ -39,13 +40,22 @@ type IssueRequest struct {
 	OU           string
 	Organization string
 	Validity     time.Duration // default DefaultValidity
-	Renew        bool          // allow a new certificate while NAME has a valid one; records the link
-	CRLURL       string        // CRL distribution point for this certificate; default: the one set at init
+	// Renew allows a new certificate while NAME has a valid one and records the link. What the request
+	// leaves empty (OU, O, SANs, kind, key type) is carried over from NAME's newest certificate, and its
+	// files in OutDir are kept as NAME.SERIAL.crt/.key/.p12.
+	Renew  bool
+	CRLURL string // CRL distribution point for this certificate; default: the one set at init
 
 	OutDir      string // where NAME.crt, NAME.key and NAME.p12 go
 	P12         bool
 	P12Format   ca.P12Format
 	P12Password string // empty: a password is generated and returned in the result
+
+	// Set while the batch runs.
+	fromCSR  bool        // a wsca sign request: the identity is decided there, nothing is carried
+	warnings []string    // case twins
+	carried  []string    // what carryFrom took from the renewed certificate
+	archive  archivePlan // previous files to move aside
 }
 
 // IssueResult is what one issuance produced.
@@ -56,6 +66,9 @@ type IssueResult struct {
 	P12Path      string
 	P12Password  string // set when the password was generated: the caller shows it once
 	PasswordMade bool
+	Warnings     []string // e.g. a name that differs from another only by letter case
+	Carried      []string // identity carried over from the renewed certificate (Identity entries)
+	Archived     []string // where the renewed certificate's files in OutDir were moved
 }
 
 // leafRequest validates r and turns it into the ca package's request.
@@ -66,6 +79,11 @@ func (r *IssueRequest) leafRequest(pub crypto.PublicKey) (ca.LeafRequest, error)
 	kind := r.Kind
 	if kind == "" {
 		kind = ca.KindClient
+	}
+	// Before preflight a renewal's kind may still come from the renewed certificate (pub is nil then).
+	undecided := r.Kind == "" && r.Renew && pub == nil
+	if kind != ca.KindServer && !undecided && (len(r.DNSNames) > 0 || len(r.IPs) > 0) {
+		return ca.LeafRequest{}, fmt.Errorf("%q: %w", r.Name, ErrServerNames)
 	}
 	lr := ca.LeafRequest{
 		Kind:      kind,
@@ -104,27 +122,6 @@ func (r *IssueRequest) leafRequest(pub crypto.PublicKey) (ca.LeafRequest, error)
 		lr.IPs = append(lr.IPs, ip)
 	}
 	return lr, nil
-}
-
-// ValidateName checks that a certificate name is usable both as a common name and as a file name.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("the name is empty")
-	case len(name) > 64:
-		// RFC 5280 Appendix A: ub-common-name is 64.
-		return fmt.Errorf("name %q is longer than 64 characters (the limit for a certificate common name)", name)
-	case name == "." || name == ".." || strings.ContainsAny(name, `/\`):
-		return fmt.Errorf("name %q cannot be used as a file name (no / or \\, not . or ..)", name)
-	case strings.HasPrefix(name, "-"):
-		return fmt.Errorf("name %q must not start with '-'", name)
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("name %q contains a control character", name)
-		}
-	}
-	return nil
 }
 
 // Issue creates a key and a certificate for req.Name, records the certificate in the database, and only
@@ -371,20 +368,59 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 		return "", fmt.Errorf("reading setting %s: %w", SettingCRLURL, err)
 	}
 	now := d.now()
+	var fresh []string
 	for i := range reqs {
-		if !ok[i] || reqs[i].Renew {
+		r := &reqs[i]
+		if !ok[i] {
 			continue
 		}
-		prev, err := validByName(st, reqs[i].Name, now)
+		if r.Renew {
+			if err := d.prepareRenewal(st, r); err != nil {
+				ok[i] = false
+				fail(i, err)
+			}
+			continue
+		}
+		prev, err := validByName(st, r.Name, now)
 		if err != nil {
 			return "", err
 		}
 		if prev != nil {
 			ok[i] = false
-			fail(i, nameTaken(reqs[i].Name, prev))
+			fail(i, nameTaken(r.Name, prev))
+			continue
+		}
+		fresh = append(fresh, r.Name)
+	}
+	twins, err := caseTwins(st, fresh, now)
+	if err != nil {
+		return "", err
+	}
+	for i := range reqs {
+		if w := twinWarning(reqs[i].Name, twins[reqs[i].Name]); ok[i] && !reqs[i].Renew && w != "" {
+			reqs[i].warnings = append(reqs[i].warnings, w)
 		}
 	}
 	return crlURL, nil
+}
+
+// prepareRenewal carries the renewed certificate's identity into r (see carryFrom) and checks the result.
+func (d *Dir) prepareRenewal(st *store.Store, r *IssueRequest) error {
+	if r.fromCSR {
+		return nil
+	}
+	prev, err := renewSource(st, r.Name)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		r.carried = r.carryFrom(prev)
+	}
+	if r.Kind == "" {
+		r.Kind = ca.KindClient
+	}
+	_, err = r.leafRequest(nil)
+	return err
 }
 
 // validByName returns the newest valid certificate recorded for name, or nil.
@@ -403,84 +439,6 @@ func validByName(st *store.Store, name string, now time.Time) (*store.Record, er
 		}
 	}
 	return newest, nil
-}
-
-// outputs returns the paths issuing r will create.
-func outputs(r *IssueRequest) (crt, key, p12 string) {
-	dir := r.OutDir
-	if dir == "" {
-		dir = "."
-	}
-	crt, key = filepath.Join(dir, r.Name+".crt"), filepath.Join(dir, r.Name+".key")
-	if r.P12 {
-		p12 = filepath.Join(dir, r.Name+".p12")
-	}
-	return crt, key, p12
-}
-
-// checkAbsent refuses to go on when path exists: wsca never overwrites a certificate or key.
-func checkAbsent(path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s already exists (move it away or choose another --out)", path)
-	}
-	return nil
-}
-
-func checkOutputs(r *IssueRequest) error {
-	crt, key, p12 := outputs(r)
-	dir := filepath.Dir(crt)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("output directory %s does not exist (create it or pass --out)", dir)
-	}
-	for _, p := range []string{crt, key, p12} {
-		if p == "" {
-			continue
-		}
-		if err := checkAbsent(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addLeafFiles adds the certificate (for a server: leaf + intermediate, the chain a server must send), the
-// key and the PKCS#12 bundle to batch; the key and bundle with mode 0600.
-func addLeafFiles(batch *atomicfile.Batch, d *Dir, p pendingLeaf, chain []*x509.Certificate) (*IssueResult, error) {
-	crtPath, keyPath, p12Path := outputs(p.req)
-	res := &IssueResult{Record: p.rec, CertPath: crtPath, KeyPath: keyPath}
-	certPEM := ca.EncodeCertificates(p.cert)
-	if p.req.Kind == ca.KindServer {
-		certPEM = ca.EncodeCertificates(p.cert, chain[0])
-	}
-	keyPEM, err := ca.MarshalKey(p.key)
-	if err != nil {
-		return nil, err
-	}
-	// The key goes first so that a certificate file never exists without its key.
-	if err := batch.Add(keyPath, keyPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if err := batch.Add(crtPath, certPEM, 0o644); err != nil {
-		return nil, err
-	}
-	if p12Path != "" {
-		pass := p.req.P12Password
-		if pass == "" {
-			if pass, err = ca.GeneratePassword(d.Rand); err != nil {
-				return nil, err
-			}
-			res.P12Password, res.PasswordMade = pass, true
-		}
-		bundle, err := ca.EncodePKCS12(d.Rand, p.key, p.cert, chain, p.req.Name, pass, p.req.P12Format)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s: %w", p12Path, err)
-		}
-		if err := batch.Add(p12Path, bundle, 0o600); err != nil {
-			return nil, err
-		}
-		res.P12Path = p12Path
-	}
-	return res, nil
 }
 
 func anyTrue(bs []bool) bool {

@@ -10,51 +10,104 @@ import (
 	"github.com/wsca/wsca/store"
 )
 
-// SignRequest describes a CSR to sign. The CA decides the profile: key usages, extended key usages and
-// basic constraints requested in the CSR are ignored, and a CSR that asks to be a CA is refused.
+// SignRequest describes a CSR to sign. The CA decides the profile and the identity: key usages, extended
+// key usages and basic constraints requested in the CSR are ignored, a CSR that asks to be a CA is refused,
+// and of the CSR's names only the common name is used (Name overrides it). OU, O, e-mail and URI come from
+// the request's own fields, as for wsca issue; DNS names and IP addresses only into server certificates,
+// from the fields or the CSR. AcceptCSRNames copies the CSR's other subject attributes and names too.
 type SignRequest struct {
-	CSR      []byte  // PEM or DER
-	Name     string  // overrides the CSR's common name
-	Kind     ca.Kind // ca.KindClient (default) or ca.KindServer
-	Validity time.Duration
-	Renew    bool
-	Out      string // certificate path; "" returns the PEM without writing a file
-	Bundle   bool   // append the chain (intermediate, root) to the written certificate
+	CSR            []byte  // PEM or DER
+	Name           string  // overrides the CSR's common name
+	Kind           ca.Kind // ca.KindClient (default) or ca.KindServer
+	OU             string
+	Organization   string
+	Emails, URIs   []string
+	DNSNames, IPs  []string // server certificates only
+	AcceptCSRNames bool
+	Validity       time.Duration
+	Renew          bool
+	Out            string // certificate path; "" returns the PEM without writing a file
+	Bundle         bool   // append the chain (intermediate, root) to the written certificate
 }
 
 // SignResult is the recorded certificate and the PEM that was (or is to be) written.
 type SignResult struct {
-	Record store.Record
-	PEM    []byte
-	Path   string
+	Record   store.Record
+	PEM      []byte
+	Path     string
+	Plan     *SignPlan
+	Warnings []string // e.g. a name that differs from another only by letter case
 }
 
-// Sign verifies a CSR, issues a certificate for its key, records it, and then writes it to req.Out.
-func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
+// SignPlan is what signing a CSR will certify, worked out before anything is recorded so that the command
+// can show it first.
+type SignPlan struct {
+	Name      string
+	Certified []string // the certificate's identity (ca.Identity entries)
+	FromCSR   []string // the part of Certified taken from the CSR besides its common name
+	Ignored   []string // what the CSR asked for and the certificate will not carry
+
+	csr  *x509.CertificateRequest
+	leaf ca.LeafRequest
+}
+
+// PlanSign parses and checks req.CSR and returns what signing it will certify. It records nothing.
+func PlanSign(req SignRequest) (*SignPlan, error) {
 	csr, err := ca.ParseCSR(req.CSR)
 	if err != nil {
+		return nil, err
+	}
+	name := req.Name
+	if name == "" {
+		name = csr.Subject.CommonName
+	}
+	if name == "" {
+		return nil, fmt.Errorf("the CSR has no common name: %w", ErrBadName)
+	}
+	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
 	kind := req.Kind
 	if kind == "" {
 		kind = ca.KindClient
 	}
-	lr := ca.LeafRequestFromCSR(csr, kind)
-	name := req.Name
-	if name == "" {
-		name = csr.Subject.CommonName
-	}
-	if name == "" {
-		return nil, fmt.Errorf("the CSR has no common name: pass --name")
-	}
-	if err := ValidateName(name); err != nil {
+	ir := IssueRequest{Name: name, Kind: kind, OU: req.OU, Organization: req.Organization,
+		Emails: req.Emails, URIs: req.URIs, DNSNames: req.DNSNames, IPs: req.IPs}
+	lr, err := ir.leafRequest(csr.PublicKey)
+	if err != nil {
 		return nil, err
 	}
-	lr.Subject.CommonName = name
+	own := lr.Identity()
+	switch {
+	case req.AcceptCSRNames:
+		lr = ca.WithCSRNames(lr, csr)
+	case kind == ca.KindServer:
+		// A server's names are what its CSR is for; they identify no client.
+		lr = ca.WithCSRNames(lr, &x509.CertificateRequest{DNSNames: csr.DNSNames, IPAddresses: csr.IPAddresses})
+	}
 	lr.Validity = req.Validity
 	if lr.Validity == 0 {
 		lr.Validity = DefaultValidity
 	}
+	certified := lr.Identity()
+	return &SignPlan{
+		Name:      name,
+		Certified: certified,
+		FromCSR:   ca.Missing(certified, own),
+		Ignored:   ca.Missing(ca.CSRIdentity(csr), certified),
+		csr:       csr,
+		leaf:      lr,
+	}, nil
+}
+
+// Sign verifies a CSR, issues a certificate for its key with the identity PlanSign works out, records it,
+// and then writes it to req.Out.
+func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
+	plan, err := PlanSign(req)
+	if err != nil {
+		return nil, err
+	}
+	name, lr, kind := plan.Name, plan.leaf, plan.leaf.Kind
 	if req.Out != "" {
 		if err := checkAbsent(req.Out); err != nil {
 			return nil, err
@@ -62,7 +115,8 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	}
 	ok := []bool{true}
 	var rowErr error
-	crlURL, err := d.preflight([]IssueRequest{{Name: name, Renew: req.Renew}}, ok, func(_ int, e error) { rowErr = e })
+	pre := []IssueRequest{{Name: name, Renew: req.Renew, fromCSR: true}}
+	crlURL, err := d.preflight(pre, ok, func(_ int, e error) { rowErr = e })
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +147,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	if req.Bundle {
 		certs = append(certs, chain...)
 	}
-	res := &SignResult{Record: p.rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out}
+	res := &SignResult{Record: p.rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out, Plan: plan, Warnings: pre[0].warnings}
 	if req.Out != "" {
 		if err := atomicfile.WriteNew(req.Out, res.PEM, 0o644); err != nil {
 			return nil, fmt.Errorf("certificate %s is recorded but could not be written: %w (wsca show %s --pem prints it)",
