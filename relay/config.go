@@ -77,6 +77,14 @@ type Config struct {
 	// VerifyDepth is the maximum number of CA certificates above the client certificate, like Apache's
 	// SSLVerifyDepth: the verified chain may hold at most VerifyDepth+1 certificates. Zero means the default, 2.
 	VerifyDepth int `yaml:"verify_depth"`
+	// AllowLegacyEKU admits client certificates whose extended key usage does not name clientAuth explicitly (no
+	// extension at all, or only anyExtendedKeyUsage), as certificates of some imported legacy CAs are. Off by
+	// default: wsca requires clientAuth. Every admission it makes is logged at WARN.
+	AllowLegacyEKU bool `yaml:"allow_legacy_eku"`
+	// StripHeaders names inbound headers removed from every request before it reaches a backend, in addition to
+	// the relay's own identity headers and DefaultStripHeaders. Case and '_' versus '-' do not matter; a trailing
+	// "*" matches any suffix ("X-Auth-*").
+	StripHeaders []string `yaml:"strip_headers"`
 	// Routes maps URL path prefixes to backends; the longest matching prefix wins.
 	Routes []Route `yaml:"routes"`
 	// Log selects the log format and level (used by the command layer through LogConfig.NewLogger).
@@ -99,6 +107,9 @@ type Config struct {
 type TLSFiles struct {
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// CipherSuites lists the TLS 1.2 cipher suites offered, by IANA name (default DefaultCipherSuites: ECDHE with
+	// AES-GCM or ChaCha20-Poly1305). Widen it only for clients that cannot do TLS 1.3 or an AEAD suite.
+	CipherSuites []string `yaml:"cipher_suites"`
 }
 
 // Timeouts bound the time a client may take before it has sent a request.
@@ -150,6 +161,11 @@ type Route struct {
 	// PingInterval, when set, makes the relay send a WebSocket ping to the client this often (between frames) and
 	// close the session if the client sent nothing at all during a whole interval.
 	PingInterval Duration `yaml:"ping_interval"`
+	// AllowAmbiguousPaths lets request paths through that a backend could resolve differently from the relay: a
+	// dot segment with ';' parameters ("/public/..;/secure", which Tomcat, Jetty and Spring read as
+	// "/public/../secure") and a double-encoded character ("%252e", decoded once by the relay to "%2e"). Off by
+	// default: such requests are answered 400.
+	AllowAmbiguousPaths bool `yaml:"allow_ambiguous_paths"`
 	// WebSocketOnly answers 426 Upgrade Required to plain HTTP requests. Default: true for ws:// and wss://
 	// backends, false for http:// and https:// ones.
 	WebSocketOnly *bool `yaml:"websocket_only"`
@@ -275,6 +291,9 @@ func (c *Config) Validate() error {
 	if c.TLS.Cert == "" || c.TLS.Key == "" {
 		bad("tls: cert and key are required")
 	}
+	if _, err := cipherSuiteIDs(c.TLS.CipherSuites); err != nil {
+		bad("%v", err)
+	}
 	if c.ClientCA == "" {
 		bad("client_ca: missing (the client CA bundle, e.g. ca.crt)")
 	}
@@ -294,6 +313,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		bad("log.level: %v", err)
+	}
+	for _, n := range c.StripHeaders {
+		if !validHeaderPattern(n) {
+			bad("strip_headers: %q is not a header name (letters, digits, '-', '_', optionally ending in '*')", n)
+		}
 	}
 	if len(c.Routes) == 0 {
 		bad("routes: at least one route is required")

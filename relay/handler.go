@@ -47,6 +47,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, p, nil, http.StatusNotFound, "no_route", "no route for this path", start)
 		return
 	}
+	if msg := ambiguousPath(r.URL.Path); msg != "" && !rt.cfg.AllowAmbiguousPaths {
+		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", msg, start)
+		return
+	}
 	if p != nil {
 		// A keep-alive connection may outlive a reload: re-check it on every request, an O(1) lookup per CA.
 		if rej := m.recheck(p, s.now(), false); rej != nil {
@@ -245,7 +249,7 @@ func (s *Server) rewrite(rt *route) func(*httputil.ProxyRequest) {
 		if info != nil {
 			p, remote = info.peer, info.remote
 		}
-		setIdentity(pr.Out.Header, p, remote, pr.In.Host)
+		setIdentity(pr.Out.Header, p, remote, pr.In.Host, rt.strip)
 	}
 }
 

@@ -64,6 +64,7 @@ type material struct {
 	cfg       *Config
 	cert      []tls.Certificate
 	leafCert  *x509.Certificate
+	ciphers   []uint16 // TLS 1.2 cipher suites (tls.cipher_suites)
 	roots     *x509.CertPool
 	inters    *x509.CertPool
 	clientCAs *x509.CertPool // sent in the CertificateRequest so that browsers can pick a matching certificate
@@ -108,11 +109,17 @@ func loadMaterial(cfg *Config, now time.Time) (*material, error) {
 		return nil, fmt.Errorf("loading server certificate %s and key %s: %w", cfg.TLS.Cert, cfg.TLS.Key, err)
 	}
 	m.cert = []tls.Certificate{pair}
+	if m.ciphers, err = cipherSuiteIDs(cfg.TLS.CipherSuites); err != nil {
+		return nil, err // checked by Validate already
+	}
 	m.leafCert = pair.Leaf
 	if m.leafCert == nil {
 		if m.leafCert, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
 			return nil, fmt.Errorf("parsing server certificate %s: %w", cfg.TLS.Cert, err)
 		}
+	}
+	if err := checkServerEKU(m.leafCert, cfg.TLS.Cert); err != nil {
+		return nil, err
 	}
 	if now.After(m.leafCert.NotAfter) {
 		return nil, fmt.Errorf("server certificate %s expired at %s", cfg.TLS.Cert, m.leafCert.NotAfter.Format(time.RFC3339))
@@ -222,6 +229,9 @@ func (m *material) verifyClient(certs []*x509.Certificate, now time.Time) ([][]*
 	leaf := certs[0]
 	rej := func(reason string, err error) *RejectError {
 		return &RejectError{Reason: reason, Subject: leaf.Subject.String(), Serial: leaf.SerialNumber, Err: err}
+	}
+	if err := m.checkClientEKU(leaf); err != nil {
+		return nil, rej(ReasonWrongEKU, err)
 	}
 	key := sha256.Sum256(leaf.Raw)
 	ok, hit := m.cachedChains(key, leaf, now)

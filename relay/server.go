@@ -157,6 +157,7 @@ func (s *Server) tlsConfig() *tls.Config {
 				MinVersion:   tls.VersionTLS12,
 				NextProtos:   []string{"http/1.1"},
 				Certificates: m.cert,
+				CipherSuites: m.ciphers, // TLS 1.2 only; see DefaultCipherSuites
 				// Request, never require, at the handshake: each route decides in HTTP whether it needs a
 				// certificate. Asking later (TLS 1.3 post-handshake auth) breaks Chromium and Node.js.
 				ClientAuth: tls.RequestClientCert,
@@ -195,6 +196,7 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 		s.log.Warn("CRL past its nextUpdate: accepted within crl_grace", "next_update", next,
 			"overdue", now.Sub(next).Round(time.Second).String(), "serial", serialHex(cs.PeerCertificates[0]))
 	}
+	s.noteLegacyEKU(tc, cs.PeerCertificates[0])
 	tc.peer = &peer{presented: cs.PeerCertificates, chains: chains}
 	s.track(tc, now)
 	if cur := s.mat.Load(); cur != m {

@@ -204,7 +204,7 @@ func (s *Server) upgradeRequest(b *bytes.Buffer, r *http.Request, rt *route, p *
 	h := r.Header.Clone()
 	removeHopHeaders(h)
 	h.Del("Content-Length") // the handshake has no body (checked in ServeHTTP)
-	setIdentity(h, p, remote, r.Host)
+	setIdentity(h, p, remote, r.Host, rt.strip)
 	host := rt.backend.Host
 	if rt.cfg.PreserveHost {
 		host = r.Host
