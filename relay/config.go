@@ -23,6 +23,10 @@ const (
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultShutdownGrace     = 10 * time.Second
+	DefaultAnonymousIdle     = 5 * time.Second
+	// DefaultMaxConnectionsPerAddress is max_connections_per_address when unset: enough for a NAT of browsers on
+	// anonymous routes (a browser opens up to 6 connections per origin), far from enough to fill max_connections.
+	DefaultMaxConnectionsPerAddress = 16
 	// maxVerifyDepth bounds verify_depth: deeper chains are a configuration mistake, not a PKI.
 	maxVerifyDepth = 8
 )
@@ -94,6 +98,13 @@ type Config struct {
 	// MaxConnections limits concurrently open client connections (0 = unlimited); further clients wait in the
 	// kernel's accept queue.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress limits the connections one source address may hold open without a verified client
+	// certificate (during the handshake, or anonymous); further ones are closed at once (default 16).
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// ReservedConnections is the share of max_connections that only clients with a verified certificate may use:
+	// connections without one may hold at most max_connections − reserved_connections, and the oldest idle one is
+	// closed to make room (default a quarter of max_connections; meaningless without max_connections).
+	ReservedConnections int `yaml:"reserved_connections"`
 	// Timeouts bound slow clients.
 	Timeouts Timeouts `yaml:"timeouts"`
 	// ShutdownGrace is how long Shutdown lets relayed sessions drain before closing them.
@@ -118,6 +129,10 @@ type Timeouts struct {
 	Handshake Duration `yaml:"handshake"`
 	// ReadHeader bounds reading the request headers after the handshake (default 10s).
 	ReadHeader Duration `yaml:"read_header"`
+	// AnonymousIdle bounds how long a connection without a verified client certificate may stay open without a
+	// request in progress: after its handshake and between requests (default 5s). Connections with a certificate
+	// keep the 2-minute keep-alive.
+	AnonymousIdle Duration `yaml:"anonymous_idle"`
 }
 
 // LogConfig selects the log output.
@@ -250,6 +265,15 @@ func (c *Config) applyDefaults() {
 	if c.Timeouts.ReadHeader == 0 {
 		c.Timeouts.ReadHeader = Duration(DefaultReadHeaderTimeout)
 	}
+	if c.Timeouts.AnonymousIdle == 0 {
+		c.Timeouts.AnonymousIdle = Duration(DefaultAnonymousIdle)
+	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
+	}
+	if c.ReservedConnections == 0 {
+		c.ReservedConnections = c.MaxConnections / 4
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = Duration(DefaultShutdownGrace)
 	}
@@ -305,6 +329,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnections < 0 {
 		bad("max_connections: %d is negative", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerAddress < 0 {
+		bad("max_connections_per_address: %d is negative", c.MaxConnectionsPerAddress)
+	}
+	if c.MaxConnections == 0 && c.ReservedConnections > 0 {
+		bad("reserved_connections: %d needs max_connections", c.ReservedConnections)
+	} else if c.ReservedConnections < 0 || c.MaxConnections > 0 && c.ReservedConnections >= c.MaxConnections {
+		bad("reserved_connections: %d must be at least 0 and below max_connections (%d)", c.ReservedConnections,
+			c.MaxConnections)
 	}
 	switch c.Log.Format {
 	case "", "text", "json":

@@ -127,6 +127,11 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *peer, rt *rou
 		s.log.Info("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", status, "reason", reason,
 			"detail", msg)
 	}
+	if p == nil {
+		// A client without a certificate gets its answer and loses the connection: a refused anonymous
+		// keep-alive must not hold a slot (issue 11 §1).
+		w.Header().Set("Connection", "close")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

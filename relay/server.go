@@ -108,13 +108,12 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 		ReadHeaderTimeout: cfg.Timeouts.ReadHeader.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         s.connState,
 		// No HTTP/2: WebSockets are relayed over HTTP/1.1 Upgrade (RFC 6455 §4), and ALPN offers only http/1.1.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if tc, ok := c.(*tls.Conn); ok {
-				if t, ok := tc.NetConn().(*trackedConn); ok {
-					return context.WithValue(ctx, connKey{}, t)
-				}
+			if t := trackedOf(c); t != nil {
+				return context.WithValue(ctx, connKey{}, t)
 			}
 			return ctx
 		},
@@ -182,6 +181,9 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 	}
 	if len(cs.PeerCertificates) == 0 {
 		s.metrics.handshake("ok", "none")
+		if tc.lim.lim != nil {
+			tc.lim.lim.setBusy(tc, false) // anonymous: timeouts.anonymous_idle until its first request
+		}
 		return nil
 	}
 	m := s.mat.Load()
@@ -197,6 +199,9 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 			"overdue", now.Sub(next).Round(time.Second).String(), "serial", serialHex(cs.PeerCertificates[0]))
 	}
 	s.noteLegacyEKU(tc, cs.PeerCertificates[0])
+	if tc.lim.lim != nil {
+		tc.lim.lim.verified(tc)
+	}
 	tc.peer = &peer{presented: cs.PeerCertificates, chains: chains}
 	s.track(tc, now)
 	if cur := s.mat.Load(); cur != m {
@@ -232,10 +237,7 @@ func (s *Server) track(tc *trackedConn, now time.Time) {
 	tc.mu.Lock()
 	if !tc.closed {
 		tc.expiry = time.AfterFunc(notAfter.Sub(now), func() {
-			s.log.Warn("session closed: client certificate expired", "remote", tc.RemoteAddr().String(),
-				"cn", tc.peer.leaf().Subject.CommonName, "serial", serialHex(tc.peer.leaf()), "not_after", notAfter)
-			s.metrics.cut(ReasonExpired)
-			tc.cut("certificate expired")
+			s.cutConn(tc, closePolicyViolation, ReasonExpired, "client certificate expired", "not_after", notAfter)
 		})
 	}
 	tc.mu.Unlock()
@@ -259,7 +261,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	cfg := s.mat.Load().cfg
-	ll := &limitListener{Listener: ln, srv: s, done: make(chan struct{}), handshake: cfg.Timeouts.Handshake.D()}
+	ll := &limitListener{Listener: ln, srv: s, done: make(chan struct{}), handshake: cfg.Timeouts.Handshake.D(),
+		limits: newConnLimits(s, cfg)}
 	if cfg.MaxConnections > 0 {
 		ll.sem = make(chan struct{}, cfg.MaxConnections)
 	}
@@ -363,7 +366,7 @@ wait:
 	}
 	s.mu.Unlock()
 	for _, sess := range remaining {
-		sess.terminate(closeGoingAway, "relay shutting down")
+		s.cutSession(sess, closeGoingAway, cutShutdown, "relay shutting down")
 	}
 	if len(remaining) > 0 {
 		s.log.Info("relay closed sessions at the end of the grace period", "sessions", len(remaining))
@@ -495,11 +498,8 @@ func (s *Server) recheckAll(m *material, fullVerify bool) int {
 			continue
 		}
 		n++
-		s.metrics.cut(rej.Reason)
-		s.log.Warn("session closed: client certificate no longer valid", "remote", tc.RemoteAddr().String(),
-			"cn", tc.peer.leaf().Subject.CommonName, "serial", serialHex(tc.peer.leaf()), "reason", rej.Reason,
+		s.cutConn(tc, closePolicyViolation, rej.Reason, "client certificate no longer valid ("+rej.Reason+")",
 			"error", rej.Error())
-		tc.cut(rej.Reason)
 	}
 	return n
 }
