@@ -42,6 +42,7 @@ const (
 type RejectError struct {
 	Reason  string
 	Subject string   // the client certificate's subject, empty without one
+	CN      string   // the client certificate's subject common name, empty without one
 	Serial  *big.Int // the client certificate's serial (or the revoked CA's, with Reason revoked), nil without one
 	Err     error    // the underlying error, if any
 }
@@ -228,7 +229,8 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 func (m *material) verifyClient(certs []*x509.Certificate, now time.Time) ([][]*x509.Certificate, *RejectError) {
 	leaf := certs[0]
 	rej := func(reason string, err error) *RejectError {
-		return &RejectError{Reason: reason, Subject: leaf.Subject.String(), Serial: leaf.SerialNumber, Err: err}
+		return &RejectError{Reason: reason, Subject: leaf.Subject.String(), CN: leaf.Subject.CommonName,
+			Serial: leaf.SerialNumber, Err: err}
 	}
 	if err := m.checkClientEKU(leaf); err != nil {
 		return nil, rej(ReasonWrongEKU, err)
@@ -365,7 +367,7 @@ func classifyVerifyError(err error) string {
 
 // classifyCRLError maps a crl.Bundle.CheckChain error to a rejection; a revoked CA reports the CA's serial.
 func classifyCRLError(leaf *x509.Certificate, err error) *RejectError {
-	r := &RejectError{Subject: leaf.Subject.String(), Serial: leaf.SerialNumber, Err: err}
+	r := &RejectError{Subject: leaf.Subject.String(), CN: leaf.Subject.CommonName, Serial: leaf.SerialNumber, Err: err}
 	var rev *crl.RevokedError
 	switch {
 	case errors.As(err, &rev):

@@ -135,7 +135,7 @@ func (s *Server) prepare(m *material) {
 			FlushInterval: -1,
 			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				s.backendError(w, r, rt, err)
+				s.proxyError(w, r, rt, err)
 			},
 		}
 	}
@@ -400,8 +400,8 @@ func (s *Server) sessionCount() int {
 // re-checked: one whose certificate (or a CA above it) is now revoked is closed, as is, after a change of the client
 // CA bundle, one whose chain no longer verifies. A file that does not load leaves the previous generation in force;
 // an invalid configuration file is reported but does not block the reload of the other files with the last good
-// configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. listen,
-// metrics_listen, max_connections and timeouts need a restart to change.
+// configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. The settings
+// of restartOnlyNames need a restart to change (warnRestartOnly says so).
 // The command layer calls Reload on SIGHUP; the file watcher calls it when a file changes.
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
@@ -432,12 +432,9 @@ func (s *Server) Reload() error {
 			// Settings bound to the listeners stay as running (including command-line overrides); say so
 			// only when the file really changed them.
 			fr := restartOf(cfg)
-			if s.fileRestart != nil && fr != *s.fileRestart {
-				s.log.Warn("relay config: listen, metrics_listen, max_connections and timeouts change only on restart")
-			}
+			s.warnRestartOnly(s.fileRestart, fr, old.cfg)
 			s.fileRestart = &fr
-			cfg.Listen, cfg.MetricsListen = old.cfg.Listen, old.cfg.MetricsListen
-			cfg.MaxConnections, cfg.Timeouts = old.cfg.MaxConnections, old.cfg.Timeouts
+			keepRestartOnly(cfg, old.cfg)
 		}
 	}
 	m, err := loadMaterial(cfg, s.now())
@@ -463,17 +460,6 @@ func (s *Server) Reload() error {
 		return fmt.Errorf("relay reload: %w", cfgErr)
 	}
 	return nil
-}
-
-// restartOnly holds the settings that only a restart changes.
-type restartOnly struct {
-	listen, metricsListen string
-	maxConnections        int
-	timeouts              Timeouts
-}
-
-func restartOf(c *Config) restartOnly {
-	return restartOnly{c.Listen, c.MetricsListen, c.MaxConnections, c.Timeouts}
 }
 
 func (s *Server) reloadFailed(err error) error {
@@ -538,6 +524,7 @@ type fileSig struct {
 func (s *Server) watch() {
 	defer close(s.watchDone)
 	seen := make(map[string]fileSig)
+	var clock crlClock
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
 	for {
@@ -547,6 +534,7 @@ func (s *Server) watch() {
 		case <-t.C:
 		}
 		m := s.mat.Load()
+		s.tickCRLClock(&clock, m)
 		changed := false
 		for _, name := range s.watchedFiles(m) {
 			var sig fileSig

@@ -136,7 +136,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 	}
 	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
 	ss := &session{srv: s, tc: tc, client: cconn, backend: bconn, rt: rt, start: start,
-		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(p), serial: serialStr(p)}
+		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(p), serial: serialStr(p), ua: r.UserAgent()}
 	ss.pending.Store(2)
 	if !s.addSession(ss) {
 		cconn.Close()
@@ -254,6 +254,7 @@ type session struct {
 	path    string
 	cn      string
 	serial  string
+	ua      string // the client's User-Agent, for the access line
 
 	// wmu serializes writes to the client: relayed data and the frames the relay injects itself. frames tracks
 	// where the server-to-client frame stream stands, so an injected frame never lands inside another frame.
@@ -625,10 +626,11 @@ func (ss *session) finish() {
 	}
 	// LogAttrs: the same line as Info with key-value pairs, without boxing each value (one access line per session).
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "access", slog.String("remote", ss.remote),
-		slog.String("cn", ss.cn), slog.String("serial", ss.serial), slog.String("route", ss.rt.cfg.Path),
-		slog.String("path", ss.path), slog.Int("status", http.StatusSwitchingProtocols),
-		slog.String("duration", time.Since(ss.start).Round(time.Millisecond).String()),
-		slog.Int64("bytes_in", ss.in.Load()), slog.Int64("bytes_out", ss.out.Load()), slog.String("end", why))
+		slog.String("cn", ss.cn), slog.String("serial", ss.serial), slog.String("method", http.MethodGet),
+		slog.String("route", ss.rt.cfg.Path), slog.String("path", ss.path),
+		slog.Int("status", http.StatusSwitchingProtocols), slog.Float64("duration_ms", durationMS(ss.start)),
+		slog.Int64("bytes_in", ss.in.Load()), slog.Int64("bytes_out", ss.out.Load()),
+		slog.String("user_agent", ss.ua), slog.String("end", why))
 }
 
 // terminate ends the session on the relay's own initiative. When the server-to-client stream is at a frame
