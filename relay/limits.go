@@ -171,7 +171,8 @@ func (l *connLimits) idleExpired(tc *trackedConn) {
 // hijacked WebSocket keeps an anonymous connection; an idle one (StateIdle) has anonymous_idle left.
 func (s *Server) connState(c net.Conn, st http.ConnState) {
 	tc := trackedOf(c)
-	if tc == nil || tc.lim.lim == nil {
+	// tc.peer is set by the handshake, which ran on this same goroutine: a verified connection costs no lock here.
+	if tc == nil || tc.lim.lim == nil || tc.peer != nil {
 		return
 	}
 	switch st {
