@@ -198,10 +198,6 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 		s.log.Warn("CRL past its nextUpdate: accepted within crl_grace", "next_update", next,
 			"overdue", now.Sub(next).Round(time.Second).String(), "serial", serialHex(cs.PeerCertificates[0]))
 	}
-	s.noteLegacyEKU(tc, cs.PeerCertificates[0])
-	if tc.lim.lim != nil {
-		tc.lim.lim.verified(tc)
-	}
 	tc.peer = &peer{presented: cs.PeerCertificates, chains: chains}
 	s.track(tc, now)
 	if cur := s.mat.Load(); cur != m {
@@ -214,6 +210,10 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 			s.logReject(tc.RemoteAddr().String(), "", rej, slog.Bool("resumed", cs.DidResume))
 			return rej
 		}
+	}
+	s.noteLegacyEKU(tc, cs.PeerCertificates[0])
+	if tc.lim.lim != nil {
+		tc.lim.lim.verified(tc) // no longer subject to the limits on connections without a certificate
 	}
 	outcome := "ok"
 	if cs.DidResume {
