@@ -8,9 +8,10 @@ import (
 
 // DefaultCipherSuites are the TLS 1.2 cipher suites the relay offers unless tls.cipher_suites says otherwise:
 // ECDHE key exchange (forward secrecy) with an AEAD cipher only. Go's own default adds the CBC suites with
-// HMAC-SHA1 (and SHA-256), which testssl.sh and similar scanners flag as obsolete (Lucky13-style padding oracles);
-// every TLS 1.2 client of the last decade (browsers since 2013, OpenSSL 1.0.1, Java 8, .NET 4.6) has an ECDHE-GCM
-// suite, so only very old clients lose access. TLS 1.3 suites are not configurable in Go and are always AEAD.
+// HMAC-SHA1, which testssl.sh and similar scanners flag as obsolete (MAC-then-encrypt, Lucky13-style padding
+// oracles). Current browsers, OpenSSL and Java offer an ECDHE-GCM suite; only old clients without an AEAD suite
+// for the server's key type lose access (docs/serve.md). TLS 1.3 suites are not configurable in Go and are always
+// AEAD.
 var DefaultCipherSuites = []string{
 	"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
 	"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
