@@ -28,15 +28,16 @@ type crlClock struct {
 	phase crlPhase
 }
 
-// tick writes one ERROR line at the moment the current generation's CRL passes its nextUpdate (entering crl_grace,
-// if set) and one when it expires for good, instead of leaving the on-call engineer to find the WARN line of each
-// refused client. A new generation is only noted: its load or reload already logged the state it came in with.
+// tickCRLClock writes one ERROR line at the moment the current generation's CRL passes its nextUpdate (entering
+// crl_grace, if set) and one when it expires for good, instead of leaving the on-call engineer to find the WARN line
+// of each refused client. A new generation starts from the phase it was loaded in, which its load or reload logged
+// already; comparing with that (not with the phase at the watcher's first look, up to one interval later) keeps a
+// CRL that expires right after a reload from going unreported.
 func (s *Server) tickCRLClock(c *crlClock, m *material) {
-	ph := m.crlPhase(s.now())
 	if c.m != m {
-		c.m, c.phase = m, ph
-		return
+		c.m, c.phase = m, m.crlPhase(m.loaded)
 	}
+	ph := m.crlPhase(s.now())
 	if ph == c.phase {
 		return
 	}
