@@ -98,12 +98,14 @@ type Config struct {
 	// MaxConnections limits concurrently open client connections (0 = unlimited); further clients wait in the
 	// kernel's accept queue.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxConnectionsPerAddress limits the connections one source address may hold open without a verified client
-	// certificate (during the handshake, or anonymous); further ones are closed at once (default 16).
+	// MaxConnectionsPerAddress limits the idle connections without a verified client certificate (in their TLS
+	// handshake, or anonymous between requests) that one source address may hold: a new one closes the address's
+	// oldest (default 16). Anonymous connections serving a request or a WebSocket do not count.
 	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 	// ReservedConnections is the share of max_connections that only clients with a verified certificate may use:
-	// connections without one may hold at most max_connections − reserved_connections, and the oldest idle one is
-	// closed to make room (default a quarter of max_connections; meaningless without max_connections).
+	// connections without one may hold at most max_connections − reserved_connections; the oldest idle one is
+	// closed to make room, and an anonymous request beyond the share is answered 503 (default a quarter of
+	// max_connections; needs max_connections).
 	ReservedConnections int `yaml:"reserved_connections"`
 	// Timeouts bound slow clients.
 	Timeouts Timeouts `yaml:"timeouts"`

@@ -103,42 +103,37 @@ type limitListener struct {
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		tc := &trackedConn{Conn: c, srv: l.srv}
-		l.srv.metrics.activeConns.Add(1)
-		if !l.limits.admit(tc) {
-			tc.Close()
-			continue
-		}
-		if l.sem != nil {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, srv: l.srv}
+	l.srv.metrics.activeConns.Add(1)
+	l.limits.admit(tc)
+	if l.sem != nil {
+		select {
+		case l.sem <- struct{}{}:
+		default:
+			l.limits.evict(tc, nil, limitReserved)
 			select {
 			case l.sem <- struct{}{}:
-			default:
-				l.limits.evict(tc)
-				select {
-				case l.sem <- struct{}{}:
-				case <-l.done:
-					tc.Close()
-					return nil, net.ErrClosed
-				}
+			case <-l.done:
+				tc.Close()
+				return nil, net.ErrClosed
 			}
-			var once sync.Once
-			tc.release = func() { once.Do(func() { <-l.sem }) }
 		}
-		// The HTTP server bounds the handshake with ReadHeaderTimeout; this separate timer enforces
-		// timeouts.handshake (a slow-loris client that never finishes its ClientHello).
-		tc.hsTimer = time.AfterFunc(l.handshake, func() {
-			if tc.handshakeDone.Load() {
-				return
-			}
-			tc.Conn.Close()
-		})
-		return tc, nil
+		var once sync.Once
+		tc.release = func() { once.Do(func() { <-l.sem }) }
 	}
+	// The HTTP server bounds the handshake with ReadHeaderTimeout; this separate timer enforces
+	// timeouts.handshake (a slow-loris client that never finishes its ClientHello).
+	tc.hsTimer = time.AfterFunc(l.handshake, func() {
+		if tc.handshakeDone.Load() {
+			return
+		}
+		tc.Conn.Close()
+	})
+	return tc, nil
 }
 
 func (l *limitListener) Close() error {

@@ -39,6 +39,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := remoteAddr(r)
 	m := s.mat.Load()
 
+	if p == nil && tc != nil && tc.lim.lim != nil && tc.lim.lim.overShare() {
+		s.metrics.refused(limitReserved)
+		s.refuse(w, r, nil, nil, http.StatusServiceUnavailable, "limit_reserved",
+			"too many connections without a client certificate", start)
+		return
+	}
+
 	if msg := checkRequestPath(r); msg != "" {
 		s.refuse(w, r, p, nil, http.StatusBadRequest, "bad_request", msg, start)
 		return

@@ -12,13 +12,17 @@ import (
 // Limits on connections without a verified client certificate (issue 11 §1). Such a connection is "unverified"
 // from its accept until VerifyConnection verifies a certificate on it; one that never presents a certificate stays
 // unverified, "anonymous", for its whole life. Anonymous clients may use routes with require_client_cert: false,
-// but they must not be able to lock certificate holders out:
-//   - max_connections_per_address: an address holding that many unverified connections gets its next one closed
-//     at accept (limit "per_address");
+// but they must not be able to lock certificate holders out. An unverified connection is "idle" while it is in its
+// TLS handshake or waiting for a request, "busy" while it serves a request or carries a WebSocket; only idle ones
+// are ever closed by these limits, the oldest first:
+//   - max_connections_per_address: an address may hold that many idle unverified connections; a new one closes
+//     the address's oldest (limit "per_address"). Busy ones do not count, so anonymous users behind one NAT can
+//     hold WebSockets, and a certificate holder behind the same address always gets to its handshake;
 //   - reserved_connections: unverified connections may hold at most max_connections − reserved_connections; above
-//     that, or when every slot is taken, the oldest unverified connection that is not serving a request or a
-//     WebSocket is closed to make room (limit "reserved"). A connection whose TLS handshake a slow client drags out
-//     is such a connection: it cannot hold a slot that a certificate holder needs;
+//     that, or when every slot is taken, the oldest idle unverified connection is closed to make room (limit
+//     "reserved"). A handshake that a slow client drags out is such a connection. Busy ones cannot be closed, so
+//     an anonymous request (or WebSocket upgrade) that would make more of them busy than the share is refused
+//     with 503 instead (overShare; limit "reserved" too);
 //   - timeouts.anonymous_idle: an anonymous connection without a request in progress is closed after this long
 //     (limit "anonymous_idle"), instead of the two minutes a certificate holder's keep-alive may idle;
 //   - a refusal (400, 403, 404, 426) to a client without a certificate closes the connection (see refuse).
@@ -40,13 +44,14 @@ type connLimits struct {
 	anonIdle      time.Duration // timeouts.anonymous_idle
 
 	mu         sync.Mutex
-	byAddr     map[netip.Addr]int
+	idleByAddr map[netip.Addr]int // idle unverified connections per client address
 	unverified map[*trackedConn]struct{}
+	busy       int // busy unverified connections: they cannot be evicted
 }
 
 // limitState is the part of a trackedConn that connLimits owns; guarded by connLimits.mu.
 type limitState struct {
-	lim        *connLimits // nil: the connection is not counted (verified, closed, or no limits)
+	lim        *connLimits // nil: the connection is not counted (no limits: tests that bypass the listener)
 	addr       netip.Addr
 	accepted   time.Time
 	busy       bool        // a request is being served, or the connection carries a WebSocket
@@ -56,7 +61,7 @@ type limitState struct {
 
 func newConnLimits(s *Server, cfg *Config) *connLimits {
 	l := &connLimits{srv: s, perAddress: cfg.MaxConnectionsPerAddress, anonIdle: cfg.Timeouts.AnonymousIdle.D(),
-		byAddr: make(map[netip.Addr]int), unverified: make(map[*trackedConn]struct{})}
+		idleByAddr: make(map[netip.Addr]int), unverified: make(map[*trackedConn]struct{})}
 	if cfg.MaxConnections > 0 {
 		l.maxUnverified = cfg.MaxConnections - cfg.ReservedConnections
 	}
@@ -71,34 +76,32 @@ func addrOf(c net.Conn) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// admit counts a freshly accepted connection as unverified. It reports false when the connection's address
-// already holds max_connections_per_address unverified connections: the caller closes it.
-func (l *connLimits) admit(tc *trackedConn) bool {
+// admit counts a freshly accepted connection as unverified and idle, and closes older idle unverified
+// connections where the new one passes max_connections_per_address or the unverified share.
+func (l *connLimits) admit(tc *trackedConn) {
 	addr := addrOf(tc.Conn)
 	l.mu.Lock()
-	if l.perAddress > 0 && l.byAddr[addr] >= l.perAddress {
-		l.mu.Unlock()
-		l.srv.metrics.refused(limitPerAddress)
-		return false
-	}
-	l.byAddr[addr]++
+	l.idleByAddr[addr]++
 	l.unverified[tc] = struct{}{}
 	tc.lim = limitState{lim: l, addr: addr, accepted: time.Now(), unverified: true}
-	over := l.maxUnverified > 0 && len(l.unverified) > l.maxUnverified
+	overAddr := l.perAddress > 0 && l.idleByAddr[addr] > l.perAddress
+	overShare := l.maxUnverified > 0 && len(l.unverified) > l.maxUnverified
 	l.mu.Unlock()
-	if over {
-		l.evict(tc)
+	if overAddr {
+		l.evict(tc, &addr, limitPerAddress)
 	}
-	return true
+	if overShare {
+		l.evict(tc, nil, limitReserved)
+	}
 }
 
-// evict closes the oldest unverified connection other than keep that is not busy, to give its slot to a
-// certificate holder. It reports whether it closed one.
-func (l *connLimits) evict(keep *trackedConn) bool {
+// evict closes the oldest idle unverified connection other than keep (of address addr, when not nil), counting
+// it under limit. It reports whether it closed one.
+func (l *connLimits) evict(keep *trackedConn, addr *netip.Addr, limit string) bool {
 	l.mu.Lock()
 	var victim *trackedConn
 	for tc := range l.unverified {
-		if tc == keep || tc.lim.busy {
+		if tc == keep || tc.lim.busy || addr != nil && tc.lim.addr != *addr {
 			continue
 		}
 		if victim == nil || tc.lim.accepted.Before(victim.lim.accepted) {
@@ -109,9 +112,8 @@ func (l *connLimits) evict(keep *trackedConn) bool {
 	if victim == nil {
 		return false
 	}
-	l.srv.metrics.refused(limitReserved)
-	l.srv.log.Debug("connection without a certificate closed to keep slots for certificate holders",
-		"remote", victim.RemoteAddr().String())
+	l.srv.metrics.refused(limit)
+	l.srv.log.Debug("connection without a certificate closed", "limit", limit, "remote", victim.RemoteAddr().String())
 	victim.Close()
 	return true
 }
@@ -128,13 +130,22 @@ func (l *connLimits) drop(tc *trackedConn) {
 	}
 	tc.lim.unverified = false
 	delete(l.unverified, tc)
-	if n := l.byAddr[tc.lim.addr] - 1; n > 0 {
-		l.byAddr[tc.lim.addr] = n
+	if tc.lim.busy {
+		l.busy--
 	} else {
-		delete(l.byAddr, tc.lim.addr)
+		l.idleLeft(tc.lim.addr)
 	}
 	if tc.lim.idle != nil {
 		tc.lim.idle.Stop()
+	}
+}
+
+// idleLeft counts one idle unverified connection of addr less; l.mu is held.
+func (l *connLimits) idleLeft(addr netip.Addr) {
+	if n := l.idleByAddr[addr] - 1; n > 0 {
+		l.idleByAddr[addr] = n
+	} else {
+		delete(l.idleByAddr, addr)
 	}
 }
 
@@ -143,8 +154,20 @@ func (l *connLimits) drop(tc *trackedConn) {
 func (l *connLimits) setBusy(tc *trackedConn, busy bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !tc.lim.unverified {
+		tc.lim.busy = busy
+		return
+	}
+	switch {
+	case busy && !tc.lim.busy:
+		l.busy++
+		l.idleLeft(tc.lim.addr)
+	case !busy && tc.lim.busy:
+		l.busy--
+		l.idleByAddr[tc.lim.addr]++
+	}
 	tc.lim.busy = busy
-	if !tc.lim.unverified || l.anonIdle <= 0 {
+	if l.anonIdle <= 0 {
 		return
 	}
 	switch {
@@ -155,6 +178,15 @@ func (l *connLimits) setBusy(tc *trackedConn, busy bool) {
 	case !busy:
 		tc.lim.idle = time.AfterFunc(l.anonIdle, func() { l.idleExpired(tc) })
 	}
+}
+
+// overShare reports whether more unverified connections are busy than the share they may hold: busy ones cannot be
+// evicted, so without this check anonymous WebSockets on a public route could hold every slot. The request that
+// finds it true is refused (503) and its connection closed.
+func (l *connLimits) overShare() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxUnverified > 0 && l.busy > l.maxUnverified
 }
 
 func (l *connLimits) idleExpired(tc *trackedConn) {

@@ -139,6 +139,22 @@ func TestAnonymousClientsCannotLockOutCertificateHolders(t *testing.T) {
 			t.Error("no connection counted as refused by the per-address limit")
 		}
 	})
+	t.Run("the certificate holder's own address, slow handshakes and keep-alives", func(t *testing.T) {
+		e := newEnv(t, limitsConfig)
+		a := &attacker{t: t, e: e}
+		a.run(24, func(i int) {
+			if i%2 == 0 {
+				a.silent("127.0.0.1")
+			} else {
+				a.keepAlive("127.0.0.1", "/public-headers")
+			}
+		})
+		d := certHolderDelay(t, e) // from 127.0.0.1 too: a NAT shared with the attacker
+		if d > time.Second {
+			t.Fatalf("certificate holder delayed %v by anonymous clients from its own address", d)
+		}
+		t.Logf("certificate holder connected and echoed in %v", d)
+	})
 	t.Run("many addresses, slow handshakes and idle anonymous connections", func(t *testing.T) {
 		e := newEnv(t, limitsConfig)
 		a := &attacker{t: t, e: e}
@@ -159,6 +175,38 @@ func TestAnonymousClientsCannotLockOutCertificateHolders(t *testing.T) {
 			t.Error("no connection counted as closed for the reserved share")
 		}
 	})
+}
+
+// TestAnonymousWebSocketsCannotFillTheReserve (§1): anonymous WebSocket sessions on a public route are busy
+// connections, which cannot be closed to make room; the relay refuses (503) the ones beyond the share of
+// max_connections that connections without a certificate may hold, so a certificate holder still gets in.
+func TestAnonymousWebSocketsCannotFillTheReserve(t *testing.T) {
+	e := newEnv(t, limitsConfig)
+	opened, refused := 0, 0
+	for i := range 16 { // one after the other: each is busy before the next connects
+		c, resp, err := e.dial("/public", nil, nil)
+		switch {
+		case err == nil:
+			opened++
+			t.Cleanup(func() { c.CloseNow() }) //nolint:errcheck
+		case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("anonymous WebSocket %d: %v", i, err)
+		}
+	}
+	if opened != 12 || refused != 4 {
+		t.Errorf("%d anonymous WebSockets open and %d refused, want 12 (max_connections − reserved_connections) and 4",
+			opened, refused)
+	}
+	d := certHolderDelay(t, e)
+	if d > time.Second {
+		t.Fatalf("certificate holder delayed %v by %d anonymous WebSockets", d, opened)
+	}
+	t.Logf("%d anonymous WebSockets open, %d refused with 503; certificate holder in %v", opened, refused, d)
+	if n := metricValue(t, e, `relay_connections_refused_total{limit="reserved"}`); n == 0 {
+		t.Error("no connection counted as refused for the reserved share")
+	}
 }
 
 // TestAnonymousIdleAndCloseAfterRefusal (§1): a refusal to a client without a certificate closes the connection; an
