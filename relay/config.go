@@ -23,6 +23,10 @@ const (
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultShutdownGrace     = 10 * time.Second
+	DefaultAnonymousIdle     = 5 * time.Second
+	// DefaultMaxConnectionsPerAddress is max_connections_per_address when unset: enough for a NAT of browsers on
+	// anonymous routes (a browser opens up to 6 connections per origin), far from enough to fill max_connections.
+	DefaultMaxConnectionsPerAddress = 16
 	// maxVerifyDepth bounds verify_depth: deeper chains are a configuration mistake, not a PKI.
 	maxVerifyDepth = 8
 )
@@ -77,6 +81,14 @@ type Config struct {
 	// VerifyDepth is the maximum number of CA certificates above the client certificate, like Apache's
 	// SSLVerifyDepth: the verified chain may hold at most VerifyDepth+1 certificates. Zero means the default, 2.
 	VerifyDepth int `yaml:"verify_depth"`
+	// AllowLegacyEKU admits client certificates whose extended key usage does not name clientAuth explicitly (no
+	// extension at all, or only anyExtendedKeyUsage), as certificates of some imported legacy CAs are. Off by
+	// default: wsca requires clientAuth. Every admission it makes is logged at WARN.
+	AllowLegacyEKU bool `yaml:"allow_legacy_eku"`
+	// StripHeaders names inbound headers removed from every request before it reaches a backend, in addition to
+	// the relay's own identity headers and DefaultStripHeaders. Case and '_' versus '-' do not matter; a trailing
+	// "*" matches any suffix ("X-Auth-*").
+	StripHeaders []string `yaml:"strip_headers"`
 	// Routes maps URL path prefixes to backends; the longest matching prefix wins.
 	Routes []Route `yaml:"routes"`
 	// Log selects the log format and level (used by the command layer through LogConfig.NewLogger).
@@ -86,6 +98,15 @@ type Config struct {
 	// MaxConnections limits concurrently open client connections (0 = unlimited); further clients wait in the
 	// kernel's accept queue.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress limits the idle connections without a verified client certificate (in their TLS
+	// handshake, or anonymous between requests) that one source address may hold: a new one closes the address's
+	// oldest (default 16). Anonymous connections serving a request or a WebSocket do not count.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// ReservedConnections is the share of max_connections that only clients with a verified certificate may use:
+	// connections without one may hold at most max_connections − reserved_connections; the oldest idle one is
+	// closed to make room, and an anonymous request beyond the share is answered 503 (default a quarter of
+	// max_connections; needs max_connections).
+	ReservedConnections int `yaml:"reserved_connections"`
 	// Timeouts bound slow clients.
 	Timeouts Timeouts `yaml:"timeouts"`
 	// ShutdownGrace is how long Shutdown lets relayed sessions drain before closing them.
@@ -99,6 +120,9 @@ type Config struct {
 type TLSFiles struct {
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// CipherSuites lists the TLS 1.2 cipher suites offered, by IANA name (default DefaultCipherSuites: ECDHE with
+	// AES-GCM or ChaCha20-Poly1305). Widen it only for clients that cannot do TLS 1.3 or an AEAD suite.
+	CipherSuites []string `yaml:"cipher_suites"`
 }
 
 // Timeouts bound the time a client may take before it has sent a request.
@@ -107,6 +131,10 @@ type Timeouts struct {
 	Handshake Duration `yaml:"handshake"`
 	// ReadHeader bounds reading the request headers after the handshake (default 10s).
 	ReadHeader Duration `yaml:"read_header"`
+	// AnonymousIdle bounds how long a connection without a verified client certificate may stay open without a
+	// request in progress: after its handshake and between requests (default 5s). Connections with a certificate
+	// keep the 2-minute keep-alive.
+	AnonymousIdle Duration `yaml:"anonymous_idle"`
 }
 
 // LogConfig selects the log output.
@@ -150,6 +178,11 @@ type Route struct {
 	// PingInterval, when set, makes the relay send a WebSocket ping to the client this often (between frames) and
 	// close the session if the client sent nothing at all during a whole interval.
 	PingInterval Duration `yaml:"ping_interval"`
+	// AllowAmbiguousPaths lets request paths through that a backend could resolve differently from the relay: a
+	// dot segment with ';' parameters ("/public/..;/secure", which Tomcat, Jetty and Spring read as
+	// "/public/../secure") and a double-encoded character ("%252e", decoded once by the relay to "%2e"). Off by
+	// default: such requests are answered 400.
+	AllowAmbiguousPaths bool `yaml:"allow_ambiguous_paths"`
 	// WebSocketOnly answers 426 Upgrade Required to plain HTTP requests. Default: true for ws:// and wss://
 	// backends, false for http:// and https:// ones.
 	WebSocketOnly *bool `yaml:"websocket_only"`
@@ -234,6 +267,15 @@ func (c *Config) applyDefaults() {
 	if c.Timeouts.ReadHeader == 0 {
 		c.Timeouts.ReadHeader = Duration(DefaultReadHeaderTimeout)
 	}
+	if c.Timeouts.AnonymousIdle == 0 {
+		c.Timeouts.AnonymousIdle = Duration(DefaultAnonymousIdle)
+	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
+	}
+	if c.ReservedConnections == 0 {
+		c.ReservedConnections = c.MaxConnections / 4
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = Duration(DefaultShutdownGrace)
 	}
@@ -275,6 +317,9 @@ func (c *Config) Validate() error {
 	if c.TLS.Cert == "" || c.TLS.Key == "" {
 		bad("tls: cert and key are required")
 	}
+	if _, err := cipherSuiteIDs(c.TLS.CipherSuites); err != nil {
+		bad("%v", err)
+	}
 	if c.ClientCA == "" {
 		bad("client_ca: missing (the client CA bundle, e.g. ca.crt)")
 	}
@@ -287,6 +332,15 @@ func (c *Config) Validate() error {
 	if c.MaxConnections < 0 {
 		bad("max_connections: %d is negative", c.MaxConnections)
 	}
+	if c.MaxConnectionsPerAddress < 0 {
+		bad("max_connections_per_address: %d is negative", c.MaxConnectionsPerAddress)
+	}
+	if c.MaxConnections == 0 && c.ReservedConnections > 0 {
+		bad("reserved_connections: %d needs max_connections", c.ReservedConnections)
+	} else if c.ReservedConnections < 0 || c.MaxConnections > 0 && c.ReservedConnections >= c.MaxConnections {
+		bad("reserved_connections: %d must be at least 0 and below max_connections (%d)", c.ReservedConnections,
+			c.MaxConnections)
+	}
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
@@ -294,6 +348,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		bad("log.level: %v", err)
+	}
+	for _, n := range c.StripHeaders {
+		if !validHeaderPattern(n) {
+			bad("strip_headers: %q is not a header name (letters, digits, '-', '_', optionally ending in '*')", n)
+		}
 	}
 	if len(c.Routes) == 0 {
 		bad("routes: at least one route is required")

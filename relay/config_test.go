@@ -390,14 +390,14 @@ func TestAuthorize(t *testing.T) {
 func TestIdentityHeaders(t *testing.T) {
 	h := http.Header{"X-Client-Cert-Cn": {"forged"}, "X_client_cert_serial": {"1"}, "Ssl_Client_S_Dn": {"x"},
 		"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Keep": {"me"}}
-	setIdentity(h, nil, netip.MustParseAddr("127.0.0.1"), "relay:8443")
+	setIdentity(h, nil, netip.MustParseAddr("127.0.0.1"), "relay:8443", newHeaderStripper(nil))
 	want := http.Header{"Keep": {"me"}, "X-Client-Verify": {"NONE"}, "X-Forwarded-For": {"127.0.0.1"},
 		"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"relay:8443"}}
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("headers = %v, want %v", h, want)
 	}
-	if got := headerSafe("CN=Zoë\n%"); got != "CN=Zo%C3%AB%0A%25" {
-		t.Errorf("headerSafe = %q", got)
+	if got := encodeCN("Zoë\n%, x "); got != "Zo%C3%AB%0A%25%2C x%20" {
+		t.Errorf("encodeCN = %q", got)
 	}
 }
 

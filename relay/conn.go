@@ -28,7 +28,8 @@ type trackedConn struct {
 	// handshakeDone is set by VerifyConnection; the handshake timer leaves the connection alone after that.
 	handshakeDone atomic.Bool
 
-	peer *peer // see peer: set during the handshake
+	peer *peer      // see peer: set during the handshake
+	lim  limitState // see connLimits
 
 	// raw mode: set by the session's client-to-backend direction while it waits in readRaw (the only reader of a
 	// hijacked connection), Read then reads the socket rawFD itself; see rawRead.
@@ -66,27 +67,15 @@ func (c *trackedConn) Close() error {
 			c.hsTimer.Stop()
 		}
 		c.srv.forget(c)
+		if c.lim.lim != nil {
+			c.lim.lim.drop(c)
+		}
 		c.srv.metrics.activeConns.Add(-1)
 		if c.release != nil {
 			c.release()
 		}
 	})
 	return err
-}
-
-// cut closes the connection because its certificate may no longer be used. A WebSocket session on it gets a close
-// frame first when the stream is at a frame boundary (RFC 6455 §7.4.1: 1008 policy violation).
-func (c *trackedConn) cut(reason string) {
-	c.mu.Lock()
-	s := c.sess
-	c.mu.Unlock()
-	if s != nil {
-		s.terminate(closePolicyViolation, reason)
-		return
-	}
-	// Closing the socket under the TLS layer ends any blocked read at once; the HTTP server then closes the
-	// *tls.Conn, which lands here again and is a no-op.
-	c.Close()
 }
 
 func (c *trackedConn) setSession(s *session) bool {
@@ -99,8 +88,10 @@ func (c *trackedConn) setSession(s *session) bool {
 	return true
 }
 
-// limitListener hands out trackedConns and, with max_connections, keeps at most that many open: Accept waits for a
-// slot before accepting, so excess clients queue in the kernel's backlog instead of costing memory here.
+// limitListener hands out trackedConns and, with max_connections, keeps at most that many open: when every slot is
+// taken, Accept closes a connection without a certificate if there is one (connLimits), else it waits with the
+// connection it accepted until a slot frees, and excess clients queue in the kernel's backlog instead of costing
+// memory here.
 type limitListener struct {
 	net.Listener
 	srv       *Server
@@ -108,29 +99,32 @@ type limitListener struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	handshake time.Duration
+	limits    *connLimits
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	if l.sem != nil {
-		select {
-		case l.sem <- struct{}{}:
-		case <-l.done:
-			return nil, net.ErrClosed
-		}
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		if l.sem != nil {
-			<-l.sem
-		}
 		return nil, err
 	}
 	tc := &trackedConn{Conn: c, srv: l.srv}
+	l.srv.metrics.activeConns.Add(1)
+	l.limits.admit(tc)
 	if l.sem != nil {
+		select {
+		case l.sem <- struct{}{}:
+		default:
+			l.limits.evict(tc, nil, limitReserved)
+			select {
+			case l.sem <- struct{}{}:
+			case <-l.done:
+				tc.Close()
+				return nil, net.ErrClosed
+			}
+		}
 		var once sync.Once
 		tc.release = func() { once.Do(func() { <-l.sem }) }
 	}
-	l.srv.metrics.activeConns.Add(1)
 	// The HTTP server bounds the handshake with ReadHeaderTimeout; this separate timer enforces
 	// timeouts.handshake (a slow-loris client that never finishes its ClientHello).
 	tc.hsTimer = time.AfterFunc(l.handshake, func() {

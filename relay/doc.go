@@ -10,8 +10,12 @@
 // What sets the relay apart from Apache, nginx or HAProxy is that revocation reaches open sessions: the relay keeps
 // a registry of connections with a verified certificate, re-checks them whenever a new CRL (or CA bundle) is loaded
 // — by Server.Reload or by the file watcher within a second of the file changing — and cuts those now revoked,
-// sending a WebSocket close frame 1008 when the stream is at a frame boundary. Sessions also end when their
-// certificate expires.
+// sending a WebSocket close frame 1008 when the stream is at a frame boundary — to the client and to the backend
+// (Server.cutConn). Sessions also end when their certificate expires.
+//
+// Clients without a verified certificate cannot lock certificate holders out: they are capped per source address,
+// kept out of a reserved share of max_connections (the oldest idle one is closed to make room), closed after a
+// short idle time and after every refusal (see connLimits).
 //
 // Relayed WebSockets are cheap while idle: each direction reads into a 256-byte buffer of its session and borrows
 // a pooled 32 KiB buffer only while data flows, and after two idle seconds it parks (on Linux): its goroutine ends

@@ -23,6 +23,7 @@ type reqInfoKey struct{}
 type reqInfo struct {
 	peer   *peer
 	remote netip.Addr
+	body   *countingBody // the client's request body, nil without one
 }
 
 // ServeHTTP routes one request: path sanity, route match, per-request revocation re-check, route policy, then a
@@ -38,6 +39,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := remoteAddr(r)
 	m := s.mat.Load()
 
+	if p == nil && tc != nil && tc.lim.lim != nil && tc.lim.lim.overShare() {
+		s.metrics.refused(limitReserved)
+		s.refuse(w, r, nil, nil, http.StatusServiceUnavailable, "limit_reserved",
+			"too many connections without a client certificate", start)
+		return
+	}
+
 	if msg := checkRequestPath(r); msg != "" {
 		s.refuse(w, r, p, nil, http.StatusBadRequest, "bad_request", msg, start)
 		return
@@ -47,9 +55,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, p, nil, http.StatusNotFound, "no_route", "no route for this path", start)
 		return
 	}
+	if msg := ambiguousPath(r.URL.Path); msg != "" && !rt.cfg.AllowAmbiguousPaths {
+		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", msg, start)
+		return
+	}
 	if p != nil {
 		// A keep-alive connection may outlive a reload: re-check it on every request, an O(1) lookup per CA.
 		if rej := m.recheck(p, s.now(), false); rej != nil {
+			rej.CN = cnOf(p)
 			w.Header().Set("Connection", "close")
 			s.logReject(r.RemoteAddr, rt.cfg.Path, rej)
 			s.refuse(w, r, p, rt, http.StatusForbidden, "", "client certificate revoked", start)
@@ -57,7 +70,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if reason, detail := rt.authorize(p, remote); reason != "" {
-		s.logReject(r.RemoteAddr, rt.cfg.Path, &RejectError{Reason: reason, Subject: subjectOf(p),
+		s.logReject(r.RemoteAddr, rt.cfg.Path, &RejectError{Reason: reason, Subject: subjectOf(p), CN: cnOf(p),
 			Serial: serialOf(p), Err: errors.New(detail)}, slog.String("path", r.URL.Path))
 		s.metrics.policy(reason)
 		msg := strings.ReplaceAll(reason, "_", " ")
@@ -123,6 +136,11 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *peer, rt *rou
 		s.log.Info("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", status, "reason", reason,
 			"detail", msg)
 	}
+	if p == nil {
+		// A client without a certificate gets its answer and loses the connection: a refused anonymous
+		// keep-alive must not hold a slot (issue 11 §1).
+		w.Header().Set("Connection", "close")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
@@ -130,9 +148,13 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *peer, rt *rou
 	s.access(r, p, rt, status, start, 0, int64(n))
 }
 
-// logReject writes the rejection line: the reason, and the certificate that was refused.
+// logReject writes the rejection line: the reason, and the certificate that was refused, under the same keys as
+// the access line (cn, serial) plus its full subject.
 func (s *Server) logReject(remote, route string, rej *RejectError, extra ...any) {
 	args := []any{"remote", remote, "reason", rej.Reason}
+	if rej.CN != "" {
+		args = append(args, "cn", rej.CN)
+	}
 	if route != "" {
 		args = append(args, "route", route)
 	}
@@ -156,11 +178,15 @@ func (s *Server) access(r *http.Request, p *peer, rt *route, status int, start t
 	if rt != nil {
 		routePath = rt.cfg.Path
 	}
-	args := []any{"remote", r.RemoteAddr, "cn", cnOf(p), "serial", serialStr(p), "route", routePath,
-		"path", r.URL.Path, "status", status, "duration", time.Since(start).Round(time.Microsecond).String(),
-		"bytes_in", in, "bytes_out", out}
+	args := []any{"remote", r.RemoteAddr, "cn", cnOf(p), "serial", serialStr(p), "method", r.Method,
+		"route", routePath, "path", r.URL.Path, "status", status, "duration_ms", durationMS(start),
+		"bytes_in", in, "bytes_out", out, "user_agent", r.UserAgent()}
 	s.log.Info("access", append(args, extra...)...)
 }
+
+// durationMS is the time since start in milliseconds, a number in both log formats (microsecond precision), so
+// that log pipelines can compare and sum it without parsing "1.5ms" or "2m3s".
+func durationMS(start time.Time) float64 { return float64(time.Since(start).Microseconds()) / 1000 }
 
 func cnOf(p *peer) string {
 	if p == nil {
@@ -207,10 +233,12 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *route, p
 	start time.Time) {
 	cw := &countingWriter{ResponseWriter: w}
 	var in atomic.Int64
+	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &countingBody{ReadCloser: r.Body, n: &in}
+		body = &countingBody{ReadCloser: r.Body, n: &in}
+		r.Body = body
 	}
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{peer: p, remote: remote}))
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{peer: p, remote: remote, body: body}))
 	rt.proxy.ServeHTTP(cw, r)
 	status := cw.status
 	if status == 0 {
@@ -245,7 +273,7 @@ func (s *Server) rewrite(rt *route) func(*httputil.ProxyRequest) {
 		if info != nil {
 			p, remote = info.peer, info.remote
 		}
-		setIdentity(pr.Out.Header, p, remote, pr.In.Host)
+		setIdentity(pr.Out.Header, p, remote, pr.In.Host, rt.strip)
 	}
 }
 
@@ -276,13 +304,36 @@ func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter 
 
 type countingBody struct {
 	io.ReadCloser
-	n *atomic.Int64
+	n   *atomic.Int64
+	err atomic.Pointer[error] // the first read error other than io.EOF: the client's body was bad or cut short
 }
 
 func (c *countingBody) Read(b []byte) (int, error) {
 	n, err := c.ReadCloser.Read(b)
 	c.n.Add(int64(n))
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.err.CompareAndSwap(nil, &err)
+	}
 	return n, err
+}
+
+// proxyError answers a proxied request that failed: 400 when reading the client's own body failed (a malformed
+// chunked encoding, a body cut short) — the transport reports that as its own error, but the backend is not at
+// fault — else 502 through backendError.
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, rt *route, err error) {
+	// ReverseProxy wraps the body it hands to its ErrorHandler: the one serveProxy counts is in the context.
+	if info, _ := r.Context().Value(reqInfoKey{}).(*reqInfo); info != nil && info.body != nil {
+		if berr := info.body.err.Load(); berr != nil {
+			s.log.Info("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", http.StatusBadRequest,
+				"reason", "bad_request", "detail", "malformed request body: "+(*berr).Error())
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, "400 Bad Request: malformed request body\n") //nolint:errcheck // the client may be gone
+			return
+		}
+	}
+	s.backendError(w, r, rt, err)
 }
 
 // isWebSocketUpgrade reports an RFC 6455 §4.1 opening handshake: GET with Connection: Upgrade and Upgrade: websocket.

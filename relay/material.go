@@ -42,6 +42,7 @@ const (
 type RejectError struct {
 	Reason  string
 	Subject string   // the client certificate's subject, empty without one
+	CN      string   // the client certificate's subject common name, empty without one
 	Serial  *big.Int // the client certificate's serial (or the revoked CA's, with Reason revoked), nil without one
 	Err     error    // the underlying error, if any
 }
@@ -64,6 +65,7 @@ type material struct {
 	cfg       *Config
 	cert      []tls.Certificate
 	leafCert  *x509.Certificate
+	ciphers   []uint16 // TLS 1.2 cipher suites (tls.cipher_suites)
 	roots     *x509.CertPool
 	inters    *x509.CertPool
 	clientCAs *x509.CertPool // sent in the CertificateRequest so that browsers can pick a matching certificate
@@ -108,11 +110,17 @@ func loadMaterial(cfg *Config, now time.Time) (*material, error) {
 		return nil, fmt.Errorf("loading server certificate %s and key %s: %w", cfg.TLS.Cert, cfg.TLS.Key, err)
 	}
 	m.cert = []tls.Certificate{pair}
+	if m.ciphers, err = cipherSuiteIDs(cfg.TLS.CipherSuites); err != nil {
+		return nil, err // checked by Validate already
+	}
 	m.leafCert = pair.Leaf
 	if m.leafCert == nil {
 		if m.leafCert, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
 			return nil, fmt.Errorf("parsing server certificate %s: %w", cfg.TLS.Cert, err)
 		}
+	}
+	if err := checkServerEKU(m.leafCert, cfg.TLS.Cert); err != nil {
+		return nil, err
 	}
 	if now.After(m.leafCert.NotAfter) {
 		return nil, fmt.Errorf("server certificate %s expired at %s", cfg.TLS.Cert, m.leafCert.NotAfter.Format(time.RFC3339))
@@ -221,7 +229,11 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 func (m *material) verifyClient(certs []*x509.Certificate, now time.Time) ([][]*x509.Certificate, *RejectError) {
 	leaf := certs[0]
 	rej := func(reason string, err error) *RejectError {
-		return &RejectError{Reason: reason, Subject: leaf.Subject.String(), Serial: leaf.SerialNumber, Err: err}
+		return &RejectError{Reason: reason, Subject: leaf.Subject.String(), CN: leaf.Subject.CommonName,
+			Serial: leaf.SerialNumber, Err: err}
+	}
+	if err := m.checkClientEKU(leaf); err != nil {
+		return nil, rej(ReasonWrongEKU, err)
 	}
 	key := sha256.Sum256(leaf.Raw)
 	ok, hit := m.cachedChains(key, leaf, now)
@@ -355,7 +367,7 @@ func classifyVerifyError(err error) string {
 
 // classifyCRLError maps a crl.Bundle.CheckChain error to a rejection; a revoked CA reports the CA's serial.
 func classifyCRLError(leaf *x509.Certificate, err error) *RejectError {
-	r := &RejectError{Subject: leaf.Subject.String(), Serial: leaf.SerialNumber, Err: err}
+	r := &RejectError{Subject: leaf.Subject.String(), CN: leaf.Subject.CommonName, Serial: leaf.SerialNumber, Err: err}
 	var rev *crl.RevokedError
 	switch {
 	case errors.As(err, &rev):

@@ -23,9 +23,32 @@ type metrics struct {
 	policies       sync.Map // reason → *atomic.Uint64
 	reloads        sync.Map // result → *atomic.Uint64
 	cuts           sync.Map // reason → *atomic.Uint64
+	refusals       sync.Map // limit → *atomic.Uint64 (connections closed by a connection limit)
 }
 
-func newMetrics() *metrics { return &metrics{} }
+// newMetrics returns the counters with every known label value present at 0, so that a Prometheus increase()
+// alert fires on the first event: a series that appears only with its first increment has no earlier sample to
+// rise from.
+func newMetrics() *metrics {
+	m := &metrics{}
+	zero := func(sm *sync.Map, keys ...string) {
+		for _, k := range keys {
+			sm.Store(k, new(atomic.Uint64))
+		}
+	}
+	handshakeReasons := []string{ReasonUnknownCA, ReasonExpired, ReasonRevoked, ReasonWrongEKU, ReasonChainTooLong,
+		ReasonInvalidChain, ReasonCRLMissing, ReasonCRLExpired}
+	zero(&m.handshakes, "ok\x00none", "ok\x00certificate", "resumed\x00certificate")
+	for _, r := range handshakeReasons {
+		zero(&m.handshakes, "rejected\x00"+r)
+	}
+	zero(&m.policies, ReasonNoCertificate, ReasonCNNotAllowed, ReasonOUNotAllowed, ReasonEmailNotAllowed,
+		ReasonURINotAllowed, ReasonIPNotAllowed)
+	zero(&m.reloads, "ok", "error")
+	zero(&m.cuts, append(handshakeReasons, cutIdleTimeout, cutPingTimeout, cutShutdown)...)
+	zero(&m.refusals, limitPerAddress, limitReserved, limitAnonymousIdle)
+	return m
+}
 
 func inc(m *sync.Map, key string) {
 	v, ok := m.Load(key)
@@ -39,6 +62,7 @@ func (m *metrics) handshake(outcome, reason string) { inc(&m.handshakes, outcome
 func (m *metrics) policy(reason string)             { inc(&m.policies, reason) }
 func (m *metrics) reload(result string)             { inc(&m.reloads, result) }
 func (m *metrics) cut(reason string)                { inc(&m.cuts, reason) }
+func (m *metrics) refused(limit string)             { inc(&m.refusals, limit) }
 
 // MetricsHandler returns the handler serving the relay's metrics in the Prometheus text exposition format
 // (version 0.0.4): sessions, handshakes by outcome and reason, bytes, reloads, sessions cut, and per CA the CRL's
@@ -83,6 +107,11 @@ func (s *Server) writeMetrics(w io.Writer) {
 	head("relay_sessions_cut_total", "counter", "Connections closed by the relay, by reason (revoked, expired, idle_timeout, …).")
 	writeMap(&b, &m.cuts, func(k string) string {
 		return fmt.Sprintf("relay_sessions_cut_total{reason=%q}", esc(k))
+	})
+
+	head("relay_connections_refused_total", "counter", "Connections without a verified certificate closed by a connection limit (per_address, reserved, anonymous_idle).")
+	writeMap(&b, &m.refusals, func(k string) string {
+		return fmt.Sprintf("relay_connections_refused_total{limit=%q}", esc(k))
 	})
 
 	mat := s.mat.Load()

@@ -35,6 +35,7 @@ type testPKI struct {
 
 	server                                         tls.Certificate
 	alice, bob, carol, dave, expired, serverEKU    tls.Certificate
+	noEKU, anyEKU                                  tls.Certificate // clientAuth only implied (legacy CAs)
 	erin, frank, mallory                           tls.Certificate
 	serverChainPEM, serverKeyPEM, caPEM, backendCA []byte
 }
@@ -98,6 +99,8 @@ type leafOpts struct {
 	ou        []string
 	emails    []string
 	eku       x509.ExtKeyUsage
+	ekus      []x509.ExtKeyUsage // replaces eku when set
+	noEKU     bool               // no extended key usage extension at all
 	ips       []net.IP
 	notBefore time.Time
 	notAfter  time.Time
@@ -127,6 +130,12 @@ func (c *testCA) issue(o leafOpts, chain ...*testCA) (tls.Certificate, error) {
 		NotAfter:       o.notAfter,
 		KeyUsage:       x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:    []x509.ExtKeyUsage{o.eku},
+	}
+	if o.ekus != nil {
+		tmpl.ExtKeyUsage = o.ekus
+	}
+	if o.noEKU {
+		tmpl.ExtKeyUsage = nil
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, key.Public(), c.key)
 	if err != nil {
@@ -181,6 +190,11 @@ func buildPKI() (*testPKI, error) {
 	})
 	must(func() (e error) {
 		p.serverEKU, e = in.issue(leafOpts{cn: "server-as-client", eku: x509.ExtKeyUsageServerAuth}, in)
+		return
+	})
+	must(func() (e error) { p.noEKU, e = in.issue(leafOpts{cn: "no-eku", noEKU: true}, in); return })
+	must(func() (e error) {
+		p.anyEKU, e = in.issue(leafOpts{cn: "any-eku", ekus: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}, in)
 		return
 	})
 	must(func() (e error) { p.erin, e = p.inter2.issue(leafOpts{cn: "erin"}, p.inter2); return })

@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,6 +31,7 @@ type route struct {
 	dialAddr  string
 	tlsConfig *tls.Config // for a secure backend
 	cidrs     []netip.Prefix
+	strip     headerStripper // inbound headers removed before the request reaches the backend
 	dialer    *net.Dialer
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy // set by Server.prepare
@@ -43,7 +42,12 @@ func compileRoute(m *material, r *Route) (*route, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	rt := &route{cfg: r, prefix: normalizePrefix(r.Path), backend: u, dialer: &net.Dialer{Timeout: backendDialTimeout}}
+	var extraStrip []string
+	if m.cfg != nil {
+		extraStrip = m.cfg.StripHeaders
+	}
+	rt := &route{cfg: r, prefix: normalizePrefix(r.Path), backend: u, dialer: &net.Dialer{Timeout: backendDialTimeout},
+		strip: newHeaderStripper(extraStrip)}
 	rt.secure = u.Scheme == "wss" || u.Scheme == "https"
 	port := u.Port()
 	if port == "" {
@@ -165,92 +169,4 @@ func anyIn(have, allowed []string) bool {
 		}
 	}
 	return false
-}
-
-// Identity headers sent to the backend. Every inbound header whose name normalizes (case folded, '_' read as '-')
-// to one of these, or starts with X-Client-Cert, is removed first, so a client cannot forge them. Backends that map
-// underscores to dashes (CGI, PHP, some Python servers) would otherwise accept X_Client_Cert_CN as the real thing.
-const (
-	HeaderSubject     = "X-Client-Cert-Subject"     // RFC 2253 subject of the client certificate
-	HeaderCN          = "X-Client-Cert-Cn"          // subject common name
-	HeaderSerial      = "X-Client-Cert-Serial"      // serial number, lower-case hex
-	HeaderFingerprint = "X-Client-Cert-Fingerprint" // SHA-256 of the DER certificate, lower-case hex
-	HeaderNotAfter    = "X-Client-Cert-Not-After"   // RFC 3339, UTC
-	HeaderVerify      = "X-Client-Verify"           // SUCCESS or NONE, like nginx $ssl_client_verify
-	HeaderClientCert  = "Client-Cert"               // RFC 9440 §2.2: :base64(DER):
-	HeaderCertChain   = "Client-Cert-Chain"         // RFC 9440 §2.3: the CA certificates of the verified chain
-)
-
-// isReservedHeader reports whether the relay owns a header name: identity and forwarding headers.
-func isReservedHeader(name string) bool {
-	n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-	switch n {
-	case "x-client-verify", "client-cert", "client-cert-chain", "x-forwarded-for", "x-forwarded-proto",
-		"x-forwarded-host", "x-real-ip", "forwarded":
-		return true
-	}
-	return strings.HasPrefix(n, "x-client-cert") || strings.HasPrefix(n, "ssl-client")
-}
-
-// setIdentity removes every reserved header from h and sets the relay's own: identity from p (X-Client-Verify NONE
-// without a certificate) and X-Forwarded-For/-Proto/-Host. The relay is the edge: client-sent forwarding headers
-// are not trusted, so they are replaced rather than appended to.
-func setIdentity(h http.Header, p *peer, remote netip.Addr, host string) {
-	for k := range h {
-		if isReservedHeader(k) {
-			delete(h, k)
-		}
-	}
-	h.Set("X-Forwarded-For", remote.String())
-	h.Set("X-Forwarded-Proto", "https")
-	if host != "" {
-		h.Set("X-Forwarded-Host", host)
-	}
-	if p == nil {
-		h.Set(HeaderVerify, "NONE")
-		return
-	}
-	leaf := p.leaf()
-	sum := sha256.Sum256(leaf.Raw)
-	h.Set(HeaderVerify, "SUCCESS")
-	h.Set(HeaderSubject, headerSafe(leaf.Subject.String()))
-	h.Set(HeaderCN, headerSafe(leaf.Subject.CommonName))
-	h.Set(HeaderSerial, leaf.SerialNumber.Text(16))
-	h.Set(HeaderFingerprint, hex.EncodeToString(sum[:]))
-	h.Set(HeaderNotAfter, leaf.NotAfter.UTC().Format(time.RFC3339))
-	h.Set(HeaderClientCert, ":"+base64.StdEncoding.EncodeToString(leaf.Raw)+":")
-	// RFC 9440 §2.3: the chain used to validate the leaf, leaf excluded; the trust anchor is omitted since the
-	// backend trusts the relay, not the root.
-	if ch := p.chains[0]; len(ch) > 2 {
-		parts := make([]string, 0, len(ch)-2)
-		for _, c := range ch[1 : len(ch)-1] {
-			parts = append(parts, ":"+base64.StdEncoding.EncodeToString(c.Raw)+":")
-		}
-		h.Set(HeaderCertChain, strings.Join(parts, ", "))
-	}
-}
-
-// headerSafe percent-encodes bytes outside printable ASCII and '%' itself: certificate names may hold UTF-8 or
-// control characters, which are unsafe or ambiguous in a header value (RFC 9110 §5.5).
-func headerSafe(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '%' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '%' {
-			fmt.Fprintf(&b, "%%%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

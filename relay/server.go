@@ -108,13 +108,12 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 		ReadHeaderTimeout: cfg.Timeouts.ReadHeader.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         s.connState,
 		// No HTTP/2: WebSockets are relayed over HTTP/1.1 Upgrade (RFC 6455 §4), and ALPN offers only http/1.1.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if tc, ok := c.(*tls.Conn); ok {
-				if t, ok := tc.NetConn().(*trackedConn); ok {
-					return context.WithValue(ctx, connKey{}, t)
-				}
+			if t := trackedOf(c); t != nil {
+				return context.WithValue(ctx, connKey{}, t)
 			}
 			return ctx
 		},
@@ -136,7 +135,7 @@ func (s *Server) prepare(m *material) {
 			FlushInterval: -1,
 			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				s.backendError(w, r, rt, err)
+				s.proxyError(w, r, rt, err)
 			},
 		}
 	}
@@ -157,6 +156,7 @@ func (s *Server) tlsConfig() *tls.Config {
 				MinVersion:   tls.VersionTLS12,
 				NextProtos:   []string{"http/1.1"},
 				Certificates: m.cert,
+				CipherSuites: m.ciphers, // TLS 1.2 only; see DefaultCipherSuites
 				// Request, never require, at the handshake: each route decides in HTTP whether it needs a
 				// certificate. Asking later (TLS 1.3 post-handshake auth) breaks Chromium and Node.js.
 				ClientAuth: tls.RequestClientCert,
@@ -181,6 +181,9 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 	}
 	if len(cs.PeerCertificates) == 0 {
 		s.metrics.handshake("ok", "none")
+		if tc.lim.lim != nil {
+			tc.lim.lim.setBusy(tc, false) // anonymous: timeouts.anonymous_idle until its first request
+		}
 		return nil
 	}
 	m := s.mat.Load()
@@ -208,6 +211,10 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 			return rej
 		}
 	}
+	s.noteLegacyEKU(tc, cs.PeerCertificates[0])
+	if tc.lim.lim != nil {
+		tc.lim.lim.verified(tc) // no longer subject to the limits on connections without a certificate
+	}
 	outcome := "ok"
 	if cs.DidResume {
 		outcome = "resumed"
@@ -230,10 +237,7 @@ func (s *Server) track(tc *trackedConn, now time.Time) {
 	tc.mu.Lock()
 	if !tc.closed {
 		tc.expiry = time.AfterFunc(notAfter.Sub(now), func() {
-			s.log.Warn("session closed: client certificate expired", "remote", tc.RemoteAddr().String(),
-				"cn", tc.peer.leaf().Subject.CommonName, "serial", serialHex(tc.peer.leaf()), "not_after", notAfter)
-			s.metrics.cut(ReasonExpired)
-			tc.cut("certificate expired")
+			s.cutConn(tc, closePolicyViolation, ReasonExpired, "client certificate expired", "not_after", notAfter)
 		})
 	}
 	tc.mu.Unlock()
@@ -257,7 +261,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	cfg := s.mat.Load().cfg
-	ll := &limitListener{Listener: ln, srv: s, done: make(chan struct{}), handshake: cfg.Timeouts.Handshake.D()}
+	ll := &limitListener{Listener: ln, srv: s, done: make(chan struct{}), handshake: cfg.Timeouts.Handshake.D(),
+		limits: newConnLimits(s, cfg)}
 	if cfg.MaxConnections > 0 {
 		ll.sem = make(chan struct{}, cfg.MaxConnections)
 	}
@@ -361,7 +366,7 @@ wait:
 	}
 	s.mu.Unlock()
 	for _, sess := range remaining {
-		sess.terminate(closeGoingAway, "relay shutting down")
+		s.cutSession(sess, closeGoingAway, cutShutdown, "relay shutting down")
 	}
 	if len(remaining) > 0 {
 		s.log.Info("relay closed sessions at the end of the grace period", "sessions", len(remaining))
@@ -395,8 +400,8 @@ func (s *Server) sessionCount() int {
 // re-checked: one whose certificate (or a CA above it) is now revoked is closed, as is, after a change of the client
 // CA bundle, one whose chain no longer verifies. A file that does not load leaves the previous generation in force;
 // an invalid configuration file is reported but does not block the reload of the other files with the last good
-// configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. listen,
-// metrics_listen, max_connections and timeouts need a restart to change.
+// configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. The settings
+// of restartOnlyNames need a restart to change (warnRestartOnly says so).
 // The command layer calls Reload on SIGHUP; the file watcher calls it when a file changes.
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
@@ -427,12 +432,9 @@ func (s *Server) Reload() error {
 			// Settings bound to the listeners stay as running (including command-line overrides); say so
 			// only when the file really changed them.
 			fr := restartOf(cfg)
-			if s.fileRestart != nil && fr != *s.fileRestart {
-				s.log.Warn("relay config: listen, metrics_listen, max_connections and timeouts change only on restart")
-			}
+			s.warnRestartOnly(s.fileRestart, fr, old.cfg)
 			s.fileRestart = &fr
-			cfg.Listen, cfg.MetricsListen = old.cfg.Listen, old.cfg.MetricsListen
-			cfg.MaxConnections, cfg.Timeouts = old.cfg.MaxConnections, old.cfg.Timeouts
+			keepRestartOnly(cfg, old.cfg)
 		}
 	}
 	m, err := loadMaterial(cfg, s.now())
@@ -460,17 +462,6 @@ func (s *Server) Reload() error {
 	return nil
 }
 
-// restartOnly holds the settings that only a restart changes.
-type restartOnly struct {
-	listen, metricsListen string
-	maxConnections        int
-	timeouts              Timeouts
-}
-
-func restartOf(c *Config) restartOnly {
-	return restartOnly{c.Listen, c.MetricsListen, c.MaxConnections, c.Timeouts}
-}
-
 func (s *Server) reloadFailed(err error) error {
 	s.metrics.reload("error")
 	s.log.Error("reload rejected, keeping the previous configuration, certificates and CRL", "error", err.Error())
@@ -493,11 +484,8 @@ func (s *Server) recheckAll(m *material, fullVerify bool) int {
 			continue
 		}
 		n++
-		s.metrics.cut(rej.Reason)
-		s.log.Warn("session closed: client certificate no longer valid", "remote", tc.RemoteAddr().String(),
-			"cn", tc.peer.leaf().Subject.CommonName, "serial", serialHex(tc.peer.leaf()), "reason", rej.Reason,
+		s.cutConn(tc, closePolicyViolation, rej.Reason, "client certificate no longer valid ("+rej.Reason+")",
 			"error", rej.Error())
-		tc.cut(rej.Reason)
 	}
 	return n
 }
@@ -536,6 +524,7 @@ type fileSig struct {
 func (s *Server) watch() {
 	defer close(s.watchDone)
 	seen := make(map[string]fileSig)
+	var clock crlClock
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
 	for {
@@ -545,6 +534,7 @@ func (s *Server) watch() {
 		case <-t.C:
 		}
 		m := s.mat.Load()
+		s.tickCRLClock(&clock, m)
 		changed := false
 		for _, name := range s.watchedFiles(m) {
 			var sig fileSig

@@ -136,7 +136,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 	}
 	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
 	ss := &session{srv: s, tc: tc, client: cconn, backend: bconn, rt: rt, start: start,
-		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(p), serial: serialStr(p)}
+		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(p), serial: serialStr(p), ua: r.UserAgent()}
 	ss.pending.Store(2)
 	if !s.addSession(ss) {
 		cconn.Close()
@@ -150,7 +150,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		err = ss.writeClient(fromBackend)
 	}
 	if err == nil && len(fromClient) > 0 {
-		_, err = bconn.Write(fromClient)
+		err = ss.writeBackend(fromClient)
 	}
 	if err != nil {
 		ss.closing.Store(true)
@@ -204,7 +204,7 @@ func (s *Server) upgradeRequest(b *bytes.Buffer, r *http.Request, rt *route, p *
 	h := r.Header.Clone()
 	removeHopHeaders(h)
 	h.Del("Content-Length") // the handshake has no body (checked in ServeHTTP)
-	setIdentity(h, p, remote, r.Host)
+	setIdentity(h, p, remote, r.Host, rt.strip)
 	host := rt.backend.Host
 	if rt.cfg.PreserveHost {
 		host = r.Host
@@ -254,11 +254,15 @@ type session struct {
 	path    string
 	cn      string
 	serial  string
+	ua      string // the client's User-Agent, for the access line
 
 	// wmu serializes writes to the client: relayed data and the frames the relay injects itself. frames tracks
 	// where the server-to-client frame stream stands, so an injected frame never lands inside another frame.
 	wmu    sync.Mutex
 	frames frameTracker
+	// bwmu and bframes do the same for writes to the backend, so that the relay can close it with a frame too.
+	bwmu    sync.Mutex
+	bframes frameTracker
 
 	in, out atomic.Int64 // bytes from the client, bytes to the client
 	last    atomic.Int64 // unix nanoseconds of the last byte either way (idle_timeout)
@@ -559,8 +563,15 @@ func (d *direction) unpark() {
 }
 
 func (ss *session) writeBackend(p []byte) error {
-	_, err := ss.backend.Write(p)
-	return err
+	ss.bwmu.Lock()
+	defer ss.bwmu.Unlock()
+	n, err := ss.backend.Write(p)
+	if err != nil {
+		ss.bframes.broken = true
+		return err
+	}
+	ss.bframes.feed(p[:n])
+	return nil
 }
 
 func (ss *session) writeClient(p []byte) error {
@@ -615,15 +626,17 @@ func (ss *session) finish() {
 	}
 	// LogAttrs: the same line as Info with key-value pairs, without boxing each value (one access line per session).
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "access", slog.String("remote", ss.remote),
-		slog.String("cn", ss.cn), slog.String("serial", ss.serial), slog.String("route", ss.rt.cfg.Path),
-		slog.String("path", ss.path), slog.Int("status", http.StatusSwitchingProtocols),
-		slog.String("duration", time.Since(ss.start).Round(time.Millisecond).String()),
-		slog.Int64("bytes_in", ss.in.Load()), slog.Int64("bytes_out", ss.out.Load()), slog.String("end", why))
+		slog.String("cn", ss.cn), slog.String("serial", ss.serial), slog.String("method", http.MethodGet),
+		slog.String("route", ss.rt.cfg.Path), slog.String("path", ss.path),
+		slog.Int("status", http.StatusSwitchingProtocols), slog.Float64("duration_ms", durationMS(ss.start)),
+		slog.Int64("bytes_in", ss.in.Load()), slog.Int64("bytes_out", ss.out.Load()),
+		slog.String("user_agent", ss.ua), slog.String("end", why))
 }
 
 // terminate ends the session on the relay's own initiative. When the server-to-client stream is at a frame
 // boundary it first sends a close frame (RFC 6455 §5.5.1), so the client learns why; otherwise the TCP connection is
-// simply closed, since a frame written mid-frame would corrupt the stream.
+// simply closed, since a frame written mid-frame would corrupt the stream. The backend gets the same close frame
+// under the same condition (closeBackend). Callers go through Server.cutConn or Server.cutSession.
 func (ss *session) terminate(code uint16, reason string) {
 	if !ss.closing.CompareAndSwap(false, true) {
 		return
@@ -645,6 +658,7 @@ func (ss *session) terminate(code uint16, reason string) {
 			cw.CloseWrite() //nolint:errcheck
 		}
 	}
+	ss.closeBackend(code, reason)
 	ss.backend.Close()
 	if !graceful {
 		if ss.tc != nil {
@@ -663,8 +677,7 @@ func (ss *session) checkIdle() {
 	d := ss.rt.cfg.IdleTimeout.D()
 	since := time.Since(time.Unix(0, ss.last.Load()))
 	if since >= d {
-		ss.srv.metrics.cut("idle_timeout")
-		ss.terminate(closeGoingAway, "idle timeout")
+		ss.srv.cutSession(ss, closeGoingAway, cutIdleTimeout, "idle timeout")
 		return
 	}
 	ss.tmu.Lock()
@@ -683,8 +696,7 @@ func (ss *session) sendPing() {
 	ss.pinged = true
 	ss.tmu.Unlock()
 	if dead {
-		ss.srv.metrics.cut("ping_timeout")
-		ss.terminate(closeGoingAway, "no answer to ping")
+		ss.srv.cutSession(ss, closeGoingAway, cutPingTimeout, "no answer to ping")
 		return
 	}
 	if ss.wmu.TryLock() {

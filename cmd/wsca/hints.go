@@ -9,6 +9,7 @@ import (
 	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/migrate"
+	"github.com/wsca/wsca/relay"
 	"github.com/wsca/wsca/srvconf"
 	"github.com/wsca/wsca/store"
 )
@@ -51,6 +52,8 @@ func hint(err error) string {
 		return "the database is damaged: restore wsca.db from a backup (wsca backup makes one)"
 	case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
 		return "this CRL was not made by this CA; regenerate it with wsca crl"
+	case errors.Is(err, relay.ErrServerCertEKU):
+		return "issue a server certificate for the relay: wsca issue relay --server --dns HOST (or --ip ADDR)"
 	case errors.Is(err, crl.ErrCRLExpired):
 		return "regenerate the CRL with wsca crl (and run it from cron: see docs/operations.md)"
 	}
