@@ -62,6 +62,8 @@ type Server struct {
 	watchOnce sync.Once
 	watchStop chan struct{}
 	watchDone chan struct{}
+
+	crl *crlState // rollback watermark and, with a CRL URL, its poller (crlsource.go)
 }
 
 // New validates cfg, loads the server certificate and key, the client CA bundle and the CRL file (fail closed: any
@@ -95,7 +97,7 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 			}
 		}
 	}
-	m, err := loadMaterial(cfg, s.now())
+	m, err := s.initCRL(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +266,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.watchOnce.Do(func() {
 		s.parker = newParker() // set before the first connection is accepted
 		go s.watch()
+		s.startCRLPoll()
 	})
 	err := s.httpSrv.Serve(tls.NewListener(ll, s.tlsConfig()))
 	if errors.Is(err, http.ErrServerClosed) {
@@ -327,6 +330,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.watchOnce.Do(func() { close(s.watchDone) }) // the watcher never started
 	close(s.watchStop)
 	<-s.watchDone
+	s.stopCRLPoll()
 
 	grace := s.mat.Load().cfg.ShutdownGrace.D()
 	gctx, cancel := context.WithTimeout(ctx, grace)
@@ -398,7 +402,11 @@ func (s *Server) sessionCount() int {
 // configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. listen,
 // metrics_listen, max_connections and timeouts need a restart to change.
 // The command layer calls Reload on SIGHUP; the file watcher calls it when a file changes.
-func (s *Server) Reload() error {
+func (s *Server) Reload() error { return s.reload(nil) }
+
+// reload is Reload with, from the CRL URL's poller, a newly downloaded CRL body (nil: the CRL in force, or the
+// CRL file). It returns an error when that body was refused (verification or rollback): the poller counts it.
+func (s *Server) reload(offered []byte) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	start := time.Now()
@@ -433,11 +441,16 @@ func (s *Server) Reload() error {
 			s.fileRestart = &fr
 			cfg.Listen, cfg.MetricsListen = old.cfg.Listen, old.cfg.MetricsListen
 			cfg.MaxConnections, cfg.Timeouts = old.cfg.MaxConnections, old.cfg.Timeouts
+			s.keepCRLSource(old.cfg, cfg)
 		}
 	}
-	m, err := loadMaterial(cfg, s.now())
+	m, err := loadMaterialFrom(cfg, s.now(), s.crlBody(offered))
 	if err != nil {
 		return errors.Join(cfgErr, s.reloadFailed(err))
+	}
+	rbErr := s.guardRollback(old, m)
+	if offered != nil && rbErr == nil {
+		s.acceptBody(offered)
 	}
 	s.prepare(m)
 	s.mat.Store(m)
@@ -450,12 +463,13 @@ func (s *Server) Reload() error {
 	caChanged := old.digests[old.cfg.ClientCA] != m.digests[m.cfg.ClientCA] || old.cfg.ClientCA != m.cfg.ClientCA ||
 		old.cfg.VerifyDepth != m.cfg.VerifyDepth
 	cut := s.recheckAll(m, caChanged)
+	cut += s.reauthorizeAll(m)
 	for _, rt := range old.routes {
 		rt.transport.CloseIdleConnections()
 	}
 	s.logCRLState(m, slog.LevelInfo, "reloaded", "took", time.Since(start).String(), "sessions_cut", cut)
-	if cfgErr != nil {
-		return fmt.Errorf("relay reload: %w", cfgErr)
+	if err := errors.Join(cfgErr, rbErr); err != nil {
+		return fmt.Errorf("relay reload: %w", err)
 	}
 	return nil
 }
