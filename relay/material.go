@@ -81,7 +81,9 @@ type material struct {
 
 // loadMaterial reads every file the configuration names and builds a new generation. It fails on any unreadable,
 // unparsable or inconsistent file: the caller keeps the previous generation.
-func loadMaterial(cfg *Config, now time.Time) (*material, error) { return loadMaterialFrom(cfg, now, nil) }
+func loadMaterial(cfg *Config, now time.Time) (*material, error) {
+	return loadMaterialFrom(cfg, now, nil)
+}
 
 // loadMaterialFrom is loadMaterial with the CRL given as crlData, as it must be when the configuration's CRL is a
 // URL (the relay's crlSource fetched it); with nil a CRL file is read.
@@ -176,16 +178,6 @@ func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte) (*material, er
 	}
 	slices.SortStableFunc(m.routes, func(a, b *route) int { return len(b.prefix) - len(a.prefix) })
 	return m, nil
-}
-
-func findCRL(crls []*crl.CRL, ca *x509.Certificate) (*crl.CRL, error) {
-	for _, c := range crls {
-		if bytes.Equal(c.Issuer.RawSubject, ca.RawSubject) &&
-			bytes.Equal(c.Issuer.RawSubjectPublicKeyInfo, ca.RawSubjectPublicKeyInfo) {
-			return c, nil
-		}
-	}
-	return nil, crl.ErrNoCRL
 }
 
 func isSelfSigned(c *x509.Certificate) bool {
