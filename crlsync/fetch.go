@@ -122,7 +122,7 @@ func (f *Fetcher) Get(ctx context.Context, prev Validators) (*Response, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching CRL: %w", err)
+		return nil, fmt.Errorf("fetching CRL from %s: %w", f.URL, deadline(err, wait+timeout))
 	}
 	defer resp.Body.Close()
 	got := Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -141,7 +141,7 @@ func (f *Fetcher) Get(ctx context.Context, prev Validators) (*Response, error) {
 	}
 	body, err := f.readBody(resp)
 	if err != nil {
-		return nil, fmt.Errorf("fetching CRL from %s: %w", f.URL, err)
+		return nil, fmt.Errorf("fetching CRL from %s: %w", f.URL, deadline(err, wait+timeout))
 	}
 	if got.ETag == "" {
 		// Last-Modified has one-second resolution: a file replaced again within the same second as the copy
@@ -170,4 +170,12 @@ func (f *Fetcher) readBody(resp *http.Response) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
 	return body, nil
+}
+
+// deadline names the bound when err is the request's deadline: a slow or stalled publisher.
+func deadline(err error, d time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no complete answer within %v (publisher too slow): %w", d, err)
+	}
+	return err
 }

@@ -260,7 +260,7 @@ func (c *Config) resolvePaths(baseDir string) {
 	abs(&c.TLS.Key)
 	abs(&c.ClientCA)
 	abs(&c.StateDir)
-	if !crlsync.IsURL(c.CRL) {
+	if !strings.Contains(c.CRL, "://") { // a URL (Validate refuses other schemes than http and https)
 		abs(&c.CRL)
 	}
 	for i := range c.Routes {
