@@ -22,8 +22,10 @@ type FileSync struct {
 	CAs       []*x509.Certificate // the client CA bundle the CRLs must verify against
 	Watermark *Watermark
 	// OnChange, if set, runs after Out was replaced (a server reload). Its error is returned by Offer; the
-	// file stays replaced.
+	// file stays replaced, and the next Offer runs OnChange again even if nothing changed since.
 	OnChange func() error
+
+	hookPending bool
 }
 
 // Offer verifies body, applies the rollback rule and, when body differs from Out's content, replaces Out and
@@ -40,21 +42,23 @@ func (f *FileSync) Offer(body []byte) (changed bool, err error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("reading %s: %w", f.Out, err)
 	}
-	if bytes.Equal(cur, body) {
-		return false, f.Watermark.Advance(crls)
-	}
-	if err := atomicfile.Write(f.Out, body, 0o644); err != nil {
-		return false, err
+	changed = !bytes.Equal(cur, body)
+	if changed {
+		if err := atomicfile.Write(f.Out, body, 0o644); err != nil {
+			return false, err
+		}
+		f.hookPending = f.OnChange != nil
 	}
 	if err := f.Watermark.Advance(crls); err != nil {
-		return true, err
+		return changed, err
 	}
-	if f.OnChange != nil {
+	if f.hookPending {
 		if err := f.OnChange(); err != nil {
-			return true, err
+			return changed, err
 		}
+		f.hookPending = false
 	}
-	return true, nil
+	return changed, nil
 }
 
 // Current returns the verified CRLs in Out, or nil when Out is missing or does not verify (a first run).

@@ -53,5 +53,6 @@ validity has passed, so it can run every minute.`,
 	f.StringVar(&o.Out, "out", "", "write here instead of crl.pem in the CA directory")
 	f.BoolVar(&o.DER, "der", false, "write only the intermediate's CRL, DER-encoded")
 	f.StringArrayVar(&o.CopyTo, "copy-to", nil, "also write the CRL here, atomically (repeatable): a relay's copy, a web root")
+	cmd.AddCommand(newCRLFetchCmd(g))
 	return cmd
 }
