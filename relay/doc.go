@@ -10,8 +10,13 @@
 // What sets the relay apart from Apache, nginx or HAProxy is that revocation reaches open sessions: the relay keeps
 // a registry of connections with a verified certificate, re-checks them whenever a new CRL (or CA bundle) is loaded
 // — by Server.Reload or by the file watcher within a second of the file changing — and cuts those now revoked,
-// sending a WebSocket close frame 1008 when the stream is at a frame boundary. Sessions also end when their
-// certificate expires.
+// sending a WebSocket close frame 1008 when the stream is at a frame boundary. A reload also re-applies the route
+// policy to every open session (reauth.go), so a configuration change reaches open WebSockets too. Sessions also
+// end when their certificate expires.
+//
+// The CRL comes from a file or from an http(s) URL (crlsource.go, through package crlsync: long-poll of
+// `wsca publish`, verification against the client CA bundle, a cached copy for a restart without network). Either
+// way a CRL whose number is below the highest already accepted is refused, across restarts.
 //
 // Relayed WebSockets are cheap while idle: each direction reads into a 256-byte buffer of its session and borrows
 // a pooled 32 KiB buffer only while data flows, and after two idle seconds it parks (on Linux): its goroutine ends
