@@ -37,18 +37,7 @@ func TestCRLFetchSidecarReloadsNginx(t *testing.T) {
 	fetch := []string{"crl", "fetch", pub.CRLURL(), "--out", crlFile, "--ca", filepath.Join(host, "ca.crt")}
 	p.wsca(fetch...) // the first copy, before nginx starts
 	port := freePort(t)
-	srv := startNginx(t, fmt.Sprintf(`server {
-    listen 127.0.0.1:%d ssl;
-    server_name localhost;
-    ssl_certificate %s;
-    ssl_certificate_key %s;
-    ssl_verify_client on;
-    ssl_client_certificate %s;
-    ssl_verify_depth 2;
-    ssl_crl %s;
-    location / { return 200 "ok\n"; }
-}
-`, port, p.file("srv.crt"), p.file("srv.key"), filepath.Join(host, "ca.crt"), crlFile), port)
+	srv := startNginx(t, nginxSite(p, port, filepath.Join(host, "ca.crt"), crlFile, ""), port)
 	// SIGHUP to the master is what nginx -s reload sends.
 	hook := fmt.Sprintf("echo reload >> %s/reloads.log && kill -HUP %d", host, srv.proc.cmd.Process.Pid)
 	sidecar := startProc(t, nil, wscaBin, append(fetch, "--watch", "--interval", "1h", "--exec", hook)...)
