@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -210,12 +211,23 @@ func (s *Server) startCRLPoll() {
 		last = sha256.Sum256(*p)
 	}
 	p := &crlsync.Poller{Fetcher: c.src, Interval: interval,
-		Accept: func(body []byte) error { return s.reload(body) },
+		Accept: s.offerCRL,
 		Report: s.reportFetch}
 	go func() {
 		defer close(c.done)
 		p.Run(ctx, crlsync.Validators{}, last)
 	}()
+}
+
+// offerCRL is the poller's Accept: a reload with body as the CRL. It fails only when body itself was refused; a
+// broken configuration file, which the reload logs and counts on its own, does not make the poller download the
+// same CRL again and again.
+func (s *Server) offerCRL(body []byte) error {
+	err := s.reload(body)
+	if p := s.crl.body.Load(); p != nil && bytes.Equal(*p, body) {
+		return nil
+	}
+	return err
 }
 
 func (s *Server) stopCRLPoll() {
