@@ -45,6 +45,7 @@ func (p *Poller) Run(ctx context.Context, prev Validators, last [sha256.Size]byt
 	}
 	for ctx.Err() == nil {
 		start := time.Now()
+		sent := prev.ETag
 		resp, err := p.Fetcher.Get(ctx, prev)
 		res := Result{Took: time.Since(start), Err: err}
 		if err == nil && !resp.NotModified {
@@ -63,10 +64,12 @@ func (p *Poller) Run(ctx context.Context, prev Validators, last [sha256.Size]byt
 		if p.Report != nil {
 			p.Report(res)
 		}
-		// Ask again at once after a long-poll that was held, or that brought news; otherwise the server answers
-		// immediately (static server, or an error): wait an interval so as not to hammer it.
+		// Ask again at once after a long-poll that was held, after news, or with a first ETag (the next request can
+		// be held); otherwise the server answers immediately (a static server, or an error): wait an interval so
+		// as not to hammer it.
 		held := prev.ETag != "" && res.Took >= p.Fetcher.wait()/2 && p.Fetcher.wait() > 0
-		if res.Err != nil || (!res.Changed && !held) {
+		newTag := res.Err == nil && prev.ETag != "" && prev.ETag != sent
+		if res.Err != nil || (!res.Changed && !held && !newTag) {
 			sleep(ctx, interval)
 		}
 	}

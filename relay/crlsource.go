@@ -35,6 +35,7 @@ type crlState struct {
 	body        atomic.Pointer[[]byte] // the CRL body in force, as fetched
 	fetchErrors atomic.Uint64
 	lastFetch   atomic.Int64 // unix seconds of the last answer from the publisher (200 or 304)
+	validators  crlsync.Validators // of the body fetched at start, so the poller's first request can be held
 	cancel      context.CancelFunc
 	done        chan struct{}
 }
@@ -95,6 +96,7 @@ func (s *Server) initCRL(cfg *Config) (*material, error) {
 		m, err := s.tryCRL(cfg, resp.Body)
 		if err == nil {
 			s.acceptBody(resp.Body)
+			c.validators = resp.Validators
 			return m, nil
 		}
 		errs = append(errs, err)
@@ -215,7 +217,7 @@ func (s *Server) startCRLPoll() {
 		Report: s.reportFetch}
 	go func() {
 		defer close(c.done)
-		p.Run(ctx, crlsync.Validators{}, last)
+		p.Run(ctx, c.validators, last)
 	}()
 }
 

@@ -200,3 +200,32 @@ func TestCRLURLConfig(t *testing.T) {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 }
+
+// TestCRLURLLongPollFromTheStart: with a poll interval of an hour only the long-poll can deliver; a revocation
+// published right after the relay started still cuts within a second, and an idle relay does not poll.
+func TestCRLURLLongPollFromTheStart(t *testing.T) {
+	p := getPKI(t)
+	pub := crlpubtest.New(p.crlPEM(t))
+	defer pub.Close()
+	e := urlEnv(t, pub.CRLURL(), "1h")
+	alice := e.mustDial("/secure", &p.alice)
+	done := readErr(alice)
+	for i := 0; pub.Gets() < 2 && i < 300; i++ { // New's fetch, then the poller's first (held) request
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	pub.Set(p.crlPEM(t, p.alice.Leaf))
+	select {
+	case err := <-done:
+		if took := time.Since(start); websocket.CloseStatus(err) != websocket.StatusPolicyViolation || took > time.Second {
+			t.Fatalf("alice's session ended with %v after %v, want 1008 within 1 s", err, took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("alice's session still open 3 s after the publication")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := pub.Gets(); n > 4 {
+		t.Fatalf("%d requests to the publisher, want at most 4 (start, held, news, held)", n)
+	}
+}

@@ -26,14 +26,22 @@ type Publisher struct {
 	changed chan struct{} // closed and replaced on every Set
 	handler http.Handler  // when set, answers instead of the contract (Misbehave)
 	gets    int
+	quit    chan struct{} // closed by Close: ends held long-polls, which httptest.Server.Close would wait for
+	once    sync.Once
 }
 
 // New starts a publisher serving body at /crl.pem.
 func New(body []byte) *Publisher {
-	p := &Publisher{changed: make(chan struct{})}
+	p := &Publisher{changed: make(chan struct{}), quit: make(chan struct{})}
 	p.Set(body)
 	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
 	return p
+}
+
+// Close ends held long-polls (with a 304, as at the end of their wait) and stops the server.
+func (p *Publisher) Close() {
+	p.once.Do(func() { close(p.quit) })
+	p.Server.Close()
 }
 
 // CRLURL is the URL of /crl.pem.
@@ -104,6 +112,7 @@ func (p *Publisher) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-t.C:
+		case <-p.quit:
 		case <-r.Context().Done():
 			return
 		}
