@@ -34,7 +34,7 @@ type crlState struct {
 	cachePath   string
 	body        atomic.Pointer[[]byte] // the CRL body in force, as fetched
 	fetchErrors atomic.Uint64
-	lastFetch   atomic.Int64 // unix seconds of the last answer from the publisher (200 or 304)
+	lastFetch   atomic.Int64       // unix seconds of the last answer from the publisher (200 or 304)
 	validators  crlsync.Validators // of the body fetched at start, so the poller's first request can be held
 	cancel      context.CancelFunc
 	done        chan struct{}
