@@ -68,7 +68,9 @@ type Server struct {
 
 // New validates cfg, loads the server certificate and key, the client CA bundle and the CRL file (fail closed: any
 // of them missing or invalid is an error), and returns a Server ready to Serve. It starts no goroutine and opens no
-// socket, so `wsca serve --check` is New followed by discarding the Server. A nil logger discards logs.
+// socket, so `wsca serve --check` is New followed by discarding the Server — except that with a CRL URL it fetches
+// the CRL once (falling back to the copy cached in state_dir). A CRL below the rollback watermark kept in state_dir
+// (or next to the CRL file) is refused. A nil logger discards logs.
 func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -397,7 +399,10 @@ func (s *Server) sessionCount() int {
 // Reload re-reads the configuration file (when the Server was built from LoadConfig), the server certificate and
 // key, the client CA bundle and the CRL file, and swaps them in without dropping connections. Open sessions are then
 // re-checked: one whose certificate (or a CA above it) is now revoked is closed, as is, after a change of the client
-// CA bundle, one whose chain no longer verifies. A file that does not load leaves the previous generation in force;
+// CA bundle, one whose chain no longer verifies; every open WebSocket is then re-authorized against the route that
+// now matches its path, and closed if that route refuses it or is gone (reauth.go). A CRL older than one already
+// accepted is refused (the current CRL stays, the rest of the reload applies; crlsource.go). A file that does not
+// load leaves the previous generation in force;
 // an invalid configuration file is reported but does not block the reload of the other files with the last good
 // configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. listen,
 // metrics_listen, max_connections and timeouts need a restart to change.
