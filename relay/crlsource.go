@@ -76,6 +76,11 @@ func (s *Server) initCRL(cfg *Config) (*material, error) {
 		s.advance(m)
 		return m, nil
 	}
+	return s.initCRLURL(cfg, cachePath)
+}
+
+// initCRLURL is initCRL for a CRL URL: the first fetch, else the cache.
+func (s *Server) initCRLURL(cfg *Config, cachePath string) (*material, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
@@ -93,16 +98,14 @@ func (s *Server) initCRL(cfg *Config) (*material, error) {
 	cancel()
 	if err == nil {
 		c.lastFetch.Store(s.now().Unix())
-		m, err := s.tryCRL(cfg, resp.Body)
-		if err == nil {
+		var m *material
+		if m, err = s.tryCRL(cfg, resp.Body); err == nil {
 			s.acceptBody(resp.Body)
 			c.validators = resp.Validators
 			return m, nil
 		}
-		errs = append(errs, err)
-	} else {
-		errs = append(errs, err)
 	}
+	errs = append(errs, err)
 	c.fetchErrors.Add(1)
 	cached, err := os.ReadFile(cachePath)
 	if err != nil {
