@@ -190,15 +190,16 @@ func (s *Server) guardRollback(old, m *material) error {
 	return err
 }
 
-// keepCRLSource undoes, in a reloaded configuration, a change of the CRL URL or the state directory: the poller
-// and the watermark were set up for the running values.
+// keepCRLSource undoes, in a reloaded configuration, a change of the CRL URL, state_dir or crl_poll_interval: the
+// poller and the watermark were set up for the running values. (A CRL file may move to another file.)
 func (s *Server) keepCRLSource(old, next *Config) {
-	if next.CRL == old.CRL && next.StateDir == old.StateDir {
-		return
-	}
-	if crlsync.IsURL(old.CRL) || crlsync.IsURL(next.CRL) || next.StateDir != old.StateDir {
-		s.log.Warn("relay config: a CRL URL and state_dir change only on restart", "crl", old.CRL)
-		next.CRL, next.StateDir, next.CRLPollInterval = old.CRL, old.StateDir, old.CRLPollInterval
+	moved := next.CRL != old.CRL && (crlsync.IsURL(old.CRL) || crlsync.IsURL(next.CRL))
+	if moved || next.StateDir != old.StateDir || next.CRLPollInterval != old.CRLPollInterval {
+		s.log.Warn("relay config: a CRL URL, state_dir and crl_poll_interval change only on restart", "crl", old.CRL)
+		if moved {
+			next.CRL = old.CRL
+		}
+		next.StateDir, next.CRLPollInterval = old.StateDir, old.CRLPollInterval
 	}
 }
 

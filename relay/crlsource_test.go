@@ -229,3 +229,30 @@ func TestCRLURLLongPollFromTheStart(t *testing.T) {
 		t.Fatalf("%d requests to the publisher, want at most 4 (start, held, news, held)", n)
 	}
 }
+
+// TestCRLURLWithBrokenConfig: a configuration file with a typo does not stop a published CRL (the reload uses the
+// last good configuration) and does not count as a fetch error, so the poller does not fetch it again and again.
+func TestCRLURLWithBrokenConfig(t *testing.T) {
+	p := getPKI(t)
+	pub := crlpubtest.New(p.crlPEM(t))
+	defer pub.Close()
+	e := urlEnv(t, pub.CRLURL(), "100ms")
+	alice := e.mustDial("/secure", &p.alice)
+	done := readErr(alice)
+	cfgPath := filepath.Join(e.dir, "relay.yaml")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAtomic(t, cfgPath, append(data, "bogus_key: 1\n"...))
+	e.waitLog("config rejected", "bogus_key")
+	pub.Set(p.crlPEM(t, p.alice.Leaf))
+	if err := <-done; websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("alice after the publication: %v, want close 1008", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	e.waitMetric("relay_crl_fetch_errors_total 0")
+	if n := pub.Gets(); n > 5 {
+		t.Fatalf("%d requests to the publisher in about a second: the accepted CRL is fetched again and again", n)
+	}
+}
