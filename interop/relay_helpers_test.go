@@ -17,13 +17,14 @@ type relayServer struct {
 	addr string // 127.0.0.1:PORT
 }
 
-// startRelay starts the relay with p's server certificate (srv: IP SAN 127.0.0.1) and waits until it listens;
-// the process is stopped at cleanup.
-func startRelay(t *testing.T, p *pki) *relayServer {
+// startRelay starts the relay with p's server certificate (srv: IP SAN 127.0.0.1) and extra flags, and waits
+// until it listens; the process is stopped at cleanup.
+func startRelay(t *testing.T, p *pki, extra ...string) *relayServer {
 	t.Helper()
 	addr := "127.0.0.1:" + itoa(freePort(t))
-	pr := startProc(t, nil, wscaBin, "serve", "--dir", p.caDir, "--listen", addr, "--demo-backend",
-		"--cert", p.file("srv.crt"), "--key", p.file("srv.key"))
+	args := []string{"serve", "--dir", p.caDir, "--listen", addr, "--demo-backend",
+		"--cert", p.file("srv.crt"), "--key", p.file("srv.key")}
+	pr := startProc(t, nil, wscaBin, append(args, extra...)...)
 	pr.waitListening(t, addr)
 	return &relayServer{proc: pr, addr: addr}
 }

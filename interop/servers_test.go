@@ -150,7 +150,12 @@ func handApache(t *testing.T, p *pki, port int, extra string) *server {
 // handNginx starts nginx with the server block an admin writes by hand for wsca's files, plus extra.
 func handNginx(t *testing.T, p *pki, port int, extra string) *server {
 	t.Helper()
-	return startNginx(t, fmt.Sprintf(`server {
+	return startNginx(t, nginxSite(p, port, p.caFile("ca.crt"), p.caFile("crl.pem"), extra), port)
+}
+
+// nginxSite is that server block with the given CA bundle and CRL files.
+func nginxSite(p *pki, port int, caFile, crlFile, extra string) string {
+	return fmt.Sprintf(`server {
     listen 127.0.0.1:%d ssl;
     server_name localhost;
     ssl_certificate %s;
@@ -162,7 +167,7 @@ func handNginx(t *testing.T, p *pki, port int, extra string) *server {
     %s
     location / { return 200 "ok\n"; }
 }
-`, port, p.file("srv.crt"), p.file("srv.key"), p.caFile("ca.crt"), p.caFile("crl.pem"), extra), port)
+`, port, p.file("srv.crt"), p.file("srv.key"), caFile, crlFile, extra)
 }
 
 // handHAProxy starts HAProxy with a frontend an admin writes by hand for wsca's files; extra is appended

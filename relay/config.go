@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wsca/wsca/crlsync"
 )
 
 // Defaults applied by ParseConfig and NewSimpleConfig to keys left unset.
@@ -72,9 +74,18 @@ type Config struct {
 	// ClientCA is the PEM bundle of client CAs (wsca's ca.crt: intermediate + root). Self-signed certificates in it
 	// are trust anchors; the others are intermediates available for chain building.
 	ClientCA string `yaml:"client_ca"`
-	// CRL is the PEM file holding one CRL per CA of ClientCA (wsca's crl.pem). It is required: the relay fails
-	// closed and refuses to start without it.
+	// CRL is the PEM file holding one CRL per CA of ClientCA (wsca's crl.pem), or the http:// or https:// URL of
+	// one (`wsca publish`, or any web server): the relay then long-polls it, verifies every download against
+	// ClientCA and caches the last good one in StateDir. It is required: the relay fails closed and refuses to
+	// start without it.
 	CRL string `yaml:"crl"`
+	// StateDir holds the relay's CRL state: the highest CRL number accepted per CA (crl state file), and with a
+	// CRL URL the cached copy used when the publisher cannot be reached. Required with a CRL URL; with a file
+	// the state is kept next to the file unless StateDir is set.
+	StateDir string `yaml:"state_dir"`
+	// CRLPollInterval is how often a CRL URL is asked again when its server does not hold requests (a static web
+	// server; `wsca publish` answers as soon as a CRL is published) and after a failed fetch. Default 30s.
+	CRLPollInterval Duration `yaml:"crl_poll_interval"`
 	// CRLGrace lets an expired CRL (past its nextUpdate) be used for this long; every such use is logged. Zero
 	// (default) fails closed as soon as the CRL expires.
 	CRLGrace Duration `yaml:"crl_grace"`
@@ -290,7 +301,10 @@ func (c *Config) resolvePaths(baseDir string) {
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
 	abs(&c.ClientCA)
-	abs(&c.CRL)
+	abs(&c.StateDir)
+	if !strings.Contains(c.CRL, "://") { // a URL (Validate refuses other schemes than http and https)
+		abs(&c.CRL)
+	}
 	for i := range c.Routes {
 		abs(&c.Routes[i].BackendCA)
 	}
@@ -325,6 +339,15 @@ func (c *Config) Validate() error {
 	}
 	if c.CRL == "" {
 		bad("crl: missing (the relay refuses to run without revocation checking)")
+	} else if crlsync.IsURL(c.CRL) {
+		if _, err := crlsync.ParseURL(c.CRL); err != nil {
+			bad("crl: %v", err)
+		}
+		if c.StateDir == "" {
+			bad("state_dir: required with a CRL URL (where the relay caches the last good CRL and its CRL numbers)")
+		}
+	} else if strings.Contains(c.CRL, "://") {
+		bad("crl: %q: a URL must be http:// or https://", c.CRL)
 	}
 	if c.VerifyDepth < 1 || c.VerifyDepth > maxVerifyDepth {
 		bad("verify_depth: %d is outside 1..%d", c.VerifyDepth, maxVerifyDepth)

@@ -11,11 +11,16 @@
 // a registry of connections with a verified certificate, re-checks them whenever a new CRL (or CA bundle) is loaded
 // — by Server.Reload or by the file watcher within a second of the file changing — and cuts those now revoked,
 // sending a WebSocket close frame 1008 when the stream is at a frame boundary — to the client and to the backend
-// (Server.cutConn). Sessions also end when their certificate expires.
+// (Server.cutConn). A reload also re-applies the route policy to every open session (reauth.go), so a
+// configuration change reaches open WebSockets too. Sessions also end when their certificate expires.
 //
 // Clients without a verified certificate cannot lock certificate holders out: they are capped per source address,
 // kept out of a reserved share of max_connections (the oldest idle one is closed to make room), closed after a
 // short idle time and after every refusal (see connLimits).
+//
+// The CRL comes from a file or from an http(s) URL (crlsource.go, through package crlsync: long-poll of
+// `wsca publish`, verification against the client CA bundle, a cached copy for a restart without network). Either
+// way a CRL whose number is below the highest already accepted is refused, across restarts.
 //
 // Relayed WebSockets are cheap while idle: each direction reads into a 256-byte buffer of its session and borrows
 // a pooled 32 KiB buffer only while data flows, and after two idle seconds it parks (on Linux): its goroutine ends

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/crlsync"
 )
 
 // Rejection reasons: the `reason` attribute of rejection log lines and the reason label of
@@ -83,6 +84,12 @@ type material struct {
 // loadMaterial reads every file the configuration names and builds a new generation. It fails on any unreadable,
 // unparsable or inconsistent file: the caller keeps the previous generation.
 func loadMaterial(cfg *Config, now time.Time) (*material, error) {
+	return loadMaterialFrom(cfg, now, nil)
+}
+
+// loadMaterialFrom is loadMaterial with the CRL given as crlData, as it must be when the configuration's CRL is a
+// URL (the relay's crlSource fetched it); with nil a CRL file is read.
+func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte) (*material, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -152,21 +159,23 @@ func loadMaterial(cfg *Config, now time.Time) (*material, error) {
 		return nil, fmt.Errorf("client CA bundle %s: no self-signed root CA certificate", cfg.ClientCA)
 	}
 
-	crlPEM, err := read("CRL file", cfg.CRL)
-	if err != nil {
+	// With a CRL URL the caller passes the body it fetched (or its cache); a file is read here.
+	crlPEM, what := crlData, "CRL file "+cfg.CRL
+	if crlsync.IsURL(cfg.CRL) {
+		what = "CRL from " + cfg.CRL
+		if crlPEM == nil {
+			return nil, fmt.Errorf("%s: no CRL fetched yet", what)
+		}
+	} else if crlPEM, err = read("CRL file", cfg.CRL); err != nil {
 		return nil, err
 	}
-	if m.crls, err = crl.Parse(crlPEM, m.cas); err != nil {
-		return nil, fmt.Errorf("CRL file %s: %w", cfg.CRL, err)
+	// Chain mode (Apache SSLCARevocationCheck chain): every CA that can issue a client certificate or an
+	// intermediate needs its CRL, or every client under it would be refused at the handshake. crlsync.Verify
+	// checks that and every signature against the client CA bundle.
+	if m.crls, err = crlsync.Verify(crlPEM, m.cas); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	m.bundle = crl.NewBundle(m.crls)
-	// Chain mode (Apache SSLCARevocationCheck chain): every CA that can issue a client certificate or an
-	// intermediate needs its CRL, or every client under it would be refused at the handshake.
-	for _, c := range m.cas {
-		if _, err := findCRL(m.crls, c); err != nil {
-			return nil, fmt.Errorf("CRL file %s: no CRL from CA %q (%w)", cfg.CRL, c.Subject, crl.ErrNoCRL)
-		}
-	}
 
 	for i := range cfg.Routes {
 		rt, err := compileRoute(m, &cfg.Routes[i])
@@ -177,16 +186,6 @@ func loadMaterial(cfg *Config, now time.Time) (*material, error) {
 	}
 	slices.SortStableFunc(m.routes, func(a, b *route) int { return len(b.prefix) - len(a.prefix) })
 	return m, nil
-}
-
-func findCRL(crls []*crl.CRL, ca *x509.Certificate) (*crl.CRL, error) {
-	for _, c := range crls {
-		if bytes.Equal(c.Issuer.RawSubject, ca.RawSubject) &&
-			bytes.Equal(c.Issuer.RawSubjectPublicKeyInfo, ca.RawSubjectPublicKeyInfo) {
-			return c, nil
-		}
-	}
-	return nil, crl.ErrNoCRL
 }
 
 func isSelfSigned(c *x509.Certificate) bool {

@@ -128,6 +128,7 @@ func (s *Server) writeMetrics(w io.Writer) {
 	for _, c := range mat.crls {
 		fmt.Fprintf(&b, "relay_crl_entries{issuer=%q} %d\n", esc(c.Issuer.Subject.CommonName), c.Revoked.Len())
 	}
+	s.writeCRLMetrics(&b)
 	head("relay_config_loaded_timestamp_seconds", "gauge", "Unix time the current configuration, certificates and CRL were loaded.")
 	fmt.Fprintf(&b, "relay_config_loaded_timestamp_seconds %d\n", mat.loaded.Unix())
 	io.WriteString(w, b.String()) //nolint:errcheck // the scraper may be gone

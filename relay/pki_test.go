@@ -232,8 +232,13 @@ func (p *testPKI) crlPEM(t testing.TB, extra ...*x509.Certificate) []byte {
 // crlPEMAt is crlPEM with the given thisUpdate and nextUpdate.
 func (p *testPKI) crlPEMAt(t testing.TB, thisUpdate, nextUpdate time.Time, extra ...*x509.Certificate) []byte {
 	t.Helper()
-	now := time.Now()
-	number := big.NewInt(now.UnixNano())
+	return p.crlPEMNum(t, big.NewInt(time.Now().UnixNano()), thisUpdate, nextUpdate, extra...)
+}
+
+// crlPEMNum is crlPEMAt with the given CRL number for all three CRLs.
+func (p *testPKI) crlPEMNum(t testing.TB, number *big.Int, thisUpdate, nextUpdate time.Time,
+	extra ...*x509.Certificate) []byte {
+	t.Helper()
 	mk := func(ca *testCA, revoked ...*x509.Certificate) []byte {
 		var entries []x509.RevocationListEntry
 		for _, c := range revoked {

@@ -484,7 +484,10 @@ func TestReloadConfigAndCertificate(t *testing.T) {
 	if _, resp, err := e.dial("/secure", &e.pki.bob, nil); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bob after the policy change: %v %v, want 403", resp, err)
 	}
-	echoOnce(t, bob, "open sessions survive a reload")
+	// Issue #10 §3: the policy change reaches bob's open session too (TestReloadReauthorizesSessions has more).
+	if err := <-readErr(bob); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("bob's open session after the policy change: %v, want close 1008", err)
+	}
 
 	writeAtomic(t, cfgPath, []byte(restricted+"bogus_key: 1\n"))
 	e.waitLog("config rejected", "bogus_key")

@@ -62,11 +62,15 @@ type Server struct {
 	watchOnce sync.Once
 	watchStop chan struct{}
 	watchDone chan struct{}
+
+	crl *crlState // rollback watermark and, with a CRL URL, its poller (crlsource.go)
 }
 
 // New validates cfg, loads the server certificate and key, the client CA bundle and the CRL file (fail closed: any
 // of them missing or invalid is an error), and returns a Server ready to Serve. It starts no goroutine and opens no
-// socket, so `wsca serve --check` is New followed by discarding the Server. A nil logger discards logs.
+// socket, so `wsca serve --check` is New followed by discarding the Server — except that with a CRL URL it fetches
+// the CRL once (falling back to the copy cached in state_dir). A CRL below the rollback watermark kept in state_dir
+// (or next to the CRL file) is refused. A nil logger discards logs.
 func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -95,7 +99,7 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 			}
 		}
 	}
-	m, err := loadMaterial(cfg, s.now())
+	m, err := s.initCRL(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +273,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.watchOnce.Do(func() {
 		s.parker = newParker() // set before the first connection is accepted
 		go s.watch()
+		s.startCRLPoll()
 	})
 	err := s.httpSrv.Serve(tls.NewListener(ll, s.tlsConfig()))
 	if errors.Is(err, http.ErrServerClosed) {
@@ -332,6 +337,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.watchOnce.Do(func() { close(s.watchDone) }) // the watcher never started
 	close(s.watchStop)
 	<-s.watchDone
+	s.stopCRLPoll()
 
 	grace := s.mat.Load().cfg.ShutdownGrace.D()
 	gctx, cancel := context.WithTimeout(ctx, grace)
@@ -398,12 +404,19 @@ func (s *Server) sessionCount() int {
 // Reload re-reads the configuration file (when the Server was built from LoadConfig), the server certificate and
 // key, the client CA bundle and the CRL file, and swaps them in without dropping connections. Open sessions are then
 // re-checked: one whose certificate (or a CA above it) is now revoked is closed, as is, after a change of the client
-// CA bundle, one whose chain no longer verifies. A file that does not load leaves the previous generation in force;
+// CA bundle, one whose chain no longer verifies; every open WebSocket is then re-authorized against the route that
+// now matches its path, and closed if that route refuses it or is gone (reauth.go). A CRL older than one already
+// accepted is refused (the current CRL stays, the rest of the reload applies; crlsource.go). A file that does not
+// load leaves the previous generation in force;
 // an invalid configuration file is reported but does not block the reload of the other files with the last good
 // configuration (a broken edit must not stop a new CRL). Errors are logged, counted and returned. The settings
 // of restartOnlyNames need a restart to change (warnRestartOnly says so).
 // The command layer calls Reload on SIGHUP; the file watcher calls it when a file changes.
-func (s *Server) Reload() error {
+func (s *Server) Reload() error { return s.reload(nil) }
+
+// reload is Reload with, from the CRL URL's poller, a newly downloaded CRL body (nil: the CRL in force, or the
+// CRL file). It returns an error when that body was refused (verification or rollback): the poller counts it.
+func (s *Server) reload(offered []byte) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	start := time.Now()
@@ -435,11 +448,16 @@ func (s *Server) Reload() error {
 			s.warnRestartOnly(s.fileRestart, fr, old.cfg)
 			s.fileRestart = &fr
 			keepRestartOnly(cfg, old.cfg)
+			s.keepCRLSource(old.cfg, cfg)
 		}
 	}
-	m, err := loadMaterial(cfg, s.now())
+	m, err := loadMaterialFrom(cfg, s.now(), s.crlBody(offered))
 	if err != nil {
 		return errors.Join(cfgErr, s.reloadFailed(err))
+	}
+	rbErr := s.guardRollback(old, m)
+	if offered != nil && rbErr == nil {
+		s.acceptBody(offered)
 	}
 	s.prepare(m)
 	s.mat.Store(m)
@@ -452,12 +470,13 @@ func (s *Server) Reload() error {
 	caChanged := old.digests[old.cfg.ClientCA] != m.digests[m.cfg.ClientCA] || old.cfg.ClientCA != m.cfg.ClientCA ||
 		old.cfg.VerifyDepth != m.cfg.VerifyDepth
 	cut := s.recheckAll(m, caChanged)
+	cut += s.reauthorizeAll(m)
 	for _, rt := range old.routes {
 		rt.transport.CloseIdleConnections()
 	}
 	s.logCRLState(m, slog.LevelInfo, "reloaded", "took", time.Since(start).String(), "sessions_cut", cut)
-	if cfgErr != nil {
-		return fmt.Errorf("relay reload: %w", cfgErr)
+	if err := errors.Join(cfgErr, rbErr); err != nil {
+		return fmt.Errorf("relay reload: %w", err)
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ exit code is 1. --targets lists the targets and whether each is current; --remov
 	f.StringArrayVar(&o.CopyTo, "copy-to", nil, "register PATH as a copy target: this and every later run keeps it identical to crl.pem (repeatable)")
 	f.BoolVar(&o.list, "targets", false, "list the registered copy targets and whether each is current")
 	f.StringArrayVar(&o.remove, "remove-target", nil, "forget a copy target (repeatable; the file is left alone)")
+	cmd.AddCommand(newCRLFetchCmd(g))
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/wsca/wsca/backup"
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/crlsync"
 	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/migrate"
@@ -50,6 +51,10 @@ func hint(err error) string {
 		return "copy the root key back into the CA directory as root.key for this operation, then remove it again"
 	case errors.Is(err, store.ErrCorrupt):
 		return "the database is damaged: restore wsca.db from a backup (wsca backup makes one)"
+	case errors.Is(err, crlsync.ErrRollback):
+		return "this CRL is older than one already used here; publish a fresh one with wsca crl (never copy an old crl.pem back)"
+	case errors.Is(err, crlsync.ErrTooLarge):
+		return "check the URL; a CA with that many revocations needs a larger --max-size"
 	case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
 		return "this CRL was not made by this CA; regenerate it with wsca crl"
 	case errors.Is(err, relay.ErrServerCertEKU):

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,9 +38,21 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mode": cmdMode,
+			"mode":      cmdMode,
+			"httpserve": cmdHTTPServe,
 		},
 	})
+}
+
+// cmdHTTPServe serves a directory over plain HTTP on loopback for the rest of the script (a static web server
+// such as a CRL consumer may poll) and sets $HTTPURL to its base URL: httpserve DIR.
+func cmdHTTPServe(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: httpserve DIR")
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(ts.MkAbs(args[0]))))
+	ts.Defer(srv.Close)
+	ts.Setenv("HTTPURL", srv.URL)
 }
 
 // cmdMode checks a file's permission bits: mode PATH 0600.

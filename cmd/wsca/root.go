@@ -141,7 +141,7 @@ func osUser() string {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s needs %s (got %d arguments); see wsca %s --help", cmd.CommandPath(), what, len(args), cmd.Name())}
+			return usageError{fmt.Errorf("%s needs %s (got %d arguments); see %s --help", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
 		}
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wsca/wsca/crlsync"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/relay"
 )
@@ -22,7 +23,7 @@ import (
 type serveOptions struct {
 	config                     string
 	listen, backend, cert, key string
-	caFile, crlFile            string
+	caFile, crlFile, stateDir  string
 	metricsListen, logFormat   string
 	demoBackend, check         bool
 }
@@ -42,11 +43,18 @@ kept. SIGTERM stops accepting, lets sessions drain for shutdown_grace, then clos
 
 Simple case by flags (one route "/" requiring a client certificate); full case by --config relay.yaml
 (see docs/serve.md). --ca and --crl default to ca.crt and crl.pem in --dir, so a relay on another
-machine needs only those two files. wsca serve never opens wsca.db.`,
+machine needs only those two files. wsca serve never opens wsca.db.
+
+--crl may be the URL of wsca publish (http://HOST:PORT/crl.pem) or of any web server: the relay
+long-polls it, verifies each CRL against --ca, caches the last good one in --state-dir and keeps it
+when the publisher is unreachable (failing closed at its nextUpdate). A CRL with a lower CRL number
+than one already used is refused, file or URL, also across restarts.`,
 		Example: `  $ wsca serve --listen 127.0.0.1:8443 --backend ws://127.0.0.1:8080 --cert relay.crt --key relay.key
   $ wsca serve --config /etc/wsca/relay.yaml
   $ wsca serve --config /etc/wsca/relay.yaml --check
-  $ wsca serve --listen 127.0.0.1:8443 --demo-backend --cert relay.crt --key relay.key`,
+  $ wsca serve --listen 127.0.0.1:8443 --demo-backend --cert relay.crt --key relay.key
+  $ wsca serve --backend ws://127.0.0.1:8080 --cert relay.crt --key relay.key --ca ca.crt \
+      --crl http://pki.example.com:8080/crl.pem --state-dir /var/lib/wsca-relay`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(g, o, cmd.Flags().Changed) },
 	}
@@ -57,7 +65,8 @@ machine needs only those two files. wsca serve never opens wsca.db.`,
 	f.StringVar(&o.cert, "cert", "", "server certificate file (leaf + intermediate, e.g. from wsca issue NAME --server)")
 	f.StringVar(&o.key, "key", "", "server key file")
 	f.StringVar(&o.caFile, "ca", "", "client CA bundle (default ca.crt in --dir)")
-	f.StringVar(&o.crlFile, "crl", "", "CRL file (default crl.pem in --dir)")
+	f.StringVar(&o.crlFile, "crl", "", "CRL file, or http(s) URL of one (wsca publish), default crl.pem in --dir")
+	f.StringVar(&o.stateDir, "state-dir", "", "directory for the CRL state (highest CRL numbers; the cached CRL of a URL); required with a CRL URL")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (plain HTTP)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&o.demoBackend, "demo-backend", false, "relay to a built-in WebSocket echo backend (with a test page at /)")
@@ -67,7 +76,7 @@ machine needs only those two files. wsca serve never opens wsca.db.`,
 
 func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*relay.Config, error) {
 	if o.config != "" {
-		for _, name := range []string{"listen", "backend", "cert", "key", "ca", "crl", "demo-backend"} {
+		for _, name := range []string{"listen", "backend", "cert", "key", "ca", "crl", "state-dir", "demo-backend"} {
 			if flagSet(name) {
 				return nil, usageError{fmt.Errorf("--%s cannot be combined with --config: set it in the file", name)}
 			}
@@ -95,6 +104,9 @@ func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*rela
 	if crlFile == "" {
 		crlFile = d.File(cadir.CRLFile)
 	}
+	if crlsync.IsURL(crlFile) && o.stateDir == "" {
+		return nil, usageError{errors.New("--crl URL needs --state-dir DIR: where the relay caches the last good CRL and its CRL numbers")}
+	}
 	backend := o.backend
 	if o.demoBackend {
 		backend = "ws://demo-backend.invalid" // replaced by the real address once the backend listens
@@ -102,6 +114,7 @@ func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*rela
 	cfg := relay.NewSimpleConfig(o.listen, backend, o.cert, o.key, caFile, crlFile)
 	cfg.MetricsListen = o.metricsListen
 	cfg.Log.Format = o.logFormat
+	cfg.StateDir = o.stateDir
 	if o.demoBackend {
 		// The demo page is plain HTTP; its script then opens the WebSocket through the same route.
 		httpToo := false
