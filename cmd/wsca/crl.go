@@ -24,8 +24,12 @@ validity has passed, so it can run every minute.`,
   # crontab: */5 * * * * wsca --dir /etc/wsca crl --if-due --passphrase-file /etc/wsca/pass`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := g.caDir().GenerateCRL(o)
+			d := g.caDir()
+			res, err := d.GenerateCRL(o)
 			if err != nil {
+				return err
+			}
+			if err := ensureOCSPSigner(g, d); err != nil {
 				return err
 			}
 			for _, w := range res.Warnings {

@@ -18,6 +18,7 @@ type initOptions struct {
 	insecureNoPassphrase  bool
 	rootKeyOut            string
 	crlURL                string
+	ocspURL               string
 	rootCRLValidity       time.Duration
 }
 
@@ -47,6 +48,7 @@ Both CA keys are encrypted (PKCS#8, PBES2/AES-256) with one passphrase, read fro
 	f.BoolVar(&o.insecureNoPassphrase, "insecure-no-passphrase", false, "write the CA keys unencrypted (not recommended)")
 	f.StringVar(&o.rootKeyOut, "root-key-out", "", "write the root key to this path instead of the CA directory (offline root)")
 	f.StringVar(&o.crlURL, "crl-url", "", "URL where crl.pem will be published; put in every certificate issued as its CRL distribution point")
+	f.StringVar(&o.ocspURL, "ocsp-url", "", "URL of the OCSP responder (wsca publish, e.g. http://pki.example.com/ocsp); put in every certificate issued")
 	f.DurationVar(&o.rootCRLValidity, "root-crl-validity", cadir.DefaultRootCRLValidity, "validity of the root CRL (it needs the root key to be renewed)")
 	return cmd
 }
@@ -62,6 +64,11 @@ func runInit(g *globals, o *initOptions) error {
 	if kt == ca.KeyEd25519 {
 		fmt.Fprintln(g.env.stderr, "wsca: warning: browsers and NSS reject Ed25519 certificates; use ecdsa-p256 for a CA that signs browser client certificates")
 	}
+	if o.ocspURL != "" {
+		if err := cadir.CheckOCSPURL(o.ocspURL); err != nil {
+			return usageError{err}
+		}
+	}
 	d := g.caDir()
 	if d.Initialized() {
 		return fmt.Errorf("%s: %w", d.Path, cadir.ErrAlreadyInitialized)
@@ -74,6 +81,7 @@ func runInit(g *globals, o *initOptions) error {
 		},
 		RootKeyOut:      o.rootKeyOut,
 		CRLURL:          o.crlURL,
+		OCSPURL:         o.ocspURL,
 		RootCRLValidity: o.rootCRLValidity,
 	}
 	if req.Passphrase, err = g.newCAPassphrase(o.insecureNoPassphrase); err != nil {
@@ -82,6 +90,13 @@ func runInit(g *globals, o *initOptions) error {
 	res, err := d.Init(req)
 	if err != nil {
 		return err
+	}
+	if o.ocspURL != "" {
+		// The signer wsca publish answers with; wsca crl renews it from now on.
+		d.Passphrase = func() ([]byte, error) { return req.Passphrase, nil }
+		if _, err := d.EnsureOCSPSigner(0); err != nil {
+			return fmt.Errorf("the CA is created but its OCSP signer is not: %w", err)
+		}
 	}
 	abs, _ := filepath.Abs(d.Path)
 	fmt.Fprintf(g.env.stdout, "created CA in %s\n  root:         %s (serial %s, until %s)\n  intermediate: %s (serial %s, until %s)\n",

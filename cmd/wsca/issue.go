@@ -23,6 +23,7 @@ type issueOptions struct {
 	p12Format              string
 	from                   string
 	crlURL                 string
+	ocspURL                string
 }
 
 func newIssueCmd(g *globals) *cobra.Command {
@@ -70,6 +71,7 @@ several values in a cell separated by ';'). A bad row is reported with its line 
 	f.StringVar(&o.p12Format, "p12-format", string(ca.P12Legacy), "bundle encryption: legacy (3DES/SHA-1, imports everywhere) or modern (AES-256/SHA-256)")
 	f.StringVar(&o.from, "from", "", "issue one certificate per row of this CSV file")
 	f.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point to put in the certificate (default: the URL given at wsca init, if any)")
+	f.StringVar(&o.ocspURL, "ocsp-url", "", "OCSP responder (wsca publish) to put in the certificate (default: the URL given at wsca init, if any)")
 	return cmd
 }
 
@@ -110,7 +112,12 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	r := cadir.IssueRequest{
 		Kind: ca.KindClient, KeyType: kt, Emails: o.emails, URIs: o.uris, DNSNames: o.dns, IPs: o.ips,
 		OU: o.ou, Organization: o.org, Validity: time.Duration(o.days) * 24 * time.Hour, Renew: o.renew,
-		OutDir: o.out, P12: o.p12, P12Format: pf, CRLURL: o.crlURL,
+		OutDir: o.out, P12: o.p12, P12Format: pf, CRLURL: o.crlURL, OCSPURL: o.ocspURL,
+	}
+	if o.ocspURL != "" {
+		if err := cadir.CheckOCSPURL(o.ocspURL); err != nil {
+			return r, usageError{err}
+		}
 	}
 	if o.server {
 		r.Kind = ca.KindServer

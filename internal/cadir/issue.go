@@ -41,6 +41,7 @@ type IssueRequest struct {
 	Validity     time.Duration // default DefaultValidity
 	Renew        bool          // allow a new certificate while NAME has a valid one; records the link
 	CRLURL       string        // CRL distribution point for this certificate; default: the one set at init
+	OCSPURL      string        // OCSP responder for this certificate; default: the one set at init
 
 	OutDir      string // where NAME.crt, NAME.key and NAME.p12 go
 	P12         bool
@@ -187,7 +188,7 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 		seen[r.Name] = i
 		ok[i] = true
 	}
-	crlURL, err := d.preflight(reqs, ok, fail)
+	urls, err := d.preflight(reqs, ok, fail)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,7 +213,7 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 	done := 0
 	for start := 0; start < len(reqs); start += BatchSize {
 		end := min(start+BatchSize, len(reqs))
-		chunk, err := d.issueChunk(reqs, ok, start, end, inter, chain, crlURL, fail)
+		chunk, err := d.issueChunk(reqs, ok, start, end, inter, chain, urls, fail)
 		if err != nil {
 			return results, rowErrs, err
 		}
@@ -233,7 +234,7 @@ type pendingLeaf struct {
 }
 
 func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter ca.Authority,
-	chain []*x509.Certificate, crlURL string, fail func(int, error)) ([]IssueResult, error) {
+	chain []*x509.Certificate, urls leafURLs, fail func(int, error)) ([]IssueResult, error) {
 	now := d.now()
 	var pending []pendingLeaf
 	var idx []int
@@ -256,8 +257,11 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 			fail(i, err)
 			continue
 		}
-		if u := cmp.Or(r.CRLURL, crlURL); u != "" {
+		if u := cmp.Or(r.CRLURL, urls.crl); u != "" {
 			lr.CRLURLs = []string{u}
+		}
+		if u := cmp.Or(r.OCSPURL, urls.ocsp); u != "" {
+			lr.OCSPURLs = []string{u}
 		}
 		cert, err := ca.Issue(d.Rand, now, inter, lr)
 		if err != nil {
@@ -360,15 +364,15 @@ func nameTaken(name string, prev *store.Record) error {
 }
 
 // preflight refuses, before any key is made or passphrase asked, names that already have a valid
-// certificate, and returns the CRL distribution point URL set at init (if any).
-func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (crlURL string, err error) {
+// certificate, and returns the CRL distribution point and OCSP URLs set at init (if any).
+func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (urls leafURLs, err error) {
 	st, err := d.OpenStore(true)
 	if err != nil {
-		return "", err
+		return urls, err
 	}
 	defer st.Close()
-	if crlURL, err = st.Setting(SettingCRLURL); err != nil {
-		return "", fmt.Errorf("reading setting %s: %w", SettingCRLURL, err)
+	if urls, err = readLeafURLs(st); err != nil {
+		return urls, err
 	}
 	now := d.now()
 	for i := range reqs {
@@ -377,14 +381,14 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 		}
 		prev, err := validByName(st, reqs[i].Name, now)
 		if err != nil {
-			return "", err
+			return urls, err
 		}
 		if prev != nil {
 			ok[i] = false
 			fail(i, nameTaken(reqs[i].Name, prev))
 		}
 	}
-	return crlURL, nil
+	return urls, nil
 }
 
 // validByName returns the newest valid certificate recorded for name, or nil.

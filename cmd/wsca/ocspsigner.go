@@ -1,0 +1,21 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/wsca/wsca/internal/cadir"
+)
+
+// ensureOCSPSigner is wsca crl's second job when the CA has an OCSP URL: keep the delegated OCSP signer
+// that wsca publish answers with from expiring (see cadir.EnsureOCSPSigner).
+func ensureOCSPSigner(g *globals, d *cadir.Dir) error {
+	res, err := d.EnsureOCSPSigner(0)
+	if err != nil {
+		return fmt.Errorf("the CRL is written but the OCSP signer could not be renewed: %w", err)
+	}
+	if res.Issued && g.verbose {
+		fmt.Fprintf(g.env.stderr, "wsca: issued a new OCSP signer (%s), valid until %s\n", cadir.OCSPSignerCertFile, res.NotAfter.Format(time.RFC3339))
+	}
+	return nil
+}
