@@ -1,0 +1,175 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/ocspresp"
+	"github.com/wsca/wsca/store"
+)
+
+// stamp identifies one version of a file: a rename (atomic replace) changes the inode, an in-place write
+// (bbolt) the modification time and usually the size.
+type stamp struct {
+	ok    bool
+	ino   uint64
+	size  int64
+	mtime time.Time
+}
+
+func statStamp(path string) stamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return stamp{}
+	}
+	st := stamp{ok: true, size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
+}
+
+// watched is a group of files the watcher follows and what to do when any of them changes. load gets the
+// newest stamp of the group and returns false to be retried on the next tick (a locked database, a
+// half-renewed signer).
+type watched struct {
+	names []string
+	last  []stamp
+	load  func(stamp) bool
+}
+
+// check stats the group's files and calls load if any changed since the last successful load.
+func (w *watched) check(dir *cadir.Dir) {
+	now := make([]stamp, len(w.names))
+	newest := stamp{}
+	for i, n := range w.names {
+		now[i] = statStamp(dir.File(n))
+		if now[i].ok && now[i].mtime.After(newest.mtime) {
+			newest = now[i]
+		}
+	}
+	if w.last != nil && slices.Equal(now, w.last) {
+		return
+	}
+	if w.load(newest) {
+		w.last = now
+	}
+}
+
+// Watch loads every file once, marks the server ready, then polls the CA directory every PollInterval
+// until ctx is cancelled, reloading what changed. The database is polled on its own goroutine, so a wait
+// for its lock never delays a new crl.pem.
+func (s *Server) Watch(ctx context.Context) {
+	files := []*watched{
+		{names: []string{cadir.CRLFile}, load: s.loadCRL},
+		{names: []string{cadir.BundleFile}, load: s.loadCABundle},
+		// wsca crl writes the key before the certificate; either change reloads the pair.
+		{names: []string{cadir.OCSPSignerCertFile, cadir.OCSPSignerKeyFile}, load: s.loadSigner},
+	}
+	db := []*watched{{names: []string{cadir.DBFile}, load: s.loadDB}}
+	for _, w := range append(files, db...) {
+		w.check(s.cfg.Dir)
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	done := make(chan struct{})
+	go func() { defer close(done); s.poll(ctx, db) }()
+	s.poll(ctx, files)
+	<-done
+}
+
+func (s *Server) poll(ctx context.Context, group []*watched) {
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, w := range group {
+			w.check(s.cfg.Dir)
+		}
+	}
+}
+
+// loadDB copies the issued and revoked serials of the intermediate's certificates from wsca.db into a new
+// OCSP snapshot. The database is open only for the copy.
+func (s *Server) loadDB(st stamp) bool {
+	if !st.ok {
+		return true // no database (yet): OCSP answers tryLater until there is one
+	}
+	start := time.Now()
+	db, err := s.cfg.Dir.OpenStore(true)
+	if errors.Is(err, store.ErrLocked) {
+		return false // a writer holds it: next tick
+	}
+	if err != nil {
+		s.log.Error("reading the issuance database", "err", err)
+		return true // not retried until the file changes again
+	}
+	inter, root, err := s.cfg.Dir.Chain()
+	if err != nil {
+		db.Close()
+		s.log.Error("reading the CA certificates", "err", err)
+		return true
+	}
+	snap := ocspresp.NewSnapshot(0)
+	caSerial := func(b []byte) bool {
+		return string(b) == string(inter.SerialNumber.Bytes()) || string(b) == string(root.SerialNumber.Bytes())
+	}
+	err = db.ForEachSerial(func(serial []byte) error {
+		if !caSerial(serial) {
+			snap.AddIssued(serial)
+		}
+		return nil
+	})
+	if err == nil {
+		err = db.ForEachRevokedSerial(cadir.ScopeIntermediate, func(serial []byte, at time.Time, reason store.Reason, _ time.Time) error {
+			snap.AddRevoked(serial, ocspresp.Revocation{At: at, Reason: int(reason)})
+			return nil
+		})
+	}
+	closeErr := db.Close()
+	held := time.Since(start)
+	if err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		s.log.Error("reading the issuance database", "err", err)
+		return true
+	}
+	s.ocsp.SetSnapshot(snap)
+	s.metrics.dbReads.Add(1)
+	s.log.Info("issuance database read", "certificates", snap.Len(), "held", held.Round(time.Microsecond).String())
+	return true
+}
+
+// loadSigner installs the OCSP signer. A key that does not match its certificate is what a reader sees in
+// the middle of a renewal (key written, certificate not yet): keep the old signer and try again.
+func (s *Server) loadSigner(st stamp) bool {
+	cert, key, err := s.cfg.Dir.OCSPSigner()
+	if errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("no OCSP signer: OCSP requests are answered tryLater", "hint", "set an OCSP URL (wsca init --ocsp-url) and run wsca crl")
+		return true
+	}
+	if err != nil {
+		s.log.Warn("OCSP signer not (yet) usable; keeping the current one", "err", err)
+		return !st.ok || time.Since(st.mtime) > 5*time.Second
+	}
+	sig, err := ocspresp.NewSigner(cert, key)
+	if err == nil {
+		err = s.ocsp.SetSigner(sig)
+	}
+	if err != nil {
+		s.log.Error("OCSP signer refused", "err", err)
+		return true
+	}
+	s.log.Info("OCSP signer loaded", "subject", cert.Subject.String(), "not_after", cert.NotAfter.UTC().Format(time.RFC3339))
+	return true
+}
