@@ -19,3 +19,17 @@ func ensureOCSPSigner(g *globals, d *cadir.Dir) error {
 	}
 	return nil
 }
+
+// configOCSPURL is the responder wsca config puts in a block: --ocsp-responder, else the CA's OCSP URL.
+func configOCSPURL(d *cadir.Dir, flag string) (string, error) {
+	switch flag {
+	case "none":
+		return "", nil
+	case "":
+		return d.OCSPURL()
+	}
+	if err := cadir.CheckOCSPURL(flag); err != nil {
+		return "", usageError{err}
+	}
+	return flag, nil
+}
