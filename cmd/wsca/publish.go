@@ -57,8 +57,8 @@ func runPublish(g *globals, o *publishOptions) error {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
-	if o.ocspValidity < time.Minute || o.ocspValidity > 7*24*time.Hour {
-		return usageError{fmt.Errorf("--ocsp-validity %s: want between 1m and 168h", o.ocspValidity)}
+	if o.ocspValidity < time.Second || o.ocspValidity > 7*24*time.Hour {
+		return usageError{fmt.Errorf("--ocsp-validity %s: want between 1s and 168h", o.ocspValidity)}
 	}
 	var h slog.Handler
 	switch o.logFormat {
