@@ -11,6 +11,7 @@ import (
 
 func newCRLCmd(g *globals) *cobra.Command {
 	o := cadir.CRLOptions{}
+	var ocspURL string
 	cmd := &cobra.Command{
 		Use:   "crl",
 		Short: "regenerate crl.pem from the database (safe to run from cron)",
@@ -18,13 +19,23 @@ func newCRLCmd(g *globals) *cobra.Command {
 whole chain (Apache SSLCARevocationCheck chain, nginx ssl_crl, openssl verify -crl_check_all) work.
 The file is replaced atomically. Silent on success unless -v; one line and a non-zero exit on failure.
 With --if-due, nothing is done unless a revocation happened since the last run or half of the CRL's
-validity has passed, so it can run every minute.`,
+validity has passed, so it can run every minute.
+When the CA has an OCSP URL, it also renews the delegated OCSP signer that wsca publish signs with
+(ocsp-signer.crt/.key) once it is half-way to expiry; --ocsp-url sets that URL on an existing CA.`,
 		Example: `  $ wsca crl
   $ wsca crl --copy-to /etc/wsca-relay/crl.pem --copy-to /var/www/pki/crl.pem
   # crontab: */5 * * * * wsca --dir /etc/wsca crl --if-due --passphrase-file /etc/wsca/pass`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d := g.caDir()
+			if ocspURL != "" {
+				if err := cadir.CheckOCSPURL(ocspURL); err != nil {
+					return usageError{err}
+				}
+				if err := d.SetOCSPURL(ocspURL); err != nil {
+					return err
+				}
+			}
 			res, err := d.GenerateCRL(o)
 			if err != nil {
 				return err
@@ -56,6 +67,7 @@ validity has passed, so it can run every minute.`,
 	f.Float64Var(&o.DueFraction, "due-fraction", cadir.DefaultDueFraction, "with --if-due: fraction of the validity after which the CRL is renewed")
 	f.StringVar(&o.Out, "out", "", "write here instead of crl.pem in the CA directory")
 	f.BoolVar(&o.DER, "der", false, "write only the intermediate's CRL, DER-encoded")
+	f.StringVar(&ocspURL, "ocsp-url", "", "set the CA's OCSP responder URL (as wsca init --ocsp-url does) and issue the OCSP signer wsca publish uses")
 	f.StringArrayVar(&o.CopyTo, "copy-to", nil, "also write the CRL here, atomically (repeatable): a relay's copy, a web root")
 	return cmd
 }

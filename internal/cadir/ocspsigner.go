@@ -167,3 +167,20 @@ func (d *Dir) OCSPSigner() (*x509.Certificate, crypto.Signer, error) {
 	}
 	return cert, key, nil
 }
+
+// SetOCSPURL stores the CA's OCSP URL (what init --ocsp-url does), for a CA created without one: later
+// certificates carry it, wsca config uses it, and EnsureOCSPSigner then issues the signer.
+func (d *Dir) SetOCSPURL(u string) error {
+	if err := CheckOCSPURL(u); err != nil {
+		return err
+	}
+	st, err := d.OpenStore(false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetSetting(SettingOCSPURL, u); err != nil {
+		return err
+	}
+	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: "settings", User: d.User, Detail: SettingOCSPURL + " " + u})
+}

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fixture is a CA directory with alice issued and an OCSP signer, and a running publisher on loopback.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	d     *cadir.Dir
 	alice *x509.Certificate
 	inter *x509.Certificate
@@ -39,7 +39,7 @@ type fixture struct {
 	srv   *Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	d := &cadir.Dir{Path: filepath.Join(t.TempDir(), "pki"), Rand: rand.Reader, Now: time.Now, User: "test", LockTimeout: 5 * time.Second}
 	if _, err := d.Init(cadir.InitRequest{Hierarchy: ca.HierarchyRequest{Name: "Publish Test"}, OCSPURL: "http://127.0.0.1/ocsp"}); err != nil {
