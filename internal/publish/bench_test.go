@@ -2,13 +2,20 @@ package publish
 
 import (
 	"bytes"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/store"
 )
 
 // BenchmarkOCSPHandler: POST /ocsp through the publisher's handler (no network): the pre-signed answer
@@ -61,4 +68,45 @@ func appendNonce(req []byte) []byte {
 		})
 	})
 	return b.BytesOrPanic()
+}
+
+// BenchmarkLoadDB measures one read of wsca.db after a change — the time the publisher holds the shared
+// lock that makes wsca issue/revoke wait — with 100,000 certificates of which 10,000 are revoked.
+func BenchmarkLoadDB(b *testing.B) {
+	f := newFixture(b)
+	st, err := store.Open(f.d.File(cadir.DBFile), store.Options{Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 100_000
+	t0 := time.Now().Add(-time.Hour)
+	recs := make([]store.Record, 0, 1000)
+	for i := range n {
+		serial := new(big.Int).SetUint64(uint64(i)*7919 + 1<<40)
+		recs = append(recs, store.Record{Serial: serial, Name: "u" + strconv.Itoa(i), Kind: "client", Subject: "CN=u",
+			NotBefore: t0, NotAfter: t0.Add(24 * time.Hour), FingerprintSHA256: strings.Repeat("ab", 32), DER: []byte{0x30, 0},
+			IssuedAt: t0, IssuedBy: "bench"})
+		if len(recs) == cap(recs) {
+			if err := st.Add(recs...); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	for i := 0; i < n; i += 10 {
+		serial := new(big.Int).SetUint64(uint64(i)*7919 + 1<<40)
+		if _, err := st.Revoke(serial, store.Revocation{At: t0, Reason: store.KeyCompromise, By: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st.Close()
+	b.ResetTimer()
+	var held time.Duration
+	for b.Loop() {
+		if !f.srv.loadDB(stamp{ok: true}) {
+			b.Fatal("database locked")
+		}
+		held += time.Duration(f.srv.metrics.dbHeld.Load())
+	}
+	b.ReportMetric(float64(held.Milliseconds())/float64(b.N), "ms-held/op")
 }

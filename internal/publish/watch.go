@@ -146,6 +146,7 @@ func (s *Server) loadDB(st stamp) bool {
 	}
 	s.ocsp.SetSnapshot(snap)
 	s.metrics.dbReads.Add(1)
+	s.metrics.dbHeld.Store(int64(held))
 	s.log.Info("issuance database read", "certificates", snap.Len(), "held", held.Round(time.Microsecond).String())
 	return true
 }
