@@ -72,6 +72,9 @@ func (s *Snapshot) AddRevoked(serial []byte, r Revocation) {
 // Len returns the number of issued serials.
 func (s *Snapshot) Len() int { return len(s.issued) }
 
+// Revoked returns the number of revoked serials.
+func (s *Snapshot) Revoked() int { return len(s.revoked) }
+
 func (s *Snapshot) status(serial *big.Int) certStatus {
 	if s == nil || serial.Sign() <= 0 {
 		return certStatus{kind: statusUnknown}

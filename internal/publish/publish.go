@@ -55,6 +55,9 @@ type Server struct {
 	crl     atomic.Pointer[crlState]
 	caCert  atomic.Pointer[[]byte]
 	metrics metrics
+	// dbCounts are the issued and revoked counts of the last database read; only the database watcher
+	// touches them.
+	dbCounts [2]int
 	// ready is closed after the first complete load of every file (for tests and the startup log).
 	ready     chan struct{}
 	readyOnce sync.Once

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"slices"
 	"syscall"
@@ -57,10 +58,17 @@ func (w *watched) check(dir *cadir.Dir) {
 	if w.last != nil && slices.Equal(now, w.last) {
 		return
 	}
-	if w.load(newest) {
+	// File times come from the kernel's coarse clock (a few ms per tick): a second write in the tick of the
+	// one just loaded leaves mtime, size and inode as they were. So a version younger than settleTime is
+	// loaded again on the next tick, until it has settled.
+	if w.load(newest) && time.Since(newest.mtime).Abs() > settleTime {
 		w.last = now
 	}
 }
+
+// settleTime is how old a file's modification time must be before an unchanged stamp proves the content
+// unchanged (several ticks of the kernel's coarse clock, at HZ=100 10 ms each).
+const settleTime = 50 * time.Millisecond
 
 // Watch loads every file once, marks the server ready, then polls the CA directory every PollInterval
 // until ctx is cancelled, reloading what changed. The database is polled on its own goroutine, so a wait
@@ -147,7 +155,12 @@ func (s *Server) loadDB(st stamp) bool {
 	s.ocsp.SetSnapshot(snap)
 	s.metrics.dbReads.Add(1)
 	s.metrics.dbHeld.Store(int64(held))
-	s.log.Info("issuance database read", "certificates", snap.Len(), "held", held.Round(time.Microsecond).String())
+	level := slog.LevelDebug // the same content again (a settling re-read, an audit entry)
+	if counts := [2]int{snap.Len(), snap.Revoked()}; counts != s.dbCounts {
+		level, s.dbCounts = slog.LevelInfo, counts
+	}
+	s.log.Log(context.Background(), level, "issuance database read", "certificates", snap.Len(), "revoked", snap.Revoked(),
+		"held", held.Round(time.Microsecond).String())
 	return true
 }
 
