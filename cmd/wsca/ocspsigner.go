@@ -12,7 +12,7 @@ import (
 func ensureOCSPSigner(g *globals, d *cadir.Dir) error {
 	res, err := d.EnsureOCSPSigner(0)
 	if err != nil {
-		return fmt.Errorf("the CRL is written but the OCSP signer could not be renewed: %w", err)
+		return fmt.Errorf("renewing the OCSP signer (wsca publish signs with it): %w", err)
 	}
 	if res.Issued && g.verbose {
 		fmt.Fprintf(g.env.stderr, "wsca: issued a new OCSP signer (%s), valid until %s\n", cadir.OCSPSignerCertFile, res.NotAfter.Format(time.RFC3339))

@@ -262,8 +262,7 @@ func (r *Responder) presigned(rawID string, serial *big.Int) ([]byte, error) {
 		return nil, err
 	}
 	st := snap.status(serial)
-	this := r.cfg.Now().UTC().Truncate(time.Second)
-	next := this.Add(r.cfg.Validity)
+	this, next := r.window(signer)
 	var b cryptobyte.Builder
 	appendSingle(&b, []byte(rawID), st, this, next)
 	resp, err := signer.sign(b.BytesOrPanic(), this, nil)
@@ -274,7 +273,7 @@ func (r *Responder) presigned(rawID string, serial *big.Int) ([]byte, error) {
 		r.mu.Lock()
 		// Only if nothing changed while signing: otherwise the next request signs again.
 		if r.signer == signer && r.snap == snap {
-			r.cache[rawID] = &cached{resp: resp, serial: serial, status: st, refresh: this.Add(r.cfg.Validity / 2), next: next, signer: signer}
+			r.cache[rawID] = &cached{resp: resp, serial: serial, status: st, refresh: this.Add(next.Sub(this) / 2), next: next, signer: signer}
 		}
 		r.mu.Unlock()
 	}
@@ -289,14 +288,24 @@ func (r *Responder) signFresh(req *Request) ([]byte, time.Time, error) {
 	if err := r.usable(signer, snap); err != nil {
 		return nil, time.Time{}, err
 	}
-	this := r.cfg.Now().UTC().Truncate(time.Second)
-	next := this.Add(r.cfg.Validity)
+	this, next := r.window(signer)
 	var b cryptobyte.Builder
 	for _, it := range req.Items {
 		appendSingle(&b, it.Raw, snap.status(it.Serial), this, next)
 	}
 	resp, err := signer.sign(b.BytesOrPanic(), this, req.Nonce)
 	return resp, next, err
+}
+
+// window returns thisUpdate (now) and nextUpdate: Validity later, but never after the signer expires, so no
+// response outlives the certificate that vouches for it.
+func (r *Responder) window(signer *Signer) (this, next time.Time) {
+	this = r.cfg.Now().UTC().Truncate(time.Second)
+	next = this.Add(r.cfg.Validity)
+	if na := signer.Cert.NotAfter.UTC().Truncate(time.Second); next.After(na) {
+		next = na
+	}
+	return this, next
 }
 
 func (r *Responder) usable(signer *Signer, snap *Snapshot) error {

@@ -175,8 +175,13 @@ func TestRespondWithoutSigner(t *testing.T) {
 	if _, res := tc.r.Respond(tc.request(t, tc.alice, crypto.SHA1)); res.Status != TryLater {
 		t.Fatalf("no signer: status %d, want tryLater", res.Status)
 	}
-	tc.now = tc.signer.Cert.NotAfter.Add(time.Second)
+	tc.now = tc.signer.Cert.NotAfter.Add(-time.Minute)
 	_ = tc.r.SetSigner(tc.signer)
+	resp, res := tc.r.Respond(tc.request(t, tc.alice, crypto.SHA1))
+	if r := tc.parse(t, resp, tc.alice); res.Status != Successful || !r.NextUpdate.Equal(tc.signer.Cert.NotAfter) {
+		t.Fatalf("a minute before the signer expires: status %d, nextUpdate %v, want the signer's NotAfter %v", res.Status, r.NextUpdate, tc.signer.Cert.NotAfter)
+	}
+	tc.now = tc.signer.Cert.NotAfter.Add(time.Second)
 	if _, res := tc.r.Respond(tc.request(t, tc.alice, crypto.SHA1)); res.Status != TryLater {
 		t.Fatalf("expired signer: status %d, want tryLater", res.Status)
 	}
