@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -304,16 +306,25 @@ func TestOCSPBadInput(t *testing.T) {
 	if resp, body := f.ocsp(other.alice, other.inter); resp.StatusCode != 200 || !bytes.Equal(body, ocspresp.ErrorResponse(ocspresp.Unauthorized)) {
 		t.Fatalf("another CA's certificate: %d %x", resp.StatusCode, body)
 	}
-	resp, err := http.Post(f.url+"/ocsp", "application/ocsp-request", io.LimitReader(zeroReader{}, 10<<20))
+	// A 10 MB body, sent over a raw connection so the answer is read even while the rest is still being sent:
+	// 413 with malformedRequest after at most ocspresp.MaxRequestSize bytes, then the connection is closed.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
 	if err != nil {
-		// The server may close the connection before the client has sent 10 MB.
-		t.Logf("10 MB body: %v", err)
-	} else {
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Equal(body, ocspresp.ErrorResponse(ocspresp.MalformedRequest)) {
-			t.Fatalf("10 MB body: %d %x", resp.StatusCode, body)
-		}
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		fmt.Fprintf(conn, "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: %d\r\n\r\n", 10<<20)
+		_, _ = io.Copy(conn, io.LimitReader(zeroReader{}, 10<<20)) // fails once the server closes: expected
+	}()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	big, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("10 MB body: %v", err)
+	}
+	body, _ := io.ReadAll(big.Body)
+	if big.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Equal(body, ocspresp.ErrorResponse(ocspresp.MalformedRequest)) {
+		t.Fatalf("10 MB body: %d %x", big.StatusCode, body)
 	}
 	if resp, body := f.get("/ocsp/not-base64!", nil); resp.StatusCode != 200 || !bytes.Equal(body, ocspresp.ErrorResponse(ocspresp.MalformedRequest)) {
 		t.Fatalf("GET garbage: %d %x", resp.StatusCode, body)
