@@ -171,7 +171,7 @@ func (r *Responder) SetSnapshot(s *Snapshot) {
 	}
 	var changed []redo
 	for k, c := range r.cache {
-		if c.status != s.status(c.serial) {
+		if !c.status.same(s.status(c.serial)) {
 			changed = append(changed, redo{k, c.serial})
 			delete(r.cache, k)
 		}
@@ -185,12 +185,11 @@ func (r *Responder) SetSnapshot(s *Snapshot) {
 
 // Result describes an answer, for logs and metrics.
 type Result struct {
-	Status  ResponseStatus
-	Cached  bool      // served from the pre-signed cache
-	Next    time.Time // nextUpdate of a successful response, for HTTP caching of nonce-less GETs
-	Nonce   bool
-	Reason  string // why an error status was answered
-	Serials []*big.Int
+	Status ResponseStatus
+	Cached bool      // served from the pre-signed cache
+	Next   time.Time // nextUpdate of a successful response, for HTTP caching of nonce-less GETs
+	Nonce  bool
+	Reason string // why an error status was answered
 }
 
 // Respond answers a DER OCSPRequest with a DER OCSPResponse. It never fails: a bad request is answered
@@ -203,7 +202,6 @@ func (r *Responder) Respond(der []byte) ([]byte, Result) {
 	}
 	res := Result{Nonce: req.Nonce != nil}
 	for _, it := range req.Items {
-		res.Serials = append(res.Serials, it.Serial)
 		h, ok := r.hashes[it.Hash]
 		if !ok || !bytes.Equal(h[0], it.IssuerNameHash) || !bytes.Equal(h[1], it.IssuerKeyHash) {
 			res.Status, res.Reason = Unauthorized, "certificate of another CA"
@@ -243,7 +241,7 @@ func (r *Responder) lookup(id CertID) ([]byte, bool, error) {
 	now := r.cfg.Now()
 	r.mu.RLock()
 	c := r.cache[string(id.Raw)]
-	fresh := c != nil && c.signer == r.signer && now.Before(c.refresh) && c.status == r.snap.status(id.Serial)
+	fresh := c != nil && c.signer == r.signer && now.Before(c.refresh) && c.status.same(r.snap.status(id.Serial))
 	r.mu.RUnlock()
 	if fresh {
 		return c.resp, true, nil

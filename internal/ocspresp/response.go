@@ -40,6 +40,11 @@ type certStatus struct {
 	reason    int
 }
 
+// same reports whether two statuses would be answered identically.
+func (c certStatus) same(o certStatus) bool {
+	return c.kind == o.kind && c.reason == o.reason && c.revokedAt.Equal(o.revokedAt)
+}
+
 type statusKind uint8
 
 const (
