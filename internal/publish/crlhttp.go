@@ -77,6 +77,11 @@ func (s *Server) loadCRL(st stamp) bool {
 			next.next = c.NextUpdate
 		}
 	}
+	// Last-Modified has one-second resolution: two publications within a second would look unchanged to an
+	// If-Modified-Since poller, so each publication is at least a second after the previous one.
+	if cur.pem != nil && !next.modified.After(cur.modified) {
+		next.modified = cur.modified.Add(time.Second)
+	}
 	s.crl.Store(next)
 	close(cur.changed)
 	s.metrics.crlPublished.Add(1)

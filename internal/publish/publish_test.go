@@ -200,6 +200,7 @@ func TestLongPoll(t *testing.T) {
 	if a.resp.StatusCode != 200 || a.resp.Header.Get("ETag") == etag {
 		t.Fatalf("after wsca crl: %d, ETag %s (was %s)", a.resp.StatusCode, a.resp.Header.Get("ETag"), etag)
 	}
+
 	lag := a.at.Sub(published)
 	t.Logf("long-poll answered %v after wsca crl returned", lag)
 	if lag > 300*time.Millisecond {
@@ -386,5 +387,25 @@ func TestDBLockedRetry(t *testing.T) {
 	waitFor(t, "revoked answer", func() bool { return f.status(f.alice) == ocsp.Revoked })
 	if lag := time.Since(closed); lag > time.Second {
 		t.Fatalf("revoked %v after the writer closed, want within 1s", lag)
+	}
+}
+
+// TestLastModifiedIncreases: publications in quick succession (within one second) still get increasing
+// Last-Modified values, so a poller using If-Modified-Since sees each of them.
+func TestLastModifiedIncreases(t *testing.T) {
+	f := newFixture(t)
+	resp, _ := f.get("/crl.pem", nil)
+	for i := 0; i < 3; i++ {
+		etag, lm := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+		f.crl()
+		waitFor(t, "the new crl.pem", func() bool { resp, _ = f.get("/crl.pem", nil); return resp.Header.Get("ETag") != etag })
+		prev, _ := http.ParseTime(lm)
+		now, _ := http.ParseTime(resp.Header.Get("Last-Modified"))
+		if !now.After(prev) {
+			t.Fatalf("publication %d: Last-Modified %v, not after the previous %v", i+1, now, prev)
+		}
+		if r, _ := f.get("/crl.pem", map[string]string{"If-Modified-Since": lm}); r.StatusCode != 200 {
+			t.Fatalf("publication %d: If-Modified-Since the previous one: %d, want 200", i+1, r.StatusCode)
+		}
 	}
 }
