@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"log/slog"
 	"os"
 	"slices"
 	"syscall"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/internal/ocspresp"
-	"github.com/wsca/wsca/store"
 )
 
 // stamp identifies one version of a file: a rename (atomic replace) changes the inode, an in-place write
@@ -104,64 +102,6 @@ func (s *Server) poll(ctx context.Context, group []*watched) {
 			w.check(s.cfg.Dir)
 		}
 	}
-}
-
-// loadDB copies the issued and revoked serials of the intermediate's certificates from wsca.db into a new
-// OCSP snapshot. The database is open only for the copy.
-func (s *Server) loadDB(st stamp) bool {
-	if !st.ok {
-		return true // no database (yet): OCSP answers tryLater until there is one
-	}
-	start := time.Now()
-	db, err := s.cfg.Dir.OpenStore(true)
-	if errors.Is(err, store.ErrLocked) {
-		return false // a writer holds it: next tick
-	}
-	if err != nil {
-		s.log.Error("reading the issuance database", "err", err)
-		return true // not retried until the file changes again
-	}
-	inter, root, err := s.cfg.Dir.Chain()
-	if err != nil {
-		db.Close()
-		s.log.Error("reading the CA certificates", "err", err)
-		return true
-	}
-	snap := ocspresp.NewSnapshot(0)
-	caSerial := func(b []byte) bool {
-		return string(b) == string(inter.SerialNumber.Bytes()) || string(b) == string(root.SerialNumber.Bytes())
-	}
-	err = db.ForEachSerial(func(serial []byte) error {
-		if !caSerial(serial) {
-			snap.AddIssued(serial)
-		}
-		return nil
-	})
-	if err == nil {
-		err = db.ForEachRevokedSerial(cadir.ScopeIntermediate, func(serial []byte, at time.Time, reason store.Reason, _ time.Time) error {
-			snap.AddRevoked(serial, ocspresp.Revocation{At: at, Reason: int(reason)})
-			return nil
-		})
-	}
-	closeErr := db.Close()
-	held := time.Since(start)
-	if err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		s.log.Error("reading the issuance database", "err", err)
-		return true
-	}
-	s.ocsp.SetSnapshot(snap)
-	s.metrics.dbReads.Add(1)
-	s.metrics.dbHeld.Store(int64(held))
-	level := slog.LevelDebug // the same content again (a settling re-read, an audit entry)
-	if counts := [2]int{snap.Len(), snap.Revoked()}; counts != s.dbCounts {
-		level, s.dbCounts = slog.LevelInfo, counts
-	}
-	s.log.Log(context.Background(), level, "issuance database read", "certificates", snap.Len(), "revoked", snap.Revoked(),
-		"held", held.Round(time.Microsecond).String())
-	return true
 }
 
 // loadSigner installs the OCSP signer. A key that does not match its certificate is what a reader sees in
