@@ -87,7 +87,7 @@ func TestOpenSSLOCSP(t *testing.T) {
 // crl and no reload — bob's next handshake is refused. With nginx's ssl_ocsp_cache the cached "good"
 // keeps bob in until the response's nextUpdate (--ocsp-validity), as docs/publish.md says.
 func TestOCSPWithoutReload(t *testing.T) {
-	const cachedValidity = 4 * time.Second
+	const cachedValidity = 6 * time.Second
 	for _, tc := range []struct {
 		name     string
 		server   string
@@ -126,9 +126,13 @@ func TestOCSPWithoutReload(t *testing.T) {
 					t.Fatalf("%s (valid): %v", c.who, err)
 				}
 			}
+			bobAdmitted := time.Now()
 			p.wsca("revoke", "bob")
 			revoked := time.Now()
-			if tc.validity > 0 {
+			// The cached "good" from bob's last handshake is valid for at least validity-1s (thisUpdate is
+			// truncated to the second); on a machine so loaded that revoking took longer, only the bound below
+			// is checked.
+			if tc.validity > 0 && revoked.Sub(bobAdmitted) < tc.validity/2 {
 				if err := bob.accepted("/headers"); err != nil {
 					t.Fatalf("bob right after the revocation with ssl_ocsp_cache: %v; the cached good answer was expected to admit him", err)
 				}
