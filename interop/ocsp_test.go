@@ -85,7 +85,8 @@ func TestOpenSSLOCSP(t *testing.T) {
 // leaf, nonce left at its default) and nginx (ssl_verify_client on + ssl_ocsp leaf), configured with the
 // blocks wsca config prints for a CA with an OCSP URL, admit alice; after wsca revoke bob — with no wsca
 // crl and no reload — bob's next handshake is refused. With nginx's ssl_ocsp_cache the cached "good"
-// keeps bob in until the response's nextUpdate (--ocsp-validity), as docs/publish.md says.
+// keeps bob in until the response's nextUpdate (--ocsp-validity), as docs/publish.md says. Without a cache,
+// a stopped responder makes both servers refuse alice too (fail closed).
 func TestOCSPWithoutReload(t *testing.T) {
 	const cachedValidity = 6 * time.Second
 	for _, tc := range []struct {
@@ -104,7 +105,7 @@ func TestOCSPWithoutReload(t *testing.T) {
 			if tc.validity > 0 {
 				extra = []string{"--ocsp-validity", tc.validity.String()}
 			}
-			p, _ := newOCSPPKI(t, "Interop "+tc.name, extra...)
+			p, pub := newOCSPPKI(t, "Interop "+tc.name, extra...)
 			backend := newBackend(t)
 			port := freePort(t)
 			block := p.wsca("config", tc.server, "--cert", p.file("srv.crt"),
@@ -155,6 +156,11 @@ func TestOCSPWithoutReload(t *testing.T) {
 			}
 			if err := alice.accepted("/headers"); err != nil {
 				t.Fatalf("alice after bob's revocation: %v", err)
+			}
+			if tc.validity == 0 {
+				// Without a cache, no answer from the responder means no admission (docs/publish.md).
+				pub.proc.stop(t)
+				expectRejected(t, "alice with the OCSP responder stopped", alice, "/headers")
 			}
 		})
 	}
