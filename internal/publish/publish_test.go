@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -407,5 +408,49 @@ func TestLastModifiedIncreases(t *testing.T) {
 		if r, _ := f.get("/crl.pem", map[string]string{"If-Modified-Since": lm}); r.StatusCode != 200 {
 			t.Fatalf("publication %d: If-Modified-Since the previous one: %d, want 200", i+1, r.StatusCode)
 		}
+	}
+}
+
+// TestServeTLS: --tls-cert/--tls-key serve the same endpoints over HTTPS.
+func TestServeTLS(t *testing.T) {
+	f := newFixture(t)
+	out := t.TempDir()
+	res, err := f.d.Issue(cadir.IssueRequest{Name: "pki", Kind: ca.KindServer, IPs: []string{"127.0.0.1"}, OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Dir: f.d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, res.CertPath, res.KeyPath) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	<-srv.Ready()
+	_, root, err := f.d.Chain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("https://" + ln.Addr().String() + "/crl.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("HTTPS GET /crl.pem: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
 	}
 }
