@@ -51,6 +51,7 @@ func TestOpenSSLOCSP(t *testing.T) {
 	}{
 		{"alice", []string{"-cert", p.file("alice.crt")}, []string{"alice.crt: good"}},
 		{"never issued", []string{"-serial", "0x1234567890abcdef"}, []string{"0x1234567890abcdef: unknown"}},
+		{"two in one request", []string{"-cert", p.file("alice.crt"), "-cert", p.file("bob.crt")}, []string{"alice.crt: good", "bob.crt: good"}},
 	} {
 		out := opensslOCSP(t, p, pub, c.target...)
 		for _, w := range append(c.want, "Response verify OK") {

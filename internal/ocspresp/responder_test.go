@@ -109,6 +109,8 @@ func TestRespondStatuses(t *testing.T) {
 	}{
 		{"good sha1", tc.alice, crypto.SHA1, ocsp.Good},
 		{"good sha256", tc.alice, crypto.SHA256, ocsp.Good},
+		{"good sha384", tc.alice, crypto.SHA384, ocsp.Good},
+		{"good sha512", tc.alice, crypto.SHA512, ocsp.Good},
 		{"revoked", tc.bob, crypto.SHA1, ocsp.Revoked},
 		{"never issued", &unknown, crypto.SHA1, ocsp.Unknown},
 	} {
@@ -150,6 +152,9 @@ func TestRespondErrors(t *testing.T) {
 		{"trailing byte", append(tc.request(t, tc.alice, crypto.SHA1), 0), MalformedRequest},
 		{"huge", bytes.Repeat([]byte{0x30}, 10<<20), MalformedRequest},
 		{"nonce too long", withNonce(t, tc.request(t, tc.alice, crypto.SHA1), bytes.Repeat([]byte{1}, 33)), MalformedRequest},
+		{"empty nonce", withNonce(t, tc.request(t, tc.alice, crypto.SHA1), []byte{0x04, 0x00}), MalformedRequest},
+		{"33 certificates", requestOf(t, 33, tc.request(t, tc.alice, crypto.SHA1), nil), MalformedRequest},
+		{"unknown critical extension", requestOf(t, 1, tc.request(t, tc.alice, crypto.SHA1), []byte{0x06, 0x03, 0x2a, 0x03, 0x04}), MalformedRequest},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, res := tc.r.Respond(c.req)
@@ -270,6 +275,83 @@ func withNonce(t testing.TB, req, value []byte) []byte {
 		})
 	})
 	return b.BytesOrPanic()
+}
+
+// requestOf re-encodes a one-certificate request with its entry repeated n times and, if criticalOID (a DER
+// OBJECT IDENTIFIER) is given, a critical request extension of that type.
+func requestOf(t testing.TB, n int, req, criticalOID []byte) []byte {
+	t.Helper()
+	in := cryptobyte.String(req)
+	var outer, tbs, list, entry cryptobyte.String
+	if !in.ReadASN1(&outer, cbasn1.SEQUENCE) || !outer.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.ReadASN1(&list, cbasn1.SEQUENCE) || !list.ReadASN1Element(&entry, cbasn1.SEQUENCE) {
+		t.Fatal("bad request")
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				for range n {
+					b.AddBytes(entry)
+				}
+			})
+			if criticalOID != nil {
+				b.AddASN1(cbasn1.Tag(2).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+							b.AddBytes(criticalOID)
+							b.AddASN1Boolean(true)
+							b.AddASN1OctetString([]byte{0x05, 0x00})
+						})
+					})
+				})
+			}
+		})
+	})
+	return b.BytesOrPanic()
+}
+
+// TestSeveralCertificates: a request about two certificates gets one response with both statuses, and 32
+// (the limit) are still answered.
+func TestSeveralCertificates(t *testing.T) {
+	tc := newTestCA(t, "Resp")
+	for _, n := range []int{2, 32} {
+		resp, res := tc.r.Respond(requestOf(t, n, tc.request(t, tc.alice, crypto.SHA1), nil))
+		if res.Status != Successful {
+			t.Fatalf("%d certificates: status %d (%s)", n, res.Status, res.Reason)
+		}
+		// x/crypto/ocsp reads only single-certificate responses: count the SingleResponses by hand.
+		if got := countSingles(t, resp); got != n {
+			t.Fatalf("%d certificates: %d SingleResponses", n, got)
+		}
+	}
+}
+
+// countSingles returns the number of SingleResponses in a successful DER OCSPResponse.
+func countSingles(t testing.TB, resp []byte) int {
+	t.Helper()
+	in := cryptobyte.String(resp)
+	var r, rb, basicSeq, basic, tbs, singles cryptobyte.String
+	var basicOctets []byte
+	if !in.ReadASN1(&r, cbasn1.SEQUENCE) || !r.SkipASN1(cbasn1.ENUM) ||
+		!r.ReadASN1(&rb, cbasn1.Tag(0).Constructed().ContextSpecific()) || !rb.ReadASN1(&basicSeq, cbasn1.SEQUENCE) ||
+		!basicSeq.SkipASN1(cbasn1.OBJECT_IDENTIFIER) || !basicSeq.ReadASN1Bytes(&basicOctets, cbasn1.OCTET_STRING) {
+		t.Fatal("malformed OCSPResponse")
+	}
+	bs := cryptobyte.String(basicOctets)
+	if !bs.ReadASN1(&basic, cbasn1.SEQUENCE) || !basic.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipASN1(cbasn1.Tag(2).Constructed().ContextSpecific()) || !tbs.SkipASN1(cbasn1.GeneralizedTime) ||
+		!tbs.ReadASN1(&singles, cbasn1.SEQUENCE) {
+		t.Fatal("malformed BasicOCSPResponse")
+	}
+	n := 0
+	for !singles.Empty() {
+		if !singles.SkipASN1(cbasn1.SEQUENCE) {
+			t.Fatal("malformed SingleResponse")
+		}
+		n++
+	}
+	return n
 }
 
 // responseNonce returns the nonce extnValue in a ResponseData, or nil.
