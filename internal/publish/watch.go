@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/wsca/wsca/internal/cadir"
@@ -27,11 +26,7 @@ func statStamp(path string) stamp {
 	if err != nil {
 		return stamp{}
 	}
-	st := stamp{ok: true, size: fi.Size(), mtime: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st
+	return stamp{ok: true, ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()}
 }
 
 // watched is a group of files the watcher follows and what to do when any of them changes. load gets the
