@@ -48,6 +48,8 @@ type LeafRequest struct {
 	Validity time.Duration
 	// CRLURLs become the CRL distribution points (RFC 5280 4.2.1.13).
 	CRLURLs []string
+	// OCSPURLs become the OCSP responders of the Authority Information Access extension (RFC 5280 4.2.2.1).
+	OCSPURLs []string
 	// PublicKey is the certified key; it must pass CheckPublicKey.
 	PublicKey crypto.PublicKey
 }
@@ -145,6 +147,7 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPs,
 		CRLDistributionPoints: req.CRLURLs,
+		OCSPServer:            req.OCSPURLs,
 	}
 	cert, err := sign(rand, tmpl, issuer.Cert, req.PublicKey, issuer.Key)
 	if err != nil {
@@ -217,6 +220,11 @@ func checkLeafRequest(kind Kind, req LeafRequest) error {
 		u, err := url.Parse(c)
 		if err != nil || checkPrintable(c) != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ldap") {
 			return fmt.Errorf("invalid CRL URL %q: want an http:// or https:// URL", c)
+		}
+	}
+	for _, o := range req.OCSPURLs {
+		if u, err := url.Parse(o); err != nil || checkPrintable(o) != nil || u.Scheme != "http" {
+			return fmt.Errorf("invalid OCSP URL %q: want an http:// URL", o)
 		}
 	}
 	if kind == KindServer && len(req.DNSNames) == 0 && len(req.IPs) == 0 {

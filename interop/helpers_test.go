@@ -65,14 +65,14 @@ type pki struct {
 	pass  string
 }
 
-func newPKI(t *testing.T, name string) *pki {
+func newPKI(t *testing.T, name string, initArgs ...string) *pki {
 	t.Helper()
 	dir := t.TempDir()
 	p := &pki{t: t, dir: dir, caDir: filepath.Join(dir, "pki"), pass: filepath.Join(dir, "pass")}
 	if err := os.WriteFile(p.pass, []byte("interop test passphrase\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.wsca("init", "--name", name)
+	p.wsca(append([]string{"init", "--name", name}, initArgs...)...)
 	p.wsca("issue", "alice", "--out", dir)
 	p.wsca("issue", "bob", "--out", dir)
 	p.wsca("issue", "srv", "--server", "--ip", "127.0.0.1", "--dns", "localhost", "--out", dir)

@@ -96,6 +96,10 @@ type Params struct {
 	Listen int
 	// Address is the IP address to listen on; empty means every address.
 	Address string
+	// OCSPURL, when set, is wsca publish's OCSP responder: Apache and nginx then ask it about each client
+	// certificate during the handshake (SSLOCSPEnable leaf, ssl_ocsp leaf), so a revocation is refused on the
+	// next handshake without a reload. HAProxy cannot check client certificates by OCSP; it ignores it.
+	OCSPURL string
 }
 
 //go:embed templates/*.tmpl
@@ -104,6 +108,9 @@ var templateFS embed.FS
 // safePath is what a rendered path may contain: no whitespace, quotes, comment or variable characters,
 // which would let a path end a directive early or inject another in any of the three syntaxes.
 var safePath = regexp.MustCompile(`^/[A-Za-z0-9._/+@=,:~-]*$`)
+
+// safeURLPath is what the path of a rendered URL may contain (see safePath).
+var safeURLPath = regexp.MustCompile(`^(/[A-Za-z0-9._/+@=,:~-]*)?$`)
 
 // hostName matches a DNS name, optionally a leading wildcard label.
 var hostName = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
@@ -170,6 +177,12 @@ func check(p Params) (view, error) {
 	hp, err := backendHostPort(p.Backend)
 	if err != nil {
 		return view{}, err
+	}
+	if p.OCSPURL != "" {
+		if u, err := url.Parse(p.OCSPURL); err != nil || u.Scheme != "http" || !validHost(u.Hostname()) || u.User != nil ||
+			u.RawQuery != "" || u.Fragment != "" || !safeURLPath.MatchString(u.EscapedPath()) {
+			return view{}, fmt.Errorf("%w: OCSP URL %q: want http://host[:port][/path]", ErrInvalid, p.OCSPURL)
+		}
 	}
 	v := view{Params: p, BackendHostPort: hp, KeyInCert: p.KeyFile == p.CertFile}
 	port := strconv.Itoa(p.Listen)

@@ -66,6 +66,36 @@ func TestRenderDirectives(t *testing.T) {
 	}
 }
 
+// TestRenderOCSP: with an OCSP URL, Apache and nginx check the leaf by OCSP against that responder (the
+// directives the OCSP interop tests use), and nginx's block warns about ssl_ocsp_cache; without one, no
+// OCSP directive appears.
+func TestRenderOCSP(t *testing.T) {
+	want := map[Server][]string{
+		Apache: {"SSLOCSPEnable leaf\n", "SSLOCSPDefaultResponder http://pki.example.com:8080/ocsp\n", "SSLOCSPOverrideResponder on\n"},
+		Nginx:  {"ssl_ocsp leaf;\n", "ssl_ocsp_responder http://pki.example.com:8080/ocsp;\n", "ssl_ocsp_cache", "revocation then takes up to that long"},
+	}
+	for _, s := range []Server{Apache, Nginx, HAProxy} {
+		p := validParams()
+		plain, err := Render(s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(plain), "OCSP") || strings.Contains(string(plain), "ocsp") {
+			t.Errorf("%s block without an OCSP URL mentions OCSP:\n%s", s, plain)
+		}
+		p.OCSPURL = "http://pki.example.com:8080/ocsp"
+		out, err := Render(s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want[s] {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s block lacks %q:\n%s", s, w, out)
+			}
+		}
+	}
+}
+
 // TestRenderNoPerLocationAuth guards the rule of shared/README: client auth only at vhost/server level.
 func TestRenderNoPerLocationAuth(t *testing.T) {
 	out, err := Render(Apache, validParams())
@@ -149,6 +179,10 @@ func TestRenderErrors(t *testing.T) {
 		{"backend bad port", Nginx, func(p *Params) { p.Backend = "http://app:99999" }, ErrInvalid},
 		{"backend no host", Nginx, func(p *Params) { p.Backend = "http:///" }, ErrInvalid},
 		{"haproxy foreign key name", HAProxy, func(p *Params) { p.KeyFile = "/etc/ssl/private/other.key" }, ErrInvalid},
+		{"OCSP https", Apache, func(p *Params) { p.OCSPURL = "https://pki.example.com/ocsp" }, ErrInvalid},
+		{"OCSP injection", Nginx, func(p *Params) { p.OCSPURL = "http://pki/ocsp;\n    ssl_verify_client off" }, ErrInvalid},
+		{"OCSP space", Apache, func(p *Params) { p.OCSPURL = "http://pki/a b" }, ErrInvalid},
+		{"OCSP query", Nginx, func(p *Params) { p.OCSPURL = "http://pki/ocsp?x=1" }, ErrInvalid},
 		{"haproxy pem without .crt", HAProxy, func(p *Params) { p.CertFile, p.KeyFile = "/etc/wsca/relay.pem", "/etc/wsca/relay.key" }, ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ type configOptions struct {
 	backend, serverName string
 	listen              string
 	cert, key           string
+	ocspResponder       string
 }
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -41,7 +42,12 @@ The block names this CA's ca.crt and crl.pem by absolute path. --cert is the ser
 (leaf + intermediate, e.g. from wsca issue NAME --server); --key defaults to the same name with .key.
 --server-name defaults to the certificate's first DNS name or IP address. The comments in the block say
 which modules to enable and where to put it. Servers read crl.pem only when they start or reload: run a
-reload after every wsca crl.`,
+reload after every wsca crl.
+
+When the CA has an OCSP URL (wsca init --ocsp-url), the Apache and nginx blocks also check each client
+certificate by OCSP against wsca publish (SSLOCSPEnable leaf / ssl_ocsp leaf): a revoked client is then
+refused on its next handshake with no reload. --ocsp-responder sets another responder URL (e.g. an internal
+address of wsca publish), or "none" to leave OCSP out. HAProxy cannot check client certificates by OCSP.`,
 		Example: `  $ wsca issue relay --server --dns relay.example.com --out /etc/wsca
   $ wsca config nginx --cert /etc/wsca/relay.crt --backend http://127.0.0.1:8080 > /etc/nginx/conf.d/wsca.conf
   $ nginx -t && nginx -s reload
@@ -58,6 +64,7 @@ reload after every wsca crl.`,
 	f.StringVar(&o.listen, "listen", "443", "PORT or IP:PORT to accept TLS on")
 	f.StringVar(&o.cert, "cert", "", "server certificate file, leaf + intermediate (required)")
 	f.StringVar(&o.key, "key", "", "server key file (default: --cert with .key in place of its extension)")
+	f.StringVar(&o.ocspResponder, "ocsp-responder", "", `OCSP responder the server asks (default: the CA's OCSP URL, if any; "none": no OCSP)`)
 	return cmd
 }
 
@@ -109,9 +116,13 @@ func runConfig(g *globals, o *configOptions, server string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	ocspURL, err := configOCSPURL(d, o.ocspResponder)
+	if err != nil {
+		return err
+	}
 	out, err := srvconf.Render(s, srvconf.Params{
 		CAFile: caFile, CRLFile: crlFile, CertFile: certFile, KeyFile: keyFile,
-		Backend: o.backend, ServerName: name, Listen: port, Address: addr,
+		Backend: o.backend, ServerName: name, Listen: port, Address: addr, OCSPURL: ocspURL,
 	})
 	if errors.Is(err, srvconf.ErrInvalid) {
 		return usageError{err}

@@ -15,8 +15,9 @@ import (
 
 type crlOptions struct {
 	cadir.CRLOptions
-	list   bool
-	remove []string
+	list    bool
+	remove  []string
+	ocspURL string
 }
 
 func newCRLCmd(g *globals) *cobra.Command {
@@ -35,7 +36,10 @@ timer, with --if-due whether or not a CRL is due — and every wsca revoke makes
 byte-identical to crl.pem again (atomically, mode 0644), so a relay's copy can never lag behind. A target
 that cannot be written is reported on its own line with the fix; the others are still refreshed, and the
 exit code is 1. --targets lists the targets and whether each is current; --remove-target PATH forgets one
-(remove it from your timer's --copy-to too, or the next run registers it again).`,
+(remove it from your timer's --copy-to too, or the next run registers it again).
+
+When the CA has an OCSP URL, every run also renews the delegated OCSP signer that wsca publish signs with
+(ocsp-signer.crt/.key) once it is half-way to expiry; --ocsp-url sets that URL on an existing CA.`,
 		Example: `  $ wsca crl
   $ wsca crl --copy-to /etc/wsca-relay/crl.pem --copy-to /var/www/pki/crl.pem
   $ wsca crl --targets
@@ -55,6 +59,14 @@ exit code is 1. --targets lists the targets and whether each is current; --remov
 			case len(o.CopyTo) > 0 && (o.Out != "" || o.DER):
 				return usageError{errors.New("--copy-to registers a copy of crl.pem; it cannot take --out or --der output (copy that file yourself)")}
 			}
+			if o.ocspURL != "" {
+				if err := cadir.CheckOCSPURL(o.ocspURL); err != nil {
+					return usageError{err}
+				}
+				if err := g.caDir().SetOCSPURL(o.ocspURL); err != nil {
+					return err
+				}
+			}
 			return runCRL(g, &o.CRLOptions)
 		},
 	}
@@ -68,6 +80,7 @@ exit code is 1. --targets lists the targets and whether each is current; --remov
 	f.StringArrayVar(&o.CopyTo, "copy-to", nil, "register PATH as a copy target: this and every later run keeps it identical to crl.pem (repeatable)")
 	f.BoolVar(&o.list, "targets", false, "list the registered copy targets and whether each is current")
 	f.StringArrayVar(&o.remove, "remove-target", nil, "forget a copy target (repeatable; the file is left alone)")
+	f.StringVar(&o.ocspURL, "ocsp-url", "", "set the CA's OCSP responder URL (as wsca init --ocsp-url does) and issue the OCSP signer wsca publish uses")
 	cmd.AddCommand(newCRLFetchCmd(g))
 	return cmd
 }
@@ -84,9 +97,15 @@ func countSet(cmd *cobra.Command, names ...string) int {
 }
 
 func runCRL(g *globals, o *cadir.CRLOptions) error {
-	res, err := g.caDir().GenerateCRL(*o)
+	d := g.caDir()
+	res, err := d.GenerateCRL(*o)
 	if res == nil {
 		return err
+	}
+	// The OCSP signer is renewed even when a copy target failed: the publisher must not stop answering because a
+	// relay's directory is missing.
+	if serr := ensureOCSPSigner(g, d); serr != nil {
+		return errors.Join(targetErrors(g, err), serr)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(g.env.stderr, "wsca: WARNING: %s\n", w)

@@ -18,6 +18,7 @@ type initOptions struct {
 	insecureNoPassphrase              bool
 	rootKeyOut                        string
 	crlURL                            string
+	ocspURL                           string
 	rootCRLValidity                   time.Duration
 	permitEmail, permitURI, permitDNS []string
 }
@@ -58,6 +59,7 @@ under it); ".example.com" its subdomains. wsca issue refuses names outside them.
 	f.StringArrayVar(&o.permitEmail, "permit-email-domain", nil, "name constraint: e-mail SANs only at this domain (repeatable)")
 	f.StringArrayVar(&o.permitURI, "permit-uri-domain", nil, "name constraint: URI SANs only with this host (repeatable)")
 	f.StringArrayVar(&o.permitDNS, "permit-dns", nil, "name constraint: DNS SANs only in this domain (repeatable)")
+	f.StringVar(&o.ocspURL, "ocsp-url", "", "URL of the OCSP responder (wsca publish, e.g. http://pki.example.com/ocsp); put in every certificate issued")
 	f.DurationVar(&o.rootCRLValidity, "root-crl-validity", cadir.DefaultRootCRLValidity, "validity of the root CRL (it needs the root key to be renewed)")
 	return cmd
 }
@@ -73,6 +75,11 @@ func runInit(g *globals, o *initOptions) error {
 	if kt == ca.KeyEd25519 {
 		fmt.Fprintln(g.env.stderr, "wsca: warning: browsers and NSS reject Ed25519 certificates; use ecdsa-p256 for a CA that signs browser client certificates")
 	}
+	if o.ocspURL != "" {
+		if err := cadir.CheckOCSPURL(o.ocspURL); err != nil {
+			return usageError{err}
+		}
+	}
 	d := g.caDir()
 	if d.Initialized() {
 		return fmt.Errorf("%s: %w", d.Path, cadir.ErrAlreadyInitialized)
@@ -86,6 +93,7 @@ func runInit(g *globals, o *initOptions) error {
 		},
 		RootKeyOut:      o.rootKeyOut,
 		CRLURL:          o.crlURL,
+		OCSPURL:         o.ocspURL,
 		RootCRLValidity: o.rootCRLValidity,
 	}
 	if req.Passphrase, err = g.newCAPassphrase(o.insecureNoPassphrase); err != nil {
@@ -94,6 +102,13 @@ func runInit(g *globals, o *initOptions) error {
 	res, err := d.Init(req)
 	if err != nil {
 		return err
+	}
+	if o.ocspURL != "" {
+		// The signer wsca publish answers with; wsca crl renews it from now on.
+		d.Passphrase = func() ([]byte, error) { return req.Passphrase, nil }
+		if _, err := d.EnsureOCSPSigner(0); err != nil {
+			return fmt.Errorf("the CA is created but its OCSP signer is not: %w", err)
+		}
 	}
 	abs, _ := filepath.Abs(d.Path)
 	fmt.Fprintf(g.env.stdout, "created CA in %s\n  root:         %s (serial %s, until %s)\n  intermediate: %s (serial %s, until %s)\n",

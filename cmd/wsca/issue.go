@@ -26,6 +26,7 @@ type issueOptions struct {
 	samePassword           bool
 	crlURL                 string
 	keyTypeSet             bool
+	ocspURL                string
 }
 
 func newIssueCmd(g *globals) *cobra.Command {
@@ -84,6 +85,7 @@ Unicode NFC; a name that differs from another valid one only by letter case is i
 	f.StringVar(&o.from, "from", "", "issue one certificate per row of this CSV file")
 	f.BoolVar(&o.samePassword, "same-p12-password", false, "with --from and --p12-password-file: protect every bundle with that one password")
 	f.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point to put in the certificate (default: the URL given at wsca init, if any)")
+	f.StringVar(&o.ocspURL, "ocsp-url", "", "OCSP responder (wsca publish) to put in the certificate (default: the URL given at wsca init, if any)")
 	return cmd
 }
 
@@ -135,7 +137,12 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	r := cadir.IssueRequest{
 		KeyType: kt, Emails: o.emails, URIs: o.uris, DNSNames: o.dns, IPs: o.ips,
 		OU: o.ou, Organization: o.org, Validity: time.Duration(o.days) * 24 * time.Hour, Renew: o.renew,
-		OutDir: o.out, P12: o.p12, P12Format: pf, CRLURL: o.crlURL,
+		OutDir: o.out, P12: o.p12, P12Format: pf, CRLURL: o.crlURL, OCSPURL: o.ocspURL,
+	}
+	if o.ocspURL != "" {
+		if err := cadir.CheckOCSPURL(o.ocspURL); err != nil {
+			return r, usageError{err}
+		}
 	}
 	if o.server {
 		r.Kind = ca.KindServer

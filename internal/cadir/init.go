@@ -21,6 +21,8 @@ type InitRequest struct {
 	RootKeyOut string
 	// CRLURL, when set, is put as a CRL distribution point into every certificate issued later.
 	CRLURL string
+	// OCSPURL, when set, is put as the OCSP responder (AIA) into every certificate issued later.
+	OCSPURL string
 	// RootCRLValidity is the validity of the first root CRL (default 1 year: the root key may live offline).
 	RootCRLValidity time.Duration
 	// CRLValidity is the validity of the first intermediate CRL (default 7 days).
@@ -94,6 +96,11 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 	}
 	if req.CRLURL != "" {
 		if err := st.SetSetting(SettingCRLURL, req.CRLURL); err != nil {
+			return nil, err
+		}
+	}
+	if req.OCSPURL != "" {
+		if err := st.SetSetting(SettingOCSPURL, req.OCSPURL); err != nil {
 			return nil, err
 		}
 	}

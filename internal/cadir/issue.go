@@ -43,8 +43,9 @@ type IssueRequest struct {
 	// Renew allows a new certificate while NAME has a valid one and records the link. What the request
 	// leaves empty (OU, O, SANs, kind, key type) is carried over from NAME's newest certificate, and its
 	// files in OutDir are kept as NAME.SERIAL.crt/.key/.p12.
-	Renew  bool
-	CRLURL string // CRL distribution point for this certificate; default: the one set at init
+	Renew   bool
+	CRLURL  string // CRL distribution point for this certificate; default: the one set at init
+	OCSPURL string // OCSP responder for this certificate; default: the one set at init
 
 	OutDir      string // where NAME.crt, NAME.key and NAME.p12 go
 	P12         bool
@@ -184,7 +185,7 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 		seen[r.Name] = i
 		ok[i] = true
 	}
-	crlURL, err := d.preflight(reqs, ok, fail)
+	urls, err := d.preflight(reqs, ok, fail)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -209,7 +210,7 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 	done := 0
 	for start := 0; start < len(reqs); start += BatchSize {
 		end := min(start+BatchSize, len(reqs))
-		chunk, err := d.issueChunk(reqs, ok, start, end, inter, chain, crlURL, fail)
+		chunk, err := d.issueChunk(reqs, ok, start, end, inter, chain, urls, fail)
 		if err != nil {
 			return results, rowErrs, err
 		}
@@ -230,7 +231,7 @@ type pendingLeaf struct {
 }
 
 func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter ca.Authority,
-	chain []*x509.Certificate, crlURL string, fail func(int, error)) ([]IssueResult, error) {
+	chain []*x509.Certificate, urls leafURLs, fail func(int, error)) ([]IssueResult, error) {
 	now := d.now()
 	var pending []pendingLeaf
 	var idx []int
@@ -253,8 +254,11 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 			fail(i, err)
 			continue
 		}
-		if u := cmp.Or(r.CRLURL, crlURL); u != "" {
+		if u := cmp.Or(r.CRLURL, urls.crl); u != "" {
 			lr.CRLURLs = []string{u}
+		}
+		if u := cmp.Or(r.OCSPURL, urls.ocsp); u != "" {
+			lr.OCSPURLs = []string{u}
 		}
 		cert, err := ca.Issue(d.Rand, now, inter, lr)
 		if err != nil {
@@ -357,15 +361,15 @@ func nameTaken(name string, prev *store.Record) error {
 }
 
 // preflight refuses, before any key is made or passphrase asked, names that already have a valid
-// certificate, and returns the CRL distribution point URL set at init (if any).
-func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (crlURL string, err error) {
+// certificate, and returns the CRL distribution point and OCSP URLs set at init (if any).
+func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (urls leafURLs, err error) {
 	st, err := d.OpenStore(true)
 	if err != nil {
-		return "", err
+		return urls, err
 	}
 	defer st.Close()
-	if crlURL, err = st.Setting(SettingCRLURL); err != nil {
-		return "", fmt.Errorf("reading setting %s: %w", SettingCRLURL, err)
+	if urls, err = readLeafURLs(st); err != nil {
+		return urls, err
 	}
 	now := d.now()
 	var fresh []string
@@ -383,7 +387,7 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 		}
 		prev, err := validByName(st, r.Name, now)
 		if err != nil {
-			return "", err
+			return urls, err
 		}
 		if prev != nil {
 			ok[i] = false
@@ -394,14 +398,14 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 	}
 	twins, err := caseTwins(st, fresh, now)
 	if err != nil {
-		return "", err
+		return urls, err
 	}
 	for i := range reqs {
 		if w := twinWarning(reqs[i].Name, twins[reqs[i].Name]); ok[i] && !reqs[i].Renew && w != "" {
 			reqs[i].warnings = append(reqs[i].warnings, w)
 		}
 	}
-	return crlURL, nil
+	return urls, nil
 }
 
 // prepareRenewal carries the renewed certificate's identity into r (see carryFrom) and checks the result.

@@ -116,15 +116,18 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	ok := []bool{true}
 	var rowErr error
 	pre := []IssueRequest{{Name: name, Renew: req.Renew, fromCSR: true}}
-	crlURL, err := d.preflight(pre, ok, func(_ int, e error) { rowErr = e })
+	urls, err := d.preflight(pre, ok, func(_ int, e error) { rowErr = e })
 	if err != nil {
 		return nil, err
 	}
 	if rowErr != nil {
 		return nil, rowErr
 	}
-	if crlURL != "" {
-		lr.CRLURLs = []string{crlURL}
+	if urls.crl != "" {
+		lr.CRLURLs = []string{urls.crl}
+	}
+	if urls.ocsp != "" {
+		lr.OCSPURLs = []string{urls.ocsp}
 	}
 	inter, chain, err := d.issuer()
 	if err != nil {
