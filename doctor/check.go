@@ -51,6 +51,9 @@ type checker struct {
 	findings []Finding
 
 	root, inter *x509.Certificate
+	// single: root.crt and intermediate.crt are one certificate, the layout `wsca import` makes for a CA
+	// that is its own root (see cadir.Dir.SingleCA): no root.key, no root-crl.pem, ca.crt and crl.pem once.
+	single bool
 	pass        []byte
 	passErr     error
 	passAsked   bool
@@ -78,12 +81,15 @@ func Check(dir string, opts CheckOptions) []Finding {
 	if !c.checkDir() {
 		return c.findings
 	}
+	c.single = (&cadir.Dir{Path: c.dir}).SingleCA()
 	c.checkFiles()
 	c.checkModes()
 	c.checkCerts()
 	c.checkKeys()
 	c.checkCRLFile()
-	c.checkRootCRLFile()
+	if !c.single {
+		c.checkRootCRLFile()
+	}
 	c.checkDB()
 	return c.findings
 }
@@ -137,13 +143,19 @@ func (c *checker) checkFiles() {
 		case cadir.CRLFile:
 			fix = "run wsca crl"
 		case cadir.BundleFile:
-			fix = fmt.Sprintf("cat %s %s > %s", c.file(cadir.IntermediateCertFile), c.file(cadir.RootCertFile), c.file(cadir.BundleFile))
+			fix = c.bundleFix()
 		}
 		c.add(SeverityError, CheckFiles, fix, "%s is missing", c.file(f))
 	}
 	if len(missing) == 0 {
 		c.add(SeverityOK, CheckFiles, "", "%s, %s, %s, %s, %s and %s are present", cadir.RootCertFile,
 			cadir.IntermediateCertFile, cadir.IntermediateKeyFile, cadir.BundleFile, cadir.CRLFile, cadir.DBFile)
+	}
+	if c.single {
+		c.add(SeverityInfo, CheckFiles, "", "single-CA directory (imported): %s is its own root and %s its key; "+
+			"there is no %s or %s, and %s holds one CRL", cadir.IntermediateCertFile, cadir.IntermediateKeyFile,
+			cadir.RootKeyFile, cadir.RootCRLFile, cadir.CRLFile)
+		return
 	}
 	rootKey := c.exists(cadir.RootKeyFile)
 	if !rootKey {
@@ -239,18 +251,11 @@ func (c *checker) checkCerts() {
 		} else {
 			c.add(SeverityOK, CheckCertChain, "", "%s is signed by %s", c.inter.Subject, c.root.Subject)
 		}
-		if bundle := c.readCerts(cadir.BundleFile); bundle != nil {
-			if len(bundle) != 2 || !bundle[0].Equal(c.inter) || !bundle[1].Equal(c.root) {
-				var names []string
-				for _, b := range bundle {
-					names = append(names, b.Subject.String())
-				}
-				c.add(SeverityError, CheckCertChain,
-					fmt.Sprintf("cat %s %s > %s", c.file(cadir.IntermediateCertFile), c.file(cadir.RootCertFile), c.file(cadir.BundleFile)),
-					"%s must hold intermediate.crt then root.crt (what Apache, nginx and wsca serve trust), but holds: %s",
-					c.file(cadir.BundleFile), strings.Join(names, "; "))
-			}
-		}
+		c.checkBundle()
+	}
+	if c.single {
+		c.checkCAExpiry("single (root and issuing)", c.root)
+		return
 	}
 	for _, cc := range []struct {
 		what string
@@ -451,6 +456,7 @@ func (c *checker) checkDB() {
 	}
 	defer st.Close()
 	c.checkDBCerts(st)
+	c.checkImportedEKU(st)
 	c.checkDBCRL(st)
 	if err := st.VerifyAudit(); err != nil {
 		c.add(SeverityError, CheckDBAudit, "compare with a backup to find what was changed",
@@ -468,7 +474,7 @@ func (c *checker) checkDBCerts(st *store.Store) {
 		file, kind string
 		cert       *x509.Certificate
 	}{{cadir.RootCertFile, "root", c.root}, {cadir.IntermediateCertFile, "intermediate", c.inter}} {
-		if cc.cert == nil {
+		if cc.cert == nil || (c.single && cc.kind == "intermediate") { // single: one certificate, recorded as the root
 			continue
 		}
 		rec, err := st.Get(cc.cert.SerialNumber)

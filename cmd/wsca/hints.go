@@ -25,7 +25,7 @@ func hint(err error) string {
 		return "nothing was changed; choose another --dir to create a new CA"
 	case errors.Is(err, migrate.ErrOldKey):
 		// Before ErrWrongPassphrase: this is the old CA's passphrase, not wsca's.
-		return "pass the old CA key's passphrase with --ca-key-passphrase-file"
+		return oldKeyHint(err)
 	case errors.Is(err, migrate.ErrCertMissing):
 		return "pass --certs with the old CA's new_certs_dir (the SERIAL.pem files)"
 	case errors.Is(err, backup.ErrLiveCA):
@@ -44,6 +44,20 @@ func hint(err error) string {
 		return "this CRL was not made by this CA; regenerate it with wsca crl"
 	case errors.Is(err, crl.ErrCRLExpired):
 		return "regenerate the CRL with wsca crl (and run it from cron: see docs/operations.md)"
+	}
+	return ""
+}
+
+// oldKeyHint says what to do when the old CA key of wsca import cannot be opened: ask for the passphrase
+// only when none was given.
+func oldKeyHint(err error) string {
+	switch {
+	case errors.Is(err, ca.ErrPassphraseRequired):
+		return "pass the old CA key's passphrase with --ca-key-passphrase-file"
+	case errors.Is(err, ca.ErrWrongPassphrase):
+		return "the passphrase in --ca-key-passphrase-file does not open the old CA key: check the file (its first line is the passphrase); nothing was changed"
+	case errors.Is(err, ca.ErrMalformedKey):
+		return "convert the key to PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out KEY.new) and import with the new file"
 	}
 	return ""
 }
