@@ -24,7 +24,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -288,6 +287,9 @@ type RestoreOptions struct {
 	// Force replaces a live CA. Its files are moved into a "replaced-TIMESTAMP" directory inside the CA
 	// directory, not deleted.
 	Force bool
+	// Step, if not nil, is called at each step of the swap (cadir.Dir.SwapIn): fault-injection tests kill
+	// the process there.
+	Step func(string)
 }
 
 // RestoreResult describes a restore.
@@ -300,23 +302,41 @@ type RestoreResult struct {
 }
 
 // Restore unpacks the archive at path into d.Path after validating it completely in a staging directory
-// next to d.Path. Keys in the archive are opened with d.Passphrase (asked only if they are encrypted) and
-// must match their certificates. It fails with ErrLiveCA when d.Path holds any CA file and opt.Force is
-// not set, ErrInvalidArchive (wrapped with the reason) for a damaged or foreign archive, and the store,
-// ca and crl errors of a content that does not validate; in each case the target is unchanged.
+// inside d.Path (the same file system, also when d.Path is a mount point). Keys in the archive are opened
+// with d.Passphrase (asked only if they are encrypted) and must match their certificates. The "restore"
+// audit entry is written into the staged database, so the restored CA records its own restore. The switch
+// from the old CA to the new one is cadir.Dir.SwapIn: journalled, so a process killed at any moment leaves
+// the complete old CA or a committed swap that the next wsca command finishes. It fails with ErrLiveCA
+// when d.Path holds any CA file and opt.Force is not set, ErrInvalidArchive (wrapped with the reason) for a
+// damaged or foreign archive, and the store, ca and crl errors of a content that does not validate; in
+// each case the target is unchanged and the staging directory removed.
 func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult, err error) {
 	if live := liveFiles(d); len(live) > 0 && !opt.Force {
 		return nil, fmt.Errorf("%s holds %v: %w (pass --force to replace it; its files are kept in a replaced-* directory)", d.Path, live, ErrLiveCA)
 	}
-	parent := filepath.Dir(filepath.Clean(d.Path))
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("restoring: %w", err)
+	if err := d.RecoverSwap(); err != nil {
+		return nil, err
 	}
-	staging, err := os.MkdirTemp(parent, ".wsca-restore-*")
+	_, statErr := os.Stat(d.Path)
+	createdDir := errors.Is(statErr, fs.ErrNotExist)
+	staging, err := d.NewStaging()
 	if err != nil {
 		return nil, fmt.Errorf("restoring: %w", err)
 	}
-	defer os.RemoveAll(staging)
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(staging)
+			if createdDir {
+				os.Remove(d.Path) // only if still empty
+			}
+		}
+	}()
+	unlock, err := d.LockDir()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	m, err := extract(path, staging)
 	if err != nil {
@@ -326,25 +346,57 @@ func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult,
 	if err := validate(d, staging, m, res); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", path, err)
 	}
-	if err := install(d, staging, m, opt, res); err != nil {
+	if err := recordRestore(d, staging, path, m); err != nil {
 		return nil, err
 	}
-	detail := fmt.Sprintf("from %s (made %s)", path, m.Created.Format(time.RFC3339))
-	if res.Replaced != "" {
-		detail += ", previous CA moved to " + res.Replaced
+	if live := liveFiles(d); len(live) > 0 && !opt.Force {
+		return nil, fmt.Errorf("%s holds %v: %w", d.Path, live, ErrLiveCA)
 	}
-	if err := appendAudit(d, store.AuditEntry{Time: d.Now().UTC(), Action: "restore", User: d.User, Detail: detail}); err != nil {
-		return res, fmt.Errorf("the CA was restored, but recording it in the audit log failed: %w", err)
+	// The live database stays open (bbolt's lock) during the swap, so no wsca command is half-way through
+	// a write; a command waiting for that lock opens the restored database afterwards (store.Open checks
+	// that the file it locked is still the one at the path).
+	if st, err := d.OpenStoreOnly(false); err == nil {
+		defer st.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, cadir.ErrNotInitialized) &&
+		!errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrSchema) && !errors.Is(err, store.ErrRolledBack) {
+		return nil, fmt.Errorf("restoring: locking the live database: %w", err)
+	}
+	committed = true // from here on the staging directory belongs to the swap
+	if res.Replaced, err = d.SwapIn(staging, opt.Step); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// recordRestore appends the "restore" audit entry to the staged database and writes its anchor there.
+func recordRestore(d *cadir.Dir, staging, path string, m *Manifest) error {
+	sd := &cadir.Dir{Path: staging, LockTimeout: d.LockTimeout}
+	// The staged database has no anchor (backups hold none); opening it read-write writes one, and the
+	// audit entry below moves it forward.
+	st, err := sd.OpenStoreOnly(false)
+	if err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	detail := fmt.Sprintf("from %s (made %s)", path, m.Created.Format(time.RFC3339))
+	if live := liveFiles(d); len(live) > 0 {
+		detail += ", previous CA moved to a " + cadir.ReplacedPrefix + "* directory"
+	}
+	err = st.AppendAudit(store.AuditEntry{Time: d.Now().UTC(), Action: "restore", User: d.User, Detail: detail})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restoring: recording the restore in the audit log: %w", err)
+	}
+	return nil
 }
 
 // liveFiles returns the CA files present in d.
 func liveFiles(d *cadir.Dir) []string {
 	var out []string
-	for _, mb := range members() {
-		if _, err := os.Lstat(d.File(mb.name)); err == nil {
-			out = append(out, mb.name)
+	for _, name := range cadir.SwapFiles() {
+		if _, err := os.Lstat(d.File(name)); err == nil {
+			out = append(out, name)
 		}
 	}
 	return out
@@ -526,45 +578,4 @@ func validate(d *cadir.Dir, staging string, m *Manifest, res *RestoreResult) err
 		}
 	}
 	return nil
-}
-
-// install moves the staged files into d.Path. With Force, the live CA's files are first moved into a
-// replaced-TIMESTAMP directory while the live database is held open (its lock keeps other wsca processes
-// out during the swap).
-func install(d *cadir.Dir, staging string, m *Manifest, opt RestoreOptions, res *RestoreResult) error {
-	if err := os.MkdirAll(d.Path, 0o700); err != nil {
-		return fmt.Errorf("restoring: %w", err)
-	}
-	live := liveFiles(d)
-	if len(live) > 0 {
-		if !opt.Force {
-			return fmt.Errorf("%s holds %v: %w", d.Path, live, ErrLiveCA)
-		}
-		if slices.Contains(live, cadir.DBFile) {
-			st, err := d.OpenStore(false)
-			if err != nil && !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrSchema) {
-				return fmt.Errorf("restoring: locking the live database: %w", err)
-			}
-			if st != nil {
-				defer st.Close()
-			}
-		}
-		aside := filepath.Join(d.Path, "replaced-"+d.Now().UTC().Format("20060102T150405.000000000Z"))
-		if err := os.Mkdir(aside, 0o700); err != nil {
-			return fmt.Errorf("restoring: %w", err)
-		}
-		for _, name := range live {
-			if err := os.Rename(d.File(name), filepath.Join(aside, name)); err != nil {
-				return fmt.Errorf("restoring: moving the live %s aside (already moved files are in %s): %w", name, aside, err)
-			}
-		}
-		res.Replaced = aside
-	}
-	for _, fi := range m.Files {
-		// Link, not rename: it fails rather than replaces if a file appeared meanwhile.
-		if err := os.Link(filepath.Join(staging, fi.Name), d.File(fi.Name)); err != nil {
-			return fmt.Errorf("restoring %s: %w", fi.Name, err)
-		}
-	}
-	return syncDir(d.Path)
 }

@@ -53,11 +53,11 @@ type checker struct {
 	root, inter *x509.Certificate
 	// single: root.crt and intermediate.crt are one certificate, the layout `wsca import` makes for a CA
 	// that is its own root (see cadir.Dir.SingleCA): no root.key, no root-crl.pem, ca.crt and crl.pem once.
-	single bool
-	pass        []byte
-	passErr     error
-	passAsked   bool
-	crls        parsedCRLs
+	single    bool
+	pass      []byte
+	passErr   error
+	passAsked bool
+	crls      parsedCRLs
 }
 
 func (c *checker) add(sev Severity, check, fix, format string, args ...any) {
@@ -450,11 +450,24 @@ func (c *checker) checkDB() {
 		c.add(SeverityWarning, CheckDBOpen, "run wsca doctor again when the other command has finished",
 			"%s is locked by another wsca process: database checks skipped", p)
 		return
+	case errors.Is(err, store.ErrRolledBack):
+		c.add(SeverityError, CheckDBRollback, "restore wsca.db from the latest backup and redo what was lost; to accept the "+
+			"loss, move "+store.AnchorPath(p)+" aside (docs/operations.md)", "%v", err)
+		return
 	case err != nil:
 		c.add(SeverityError, CheckDBOpen, "restore wsca.db from a backup (wsca backup makes one)", "cannot open %s: %v", p, err)
 		return
 	}
 	defer st.Close()
+	if msg, err := st.MetaPageDamage(); err != nil || msg != "" {
+		c.add(SeverityError, CheckDBRollback, "compare wsca audit with your latest backup; the next write overwrites the damaged page",
+			"%s: %s%v", p, msg, errText(err))
+	} else if _, err := os.Stat(store.AnchorPath(p)); err != nil {
+		c.add(SeverityInfo, CheckDBRollback, "", "%s has no anchor yet (a CA from an older wsca): the next wsca command that writes creates %s",
+			p, filepath.Base(store.AnchorPath(p)))
+	} else {
+		c.add(SeverityOK, CheckDBRollback, "", "%s is at or ahead of its anchor %s, and both bbolt meta pages are intact", p, filepath.Base(store.AnchorPath(p)))
+	}
 	c.checkDBCerts(st)
 	c.checkImportedEKU(st)
 	c.checkDBCRL(st)

@@ -85,3 +85,10 @@ func (c *checker) checkImportedEKU(st *store.Store) {
 		"%d imported client certificate(s) have no explicit clientAuth extended key usage, so Go and OpenSSL accept them "+
 			"for any purpose (also as a server certificate): %s%s", n, strings.Join(names, ", "), more)
 }
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -42,14 +42,17 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Use:   "restore FILE",
 		Short: "restore a CA directory from a wsca backup archive",
 		Long: `Unpack a backup made by wsca backup into --dir. The archive is checked completely first, in a
-staging directory: checksums, the database (opens, every certificate parses, the audit chain verifies),
-the certificate chain, the CRLs, and the keys (they must open with the CA passphrase and match). A
-directory that already holds a CA is refused unless --force; then its files are moved into a
-replaced-TIMESTAMP directory inside it rather than deleted.`,
+staging directory inside --dir (the same file system, also when --dir is a mount point): checksums, the
+database (opens, every certificate parses, the audit chain verifies), the certificate chain, the CRLs,
+and the keys (they must open with the CA passphrase and match). A directory that already holds a CA is
+refused unless --force; then its files are moved into a replaced-TIMESTAMP directory inside it rather
+than deleted. The switch is journalled: if restore is killed, --dir holds the complete old CA, or the
+journal from which the next wsca command completes the new one.`,
 		Example: `  $ wsca --dir /etc/wsca restore /var/backups/wsca-2026-11-26.tar.gz
   $ wsca --dir /etc/wsca restore --force /media/usb/wsca-full.tar.gz`,
 		Args: exactArgs(1, "the archive file to restore"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Step = g.env.restoreStep
 			res, err := backup.Restore(g.caDir(), args[0], o)
 			if err != nil {
 				return err

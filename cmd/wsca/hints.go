@@ -38,6 +38,8 @@ func hint(err error) string {
 		return "the key file belongs to another certificate: restore the matching key from your backup"
 	case errors.Is(err, cadir.ErrRootKeyOffline):
 		return "copy the root key back into the CA directory as root.key for this operation, then remove it again"
+	case errors.Is(err, store.ErrRolledBack):
+		return "restore wsca.db from the latest backup (wsca restore) and redo what was lost; to accept the loss, move wsca.db.head aside (see docs/operations.md)"
 	case errors.Is(err, store.ErrCorrupt):
 		return "the database is damaged: restore wsca.db from a backup (wsca backup makes one)"
 	case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):

@@ -28,6 +28,9 @@ type env struct {
 	tty func() (*os.File, error)
 	// stderrIsTerminal reports whether progress output may use carriage returns.
 	stderrIsTerminal bool
+	// restoreStep, nil in production, is called at each step of wsca restore's swap: the crash tests
+	// (restore_crash_test.go) kill the process there.
+	restoreStep func(string)
 }
 
 func newEnv() *env {
