@@ -337,18 +337,25 @@ func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult,
 		return nil, err
 	}
 	defer unlock()
-
+	step := opt.Step
+	if step == nil {
+		step = func(string) {}
+	}
+	step("staging")
 	m, err := extract(path, staging)
 	if err != nil {
 		return nil, err
 	}
+	step("extracted")
 	res = &RestoreResult{Manifest: m}
 	if err := validate(d, staging, m, res); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", path, err)
 	}
+	step("validated")
 	if err := recordRestore(d, staging, path, m); err != nil {
 		return nil, err
 	}
+	step("recorded")
 	if live := liveFiles(d); len(live) > 0 && !opt.Force {
 		return nil, fmt.Errorf("%s holds %v: %w", d.Path, live, ErrLiveCA)
 	}
@@ -362,7 +369,7 @@ func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult,
 		return nil, fmt.Errorf("restoring: locking the live database: %w", err)
 	}
 	committed = true // from here on the staging directory belongs to the swap
-	if res.Replaced, err = d.SwapIn(staging, opt.Step); err != nil {
+	if res.Replaced, err = d.SwapIn(staging, step); err != nil {
 		return nil, err
 	}
 	return res, nil
