@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -60,6 +61,8 @@ type Manifest struct {
 	Created  time.Time  `json:"created"`
 	WithKeys bool       `json:"with_keys"`
 	Files    []FileInfo `json:"files"`
+	// Warnings are what Create could not do without failing the backup (not in the archive).
+	Warnings []string `json:"-"`
 }
 
 // FileInfo is one member of the archive.
@@ -105,7 +108,13 @@ func memberNamed(name string) (member, bool) {
 type Options struct {
 	// WithKeys adds intermediate.key and, if present, root.key, as they are on disk (encrypted).
 	WithKeys bool
+	// Replace allows path to name an existing file, which is replaced once the new archive is complete.
+	// Without it an existing path is ErrExists: an older backup is never overwritten by accident.
+	Replace bool
 }
+
+// ErrExists means Create was asked to write over an existing file without Options.Replace.
+var ErrExists = errors.New("the backup file already exists")
 
 // Create writes a backup of the CA in d to path: a temporary file in path's directory with mode 0600,
 // synced and renamed over path, so a reader never sees half an archive and a failure leaves any older
@@ -113,6 +122,13 @@ type Options struct {
 // to the audit log after the copy is taken. It fails with cadir.ErrNotInitialized for a directory without
 // a CA and store.ErrLocked when another process holds the database longer than d.LockTimeout.
 func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
+	switch fi, err := os.Stat(path); {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("backing up: %s is a directory: name the archive file to write, e.g. %s", path,
+			filepath.Join(path, "wsca-"+d.Now().UTC().Format("2006-01-02")+".tar.gz"))
+	case err == nil && !opt.Replace:
+		return nil, fmt.Errorf("backing up: %s: %w (choose a new name, or replace it with --force)", path, ErrExists)
+	}
 	now := d.Now().UTC()
 	dir := filepath.Dir(path)
 	dbTmp, err := os.CreateTemp(dir, ".wsca-backup-db-*")
@@ -202,15 +218,28 @@ func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
 	if opt.WithKeys {
 		detail += ", with the (encrypted) CA keys"
 	}
-	if err := appendAudit(d, store.AuditEntry{Time: now, Action: "backup", User: d.User, Detail: detail}); err != nil {
+	err = appendAudit(d, store.AuditEntry{Time: now, Action: "backup", User: d.User, Detail: detail})
+	if readOnlyDir(err) {
+		// A read-only CA directory (a snapshot, a read-only mount) can be backed up; it cannot record it.
+		m.Warnings = append(m.Warnings, fmt.Sprintf("the backup is not recorded in the audit log: %s is read-only", d.Path))
+		return m, nil
+	}
+	if err != nil {
 		return m, fmt.Errorf("the backup %s was written, but recording it in the audit log failed: %w", path, err)
 	}
 	return m, nil
 }
 
-// copyDB writes a consistent copy of the database to w (store.Backup: one read transaction).
+// readOnlyDir reports whether err says the CA directory cannot be written.
+func readOnlyDir(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
+}
+
+// copyDB writes a consistent copy of the database to w (store.Backup: one read transaction). The database is
+// opened read-only: the copy needs no more, bbolt's shared lock keeps writers out for its duration, and a
+// read-only CA directory works.
 func copyDB(d *cadir.Dir, w io.Writer) error {
-	st, err := d.OpenStore(false)
+	st, err := d.OpenStore(true)
 	if err != nil {
 		return err
 	}

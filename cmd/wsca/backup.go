@@ -16,8 +16,10 @@ func newBackupCmd(g *globals) *cobra.Command {
 		Long: `Write a gzip-compressed tar archive of the CA directory: a consistent copy of wsca.db taken in
 one read transaction (other wsca commands may run meanwhile), root.crt, intermediate.crt, ca.crt,
 crl.pem and root-crl.pem, and with --with-keys the CA keys as they are on disk (encrypted with the CA
-passphrase). FILE is written atomically with mode 0600; an older FILE is replaced only once the new one is
-complete. The backup is recorded in the audit log.`,
+passphrase). FILE is written atomically with mode 0600. An existing FILE is refused unless --force; then it
+is replaced only once the new one is complete. The backup is recorded in the audit log; a read-only CA
+directory (a snapshot, a read-only mount) is backed up all the same, with a warning that it could not be
+recorded.`,
 		Example: `  $ wsca backup /var/backups/wsca-$(date +%F).tar.gz
   $ wsca backup --with-keys /media/usb/wsca-full.tar.gz`,
 		Args: exactArgs(1, "the archive file to write"),
@@ -26,6 +28,9 @@ complete. The backup is recorded in the audit log.`,
 			if err != nil {
 				return err
 			}
+			for _, w := range m.Warnings {
+				fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", w)
+			}
 			if g.verbose {
 				fmt.Fprintf(g.env.stderr, "wsca: wrote %s: %d files, keys included: %t\n", args[0], len(m.Files), m.WithKeys)
 			}
@@ -33,6 +38,7 @@ complete. The backup is recorded in the audit log.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.WithKeys, "with-keys", false, "include the CA keys (still encrypted)")
+	cmd.Flags().BoolVar(&o.Replace, "force", false, "replace FILE if it exists")
 	return cmd
 }
 

@@ -218,3 +218,50 @@ func TestRestoreOntoMountPoint(t *testing.T) {
 		t.Fatalf("staging outside the CA directory: %v", leftovers)
 	}
 }
+
+// TestBackupReadOnlyCADir backs up a CA directory on a read-only mount (a snapshot): the archive is written,
+// and the audit entry that cannot be written is a warning, not a failure.
+func TestBackupReadOnlyCADir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root so that this test can mount a tmpfs")
+		}
+		t.Skip("mounting a tmpfs needs root")
+	}
+	work := t.TempDir()
+	dir := filepath.Join(work, "pki")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	pass := filepath.Join(work, "pass")
+	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := wscaRun(dir, "init", "--name", "RO", "--passphrase-file", pass); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	archive := filepath.Join(work, "ro.tar.gz")
+	out, err := wscaRun(dir, "backup", "--with-keys", archive)
+	if err != nil {
+		t.Fatalf("backup of a read-only CA directory: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("warning: the backup is not recorded in the audit log")) {
+		t.Errorf("no warning about the audit log:\n%s", out)
+	}
+	restored := filepath.Join(work, "restored")
+	if out, err := wscaRun(restored, "restore", archive, "--passphrase-file", pass); err != nil {
+		t.Fatalf("the archive does not restore: %v\n%s", err, out)
+	}
+	// An existing archive is not overwritten without --force.
+	out, err = wscaRun(dir, "backup", archive)
+	if err == nil || !bytes.Contains(out, []byte("already exists")) {
+		t.Fatalf("backup over an existing file: %v\n%s", err, out)
+	}
+}
