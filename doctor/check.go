@@ -82,6 +82,7 @@ func Check(dir string, opts CheckOptions) []Finding {
 		return c.findings
 	}
 	c.single = (&cadir.Dir{Path: c.dir}).SingleCA()
+	c.checkSwap()
 	c.checkFiles()
 	c.checkModes()
 	c.checkCerts()

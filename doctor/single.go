@@ -3,6 +3,7 @@ package doctor
 import (
 	"crypto/x509"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/wsca/wsca/internal/cadir"
@@ -91,4 +92,24 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// CheckRestore is the check id of an interrupted wsca restore.
+const CheckRestore = "restore"
+
+// checkSwap reports a restore that was killed: after its commit point (the journal exists) the directory
+// mixes old and new files until a wsca command that opens the database finishes it; before it, a staging
+// copy of the new CA (keys included, encrypted) waits to be removed. Doctor only reads, so it names the fix.
+func (c *checker) checkSwap() {
+	if c.exists(cadir.SwapJournal) {
+		c.add(SeverityError, CheckRestore, "run wsca list: it finishes the restore before reading the CA",
+			"a wsca restore was interrupted after its commit point (%s): the directory holds part of the old and "+
+				"part of the new CA until it is finished", c.file(cadir.SwapJournal))
+		return
+	}
+	if stale, _ := filepath.Glob(filepath.Join(c.dir, cadir.StagingPrefix+"*")); len(stale) > 0 {
+		c.add(SeverityWarning, CheckRestore, "run wsca list: it removes the staging copy (or rm -r it)",
+			"%s is the staging copy of a wsca restore that was interrupted before its commit point: the CA "+
+				"is the old one, and the copy holds the backup's (encrypted) keys", stale[0])
+	}
 }
