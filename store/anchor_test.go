@@ -226,3 +226,47 @@ func BenchmarkAnchorWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestOpenFollowsReplacedFile: a process waiting for the lock of a wsca.db that wsca restore renames away
+// meanwhile must end up with the file now at the path, not the replaced one.
+func TestOpenFollowsReplacedFile(t *testing.T) {
+	s1, path := testStore(t)
+	if err := s1.Add(rec(1, "old", "client")); err != nil {
+		t.Fatal(err)
+	}
+	other := path + ".new"
+	s3, err := Create(other, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.Add(rec(2, "new", "client")); err != nil {
+		t.Fatal(err)
+	}
+	s3.Close()
+
+	type result struct {
+		s   *Store
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := Open(path, Options{Timeout: 10 * time.Second, ReadOnly: true})
+		done <- result{s, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // the goroutine is now waiting for s1's lock
+	for _, mv := range [][2]string{{path, path + ".old"}, {AnchorPath(path), AnchorPath(path) + ".old"},
+		{other, path}, {AnchorPath(other), AnchorPath(path)}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s1.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.s.Close()
+	if _, err := r.s.Get(big.NewInt(2)); err != nil {
+		t.Fatalf("Open locked the replaced file: %v", err)
+	}
+}

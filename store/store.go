@@ -179,15 +179,23 @@ func Open(path string, opts Options) (*Store, error) {
 	// at path.
 	for attempt := 0; ; attempt++ {
 		s, file, err := open(path, opts)
-		if err != nil || attempt == 2 {
-			return s, err
+		if err != nil {
+			return nil, err
 		}
 		fi, ferr := file.Stat()
 		pi, perr := os.Stat(path)
-		if ferr != nil || perr != nil || os.SameFile(fi, pi) {
-			return s, nil
+		if attempt < 2 && ferr == nil && perr == nil && !os.SameFile(fi, pi) {
+			_ = s.Close()
+			continue
 		}
-		_ = s.Close()
+		// A database behind its anchor is refused for reading and writing alike: the next commit would
+		// reuse the lost transaction's id and overwrite the damaged meta page, erasing the evidence. Only
+		// now: the anchor at the path belongs to the file at the path.
+		if err := s.checkAnchor(!opts.ReadOnly); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		}
+		return s, nil
 	}
 }
 
@@ -228,14 +236,7 @@ func open(path string, opts Options) (s *Store, file *os.File, err error) {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
-	s = newStore(db, path, opts)
-	// A database behind its anchor is refused for reading and writing alike: the next commit would reuse
-	// the lost transaction's id and overwrite the damaged meta page, erasing the evidence.
-	if err := s.checkAnchor(!opts.ReadOnly); err != nil {
-		_ = db.Close()
-		return nil, nil, fmt.Errorf("store: opening %s: %w", path, err)
-	}
-	return s, file, nil
+	return newStore(db, path, opts), file, nil
 }
 
 func mapOpenError(err error) error {

@@ -151,6 +151,10 @@ func TestRestoreKilledAtEveryStep(t *testing.T) {
 		step := strings.TrimSpace(string(out))
 		// Right after the kill: the complete old or new CA, or a committed journal.
 		if _, err := os.Stat(filepath.Join(target, cadir.SwapJournal)); err == nil {
+			// doctor only reads: it names the interrupted restore and how to finish it.
+			if out, _ := wscaRun(target, "doctor"); !sawJournal && !bytes.Contains(out, []byte("interrupted after its commit point")) {
+				t.Fatalf("%s: doctor does not report the interrupted restore:\n%s", step, out)
+			}
 			sawJournal = true
 		} else if msg := caState(t, target, oldFiles, newFiles); msg != "" {
 			t.Fatalf("%s, no journal: %s", step, msg)
