@@ -32,8 +32,8 @@ import (
 //  4. the journal is removed and the empty staging directory with it.
 //
 // A process killed at any step leaves either no journal and the complete old CA, or the journal, from which
-// RecoverSwap — run by OpenStore, so by every command that reads the database, before it reads — finishes
-// steps 3 and 4. Every step of the recovery is idempotent: it looks at which copy of each file exists.
+// RecoverSwap — run by every wsca command before it reads the CA directory (doctor excepted, which only
+// reports), and by OpenStore — finishes steps 3 and 4. Every step of the recovery is idempotent: it looks at which copy of each file exists.
 // Servers that read ca.crt and crl.pem themselves may see the old ca.crt next to the new crl.pem for the
 // milliseconds of step 3, as they may during any wsca crl; wsca's own commands never do.
 
