@@ -42,6 +42,8 @@ func FuzzParseCertificates(f *testing.F) {
 	f.Add(EncodeCertificates(h.Intermediate.Cert, h.Root.Cert))
 	f.Add(EncodeCertificates(h.Root.Cert))
 	f.Add(append(EncodeCertificates(h.Root.Cert), "junk"...))
+	f.Add(append([]byte("Certificate:\n    Data:\n-----\n"), EncodeCertificates(h.Root.Cert)...))
+	f.Add(append([]byte("Bag Attributes\n-----BEGIN CERTIFICATE-----\nAAAA\n"), EncodeCertificates(h.Root.Cert)...))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

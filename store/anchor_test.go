@@ -270,3 +270,20 @@ func TestOpenFollowsReplacedFile(t *testing.T) {
 		t.Fatalf("Open locked the replaced file: %v", err)
 	}
 }
+
+// FuzzReadAnchor: whatever the anchor file holds, reading it returns an anchor or an error, never a panic.
+func FuzzReadAnchor(f *testing.F) {
+	f.Add([]byte(`{"format":1,"txid":3,"audit_seq":1,"audit_hash":"` + strings.Repeat("ab", 32) + `","last":{"time":"2026-01-02T03:04:05Z","action":"revoke"}}`))
+	f.Add([]byte(`{"format":1}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := t.TempDir() + "/wsca.db"
+		if err := os.WriteFile(AnchorPath(path), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := readAnchor(path)
+		if err == nil && (a == nil || a.Format != anchorFormat) {
+			t.Fatalf("accepted %q as %+v", data, a)
+		}
+	})
+}
