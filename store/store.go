@@ -167,9 +167,11 @@ var errEmptyFile = errors.New("file is empty")
 // Open opens an existing database. It fails with ErrNotFound if path does
 // not exist (it never creates one), ErrLocked if another process holds the
 // lock for longer than opts.Timeout, ErrCorrupt if the file is not a
-// readable bbolt database and ErrSchema if its schema version is missing or
-// newer than SchemaVersion. bbolt can panic on some damaged files; Open
-// recovers and reports ErrCorrupt. When that panic happens inside bbolt's
+// readable bbolt database, ErrSchema if its schema version is missing or
+// newer than SchemaVersion, and ErrRolledBack if the database is behind its
+// anchor file (anchor.go: committed transactions were lost). A read-write
+// Open of a database without an anchor writes one. bbolt can panic on some
+// damaged files; Open recovers and reports ErrCorrupt. When that panic happens inside bbolt's
 // own Open (a damaged freelist, read-write only), the mapping bbolt made
 // cannot be unmapped, so the file stays mapped and locked until this
 // process exits: a CLI should report the error and exit, not retry.
@@ -199,6 +201,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 }
 
+// open is one attempt of Open: it returns the Store and the file bbolt locked, without the anchor check.
 func open(path string, opts Options) (s *Store, file *os.File, err error) {
 	// file is kept so that, if bbolt panics inside bolt.Open (a damaged
 	// freelist does that when opening for writing), the descriptor can be
