@@ -83,7 +83,7 @@ func readSecretFile(e *env, path, what string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s %s is not a regular file (%s): put the passphrase in a file", what, path, st.Mode().Type())
+		return nil, fmt.Errorf("%s %s is not a regular file (a device, pipe or directory): put the passphrase in a file of its own", what, path)
 	}
 	if st.Size() > maxSecretFile {
 		return nil, fmt.Errorf("%s %s has %d bytes, more than a passphrase file can (%d): is it the right file?", what, path, st.Size(), maxSecretFile)
