@@ -3,10 +3,12 @@
 // read transaction (so other wsca commands may keep issuing meanwhile), the CA certificates, ca.crt and
 // the CRLs, and — only when asked — the CA keys, still encrypted with the CA passphrase.
 //
-// Restore validates everything in a staging directory next to the target before it touches the target:
-// the checksums, the database (opens, every record's certificate parses, the audit chain verifies), the
-// certificate chain, the CRLs and the keys (they must decrypt and match). It refuses to replace a live CA
-// unless forced, and then moves the old files aside instead of deleting them.
+// Restore (restore.go) validates everything in a staging directory inside the target (the same file system)
+// before it touches the CA: the checksums, the database (opens, every record's certificate parses, the audit
+// chain verifies), the certificate chain, the CRLs and the keys (they must decrypt and match). It refuses to
+// replace a live CA unless forced, and then moves the old files aside instead of deleting them, through the
+// journalled cadir.Dir.SwapIn. The database's anchor (wsca.db.head) is not archived: the restored database
+// gets a new one.
 package backup
 
 import (
@@ -14,21 +16,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
+	"syscall"
 	"time"
 
-	"github.com/wsca/wsca/ca"
-	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
@@ -61,6 +59,8 @@ type Manifest struct {
 	Created  time.Time  `json:"created"`
 	WithKeys bool       `json:"with_keys"`
 	Files    []FileInfo `json:"files"`
+	// Warnings are what Create could not do without failing the backup (not in the archive).
+	Warnings []string `json:"-"`
 }
 
 // FileInfo is one member of the archive.
@@ -106,7 +106,13 @@ func memberNamed(name string) (member, bool) {
 type Options struct {
 	// WithKeys adds intermediate.key and, if present, root.key, as they are on disk (encrypted).
 	WithKeys bool
+	// Replace allows path to name an existing file, which is replaced once the new archive is complete.
+	// Without it an existing path is ErrExists: an older backup is never overwritten by accident.
+	Replace bool
 }
+
+// ErrExists means Create was asked to write over an existing file without Options.Replace.
+var ErrExists = errors.New("the backup file already exists")
 
 // Create writes a backup of the CA in d to path: a temporary file in path's directory with mode 0600,
 // synced and renamed over path, so a reader never sees half an archive and a failure leaves any older
@@ -114,6 +120,13 @@ type Options struct {
 // to the audit log after the copy is taken. It fails with cadir.ErrNotInitialized for a directory without
 // a CA and store.ErrLocked when another process holds the database longer than d.LockTimeout.
 func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
+	switch fi, err := os.Stat(path); {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("backing up: %s is a directory: name the archive file to write, e.g. %s", path,
+			filepath.Join(path, "wsca-"+d.Now().UTC().Format("2006-01-02")+".tar.gz"))
+	case err == nil && !opt.Replace:
+		return nil, fmt.Errorf("backing up: %s: %w (choose a new name, or replace it with --force)", path, ErrExists)
+	}
 	now := d.Now().UTC()
 	dir := filepath.Dir(path)
 	dbTmp, err := os.CreateTemp(dir, ".wsca-backup-db-*")
@@ -203,15 +216,28 @@ func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
 	if opt.WithKeys {
 		detail += ", with the (encrypted) CA keys"
 	}
-	if err := appendAudit(d, store.AuditEntry{Time: now, Action: "backup", User: d.User, Detail: detail}); err != nil {
+	err = appendAudit(d, store.AuditEntry{Time: now, Action: "backup", User: d.User, Detail: detail})
+	if readOnlyDir(err) {
+		// A read-only CA directory (a snapshot, a read-only mount) can be backed up; it cannot record it.
+		m.Warnings = append(m.Warnings, fmt.Sprintf("the backup is not recorded in the audit log: %s is read-only", d.Path))
+		return m, nil
+	}
+	if err != nil {
 		return m, fmt.Errorf("the backup %s was written, but recording it in the audit log failed: %w", path, err)
 	}
 	return m, nil
 }
 
-// copyDB writes a consistent copy of the database to w (store.Backup: one read transaction).
+// readOnlyDir reports whether err says the CA directory cannot be written.
+func readOnlyDir(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
+}
+
+// copyDB writes a consistent copy of the database to w (store.Backup: one read transaction). The database is
+// opened read-only: the copy needs no more, bbolt's shared lock keeps writers out for its duration, and a
+// read-only CA directory works.
 func copyDB(d *cadir.Dir, w io.Writer) error {
-	st, err := d.OpenStore(false)
+	st, err := d.OpenStore(true)
 	if err != nil {
 		return err
 	}
@@ -281,290 +307,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// RestoreOptions control Restore.
-type RestoreOptions struct {
-	// Force replaces a live CA. Its files are moved into a "replaced-TIMESTAMP" directory inside the CA
-	// directory, not deleted.
-	Force bool
-}
-
-// RestoreResult describes a restore.
-type RestoreResult struct {
-	Manifest *Manifest
-	Records  int
-	// Replaced is where the previous CA's files were moved with Force, or "".
-	Replaced string
-	Warnings []string
-}
-
-// Restore unpacks the archive at path into d.Path after validating it completely in a staging directory
-// next to d.Path. Keys in the archive are opened with d.Passphrase (asked only if they are encrypted) and
-// must match their certificates. It fails with ErrLiveCA when d.Path holds any CA file and opt.Force is
-// not set, ErrInvalidArchive (wrapped with the reason) for a damaged or foreign archive, and the store,
-// ca and crl errors of a content that does not validate; in each case the target is unchanged.
-func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult, err error) {
-	if live := liveFiles(d); len(live) > 0 && !opt.Force {
-		return nil, fmt.Errorf("%s holds %v: %w (pass --force to replace it; its files are kept in a replaced-* directory)", d.Path, live, ErrLiveCA)
-	}
-	parent := filepath.Dir(filepath.Clean(d.Path))
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("restoring: %w", err)
-	}
-	staging, err := os.MkdirTemp(parent, ".wsca-restore-*")
-	if err != nil {
-		return nil, fmt.Errorf("restoring: %w", err)
-	}
-	defer os.RemoveAll(staging)
-
-	m, err := extract(path, staging)
-	if err != nil {
-		return nil, err
-	}
-	res = &RestoreResult{Manifest: m}
-	if err := validate(d, staging, m, res); err != nil {
-		return nil, fmt.Errorf("restoring %s: %w", path, err)
-	}
-	if err := install(d, staging, m, opt, res); err != nil {
-		return nil, err
-	}
-	detail := fmt.Sprintf("from %s (made %s)", path, m.Created.Format(time.RFC3339))
-	if res.Replaced != "" {
-		detail += ", previous CA moved to " + res.Replaced
-	}
-	if err := appendAudit(d, store.AuditEntry{Time: d.Now().UTC(), Action: "restore", User: d.User, Detail: detail}); err != nil {
-		return res, fmt.Errorf("the CA was restored, but recording it in the audit log failed: %w", err)
-	}
-	return res, nil
-}
-
-// liveFiles returns the CA files present in d.
-func liveFiles(d *cadir.Dir) []string {
-	var out []string
-	for _, mb := range members() {
-		if _, err := os.Lstat(d.File(mb.name)); err == nil {
-			out = append(out, mb.name)
-		}
-	}
-	return out
-}
-
-func invalid(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidArchive, fmt.Sprintf(format, a...))
-}
-
-// extract reads the archive into dir, checking it against its manifest: known names only, each once,
-// regular files, sizes within limits and as declared, checksums equal.
-func extract(path, dir string) (*Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("restoring: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("restoring %s: %w", path, invalid("not gzip: %v", err))
-	}
-	tr := tar.NewReader(zr)
-	hdr, err := tr.Next()
-	if err != nil || hdr.Name != ManifestName || hdr.Typeflag != tar.TypeReg || hdr.Size > maxManifestSize {
-		return nil, fmt.Errorf("restoring %s: %w", path, invalid("the first member must be %s", ManifestName))
-	}
-	raw, err := io.ReadAll(io.LimitReader(tr, maxManifestSize))
-	if err != nil {
-		return nil, fmt.Errorf("restoring %s: %w", path, invalid("reading the manifest: %v", err))
-	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("restoring %s: %w", path, invalid("manifest: %v", err))
-	}
-	if m.Format != FormatVersion {
-		return nil, fmt.Errorf("restoring %s: %w", path, invalid("format %d, this wsca reads format %d", m.Format, FormatVersion))
-	}
-	want := map[string]FileInfo{}
-	for _, fi := range m.Files {
-		mb, ok := memberNamed(fi.Name)
-		if !ok {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("manifest names unknown file %q", fi.Name))
-		}
-		if _, dup := want[fi.Name]; dup {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("manifest names %s twice", fi.Name))
-		}
-		limit := int64(maxFileSize)
-		if mb.name == cadir.DBFile {
-			limit = maxDBSize
-		}
-		if fi.Size < 0 || fi.Size > limit {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("%s: size %d out of range", fi.Name, fi.Size))
-		}
-		want[fi.Name] = fi
-	}
-	for _, mb := range members() {
-		if _, ok := want[mb.name]; mb.required && !ok && !(mb.key && !m.WithKeys) {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("%s is missing", mb.name))
-		}
-	}
-	got := map[string]bool{}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("%v", err))
-		}
-		fi, ok := want[hdr.Name]
-		if !ok || got[hdr.Name] || hdr.Typeflag != tar.TypeReg || hdr.Size != fi.Size {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("unexpected member %q", hdr.Name))
-		}
-		got[hdr.Name] = true
-		mb, _ := memberNamed(hdr.Name)
-		if err := extractFile(filepath.Join(dir, hdr.Name), tr, fi, mb.mode); err != nil {
-			return nil, fmt.Errorf("restoring %s: %w", path, err)
-		}
-	}
-	for name := range want {
-		if !got[name] {
-			return nil, fmt.Errorf("restoring %s: %w", path, invalid("%s is in the manifest but not in the archive (truncated?)", name))
-		}
-	}
-	return &m, nil
-}
-
-func extractFile(path string, r io.Reader, fi FileInfo, mode fs.FileMode) error {
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(r, fi.Size+1))
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return invalid("%s: %v", fi.Name, err)
-	}
-	if n != fi.Size || !sumEqual(h, fi.SHA256) {
-		return invalid("%s: checksum mismatch (damaged archive)", fi.Name)
-	}
-	return nil
-}
-
-func sumEqual(h hash.Hash, want string) bool { return hex.EncodeToString(h.Sum(nil)) == want }
-
-// validate checks the staged CA: database, records, audit chain, chain, bundle, CRLs and keys.
-func validate(d *cadir.Dir, staging string, m *Manifest, res *RestoreResult) error {
-	sd := &cadir.Dir{Path: staging, Rand: d.Rand, Now: d.Now, User: d.User, LockTimeout: d.LockTimeout, Passphrase: d.Passphrase}
-	st, err := sd.OpenStore(true)
-	if err != nil {
-		return fmt.Errorf("the database: %w", err)
-	}
-	defer st.Close()
-	err = st.ForEach(func(r store.Record) error {
-		cert, err := x509.ParseCertificate(r.DER)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", store.SerialHex(r.Serial), err)
-		}
-		if cert.SerialNumber.Cmp(r.Serial) != 0 {
-			return fmt.Errorf("record %s holds the certificate of serial %s", store.SerialHex(r.Serial), store.SerialHex(cert.SerialNumber))
-		}
-		res.Records++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("the database: %w", err)
-	}
-	if err := st.VerifyAudit(); err != nil {
-		return err
-	}
-	inter, root, err := sd.Chain()
-	if err != nil {
-		return err
-	}
-	bundle, err := os.ReadFile(sd.File(cadir.BundleFile))
-	if err != nil {
-		return err
-	}
-	if _, err := ca.ParseCertificates(bundle); err != nil {
-		return fmt.Errorf("%s: %w", cadir.BundleFile, err)
-	}
-	for _, name := range []string{cadir.CRLFile, cadir.RootCRLFile} {
-		data, err := os.ReadFile(sd.File(name))
-		if errors.Is(err, fs.ErrNotExist) {
-			if name == cadir.CRLFile {
-				res.Warnings = append(res.Warnings, "the backup has no crl.pem: run wsca crl")
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		crls, err := crl.Parse(data, []*x509.Certificate{inter, root})
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		for _, c := range crls {
-			if !d.Now().Before(c.NextUpdate) {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s from %s expired at %s: run wsca crl", name, c.Issuer.Subject, c.NextUpdate.UTC().Format(time.RFC3339)))
-			}
-		}
-	}
-	if !m.WithKeys {
-		res.Warnings = append(res.Warnings, "the backup holds no CA keys: put intermediate.key (and root.key) back before issuing or signing CRLs")
-		return nil
-	}
-	if _, err := sd.Intermediate(); err != nil {
-		return err
-	}
-	if sd.RootKeyAvailable() {
-		if _, err := sd.Root(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// install moves the staged files into d.Path. With Force, the live CA's files are first moved into a
-// replaced-TIMESTAMP directory while the live database is held open (its lock keeps other wsca processes
-// out during the swap).
-func install(d *cadir.Dir, staging string, m *Manifest, opt RestoreOptions, res *RestoreResult) error {
-	if err := os.MkdirAll(d.Path, 0o700); err != nil {
-		return fmt.Errorf("restoring: %w", err)
-	}
-	live := liveFiles(d)
-	if len(live) > 0 {
-		if !opt.Force {
-			return fmt.Errorf("%s holds %v: %w", d.Path, live, ErrLiveCA)
-		}
-		if slices.Contains(live, cadir.DBFile) {
-			st, err := d.OpenStore(false)
-			if err != nil && !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrSchema) {
-				return fmt.Errorf("restoring: locking the live database: %w", err)
-			}
-			if st != nil {
-				defer st.Close()
-			}
-		}
-		aside := filepath.Join(d.Path, "replaced-"+d.Now().UTC().Format("20060102T150405.000000000Z"))
-		if err := os.Mkdir(aside, 0o700); err != nil {
-			return fmt.Errorf("restoring: %w", err)
-		}
-		for _, name := range live {
-			if err := os.Rename(d.File(name), filepath.Join(aside, name)); err != nil {
-				return fmt.Errorf("restoring: moving the live %s aside (already moved files are in %s): %w", name, aside, err)
-			}
-		}
-		res.Replaced = aside
-	}
-	for _, fi := range m.Files {
-		// Link, not rename: it fails rather than replaces if a file appeared meanwhile.
-		if err := os.Link(filepath.Join(staging, fi.Name), d.File(fi.Name)); err != nil {
-			return fmt.Errorf("restoring %s: %w", fi.Name, err)
-		}
-	}
-	return syncDir(d.Path)
 }

@@ -122,15 +122,26 @@ func TestCreateRestoreRoundTrip(t *testing.T) {
 	if len(m.Files) != 8 || !m.WithKeys {
 		t.Fatalf("manifest %+v", m)
 	}
-	// A second backup replaces the first atomically and leaves no temporary file.
-	if _, err := Create(d, out, Options{}); err != nil {
+	// A second backup to the same file is refused and changes nothing; with Replace it replaces the first
+	// atomically and leaves no temporary file.
+	before, _ := os.ReadFile(out)
+	if _, err := Create(d, out, Options{}); !errors.Is(err, ErrExists) {
+		t.Fatalf("backup over an existing file: %v, want ErrExists", err)
+	}
+	if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
+		t.Fatal("a refused backup changed the existing file")
+	}
+	if _, err := Create(d, filepath.Dir(out), Options{}); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("backup to a directory: %v", err)
+	}
+	if _, err := Create(d, out, Options{Replace: true}); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(out))
 	if len(entries) != 1 {
 		t.Errorf("files next to the archive: %v", entries)
 	}
-	if _, err := Create(d, out, Options{WithKeys: true}); err != nil {
+	if _, err := Create(d, out, Options{WithKeys: true, Replace: true}); err != nil {
 		t.Fatal(err)
 	}
 	r := dirAt(filepath.Join(t.TempDir(), "restored"))

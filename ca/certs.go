@@ -8,11 +8,14 @@ import (
 	"fmt"
 )
 
-// ParseCertificates parses one or more PEM "CERTIFICATE" blocks. It is
-// strict: every block must be a CERTIFICATE (the error names any other
-// type), and nothing but whitespace may appear before, between or after the
-// blocks (text such as OpenSSL's "Bag Attributes" or trailing garbage is an
-// error with its byte offset). Input without any block is the error
+// ParseCertificates parses one or more PEM "CERTIFICATE" blocks. Every block
+// must be a CERTIFICATE (the error names any other type). Explanatory text
+// may precede a block, as RFC 7468 section 5.2 allows and as `openssl ca`,
+// easy-rsa's issued/*.crt and `openssl pkcs12` ("Bag Attributes") write it;
+// such text must be whole lines, none of which starts with "-----", so a
+// damaged or foreign PEM block is never skipped silently. Anything after the
+// last block other than whitespace (trailing garbage, a truncated block) is
+// an error with its byte offset. Input without any block is the error
 // "no PEM certificate found".
 func ParseCertificates(pemData []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
@@ -23,6 +26,10 @@ func ParseCertificates(pemData []byte) ([]*x509.Certificate, error) {
 			break
 		}
 		offset := len(pemData) - len(trimmed)
+		if skip := leadingText(trimmed); skip > 0 {
+			trimmed = trimmed[skip:]
+			offset += skip
+		}
 		if !bytes.HasPrefix(trimmed, []byte("-----BEGIN ")) {
 			if len(certs) == 0 {
 				return nil, fmt.Errorf("reading certificates: no PEM certificate found (unexpected data at byte %d)", offset)
@@ -30,7 +37,8 @@ func ParseCertificates(pemData []byte) ([]*x509.Certificate, error) {
 			return nil, fmt.Errorf("reading certificates: unexpected non-PEM data at byte %d after certificate %d", offset, len(certs))
 		}
 		block, next := pem.Decode(trimmed)
-		if block == nil {
+		// pem.Decode skips a damaged block and returns the next good one: refuse that.
+		if block == nil || bytes.Count(trimmed[:len(trimmed)-len(next)], []byte("-----BEGIN ")) != 1 {
 			return nil, fmt.Errorf("reading certificates: invalid PEM block at byte %d", offset)
 		}
 		if block.Type != "CERTIFICATE" {
@@ -47,6 +55,27 @@ func ParseCertificates(pemData []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("reading certificates: no PEM certificate found")
 	}
 	return certs, nil
+}
+
+// leadingText returns the length of the text lines before the next line that
+// starts with "-----BEGIN ", or 0 when there is no such line or a line in
+// between starts with "-----" (then the caller reports the data as it is).
+func leadingText(data []byte) int {
+	for pos := 0; pos < len(data); {
+		line := data[pos:]
+		if bytes.HasPrefix(line, []byte("-----")) {
+			if bytes.HasPrefix(line, []byte("-----BEGIN ")) {
+				return pos
+			}
+			return 0
+		}
+		nl := bytes.IndexByte(line, '\n')
+		if nl < 0 {
+			return 0
+		}
+		pos += nl + 1
+	}
+	return 0
 }
 
 // EncodeCertificates returns certs as concatenated PEM "CERTIFICATE" blocks,

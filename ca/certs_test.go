@@ -24,6 +24,11 @@ func TestParseCertificates(t *testing.T) {
 	}
 
 	one := string(EncodeCertificates(h.Root.Cert))
+	// OpenSSL's text dump before each block (openssl ca, easy-rsa issued/*.crt) is skipped.
+	dump := "Certificate:\n    Data:\n        Version: 3 (0x2)\n        Subject: CN = x\n"
+	if got, err := ParseCertificates([]byte(dump + one + "Bag Attributes\r\n    localKeyID: 01\r\n" + one)); err != nil || len(got) != 2 {
+		t.Errorf("text before the blocks: %d certificates, %v", len(got), err)
+	}
 	key, _ := MarshalKey(h.Root.Key)
 	tests := []struct {
 		name, data, msg string
@@ -35,7 +40,10 @@ func TestParseCertificates(t *testing.T) {
 		{"cert then key", one + string(key), `"PRIVATE KEY"`},
 		{"trusted certificate", string(pem.EncodeToMemory(&pem.Block{Type: "TRUSTED CERTIFICATE", Bytes: h.Root.Cert.Raw})), `"TRUSTED CERTIFICATE"`},
 		{"trailing garbage", one + "garbage", "unexpected non-PEM data"},
-		{"leading text", "Bag Attributes\n" + one, "no PEM certificate found"},
+		{"text only", "Certificate:\n    Data:\n", "no PEM certificate found"},
+		{"text before a key", "Bag Attributes\n" + string(key), `"PRIVATE KEY"`},
+		{"text hiding a broken block", "text\n-----BEGIN CERTIFICATE-----\nAAAA\n" + one, "invalid PEM block"},
+		{"text after the last block", one + "Certificate:\n", "unexpected non-PEM data"},
 		{"broken PEM", "-----BEGIN CERTIFICATE-----\nAAAA", "invalid PEM block"},
 		{"bad DER", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0x00}})), "certificate 1"},
 	}

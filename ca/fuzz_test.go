@@ -1,13 +1,17 @@
 package ca
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"strings"
 	"testing"
+
+	"github.com/youmark/pkcs8"
 )
 
 // The fuzz targets feed untrusted input (CSRs from users, certificate and
@@ -54,6 +58,8 @@ func FuzzParseCertificates(f *testing.F) {
 	f.Add(EncodeCertificates(h.Intermediate.Cert, h.Root.Cert))
 	f.Add(EncodeCertificates(h.Root.Cert))
 	f.Add(append(EncodeCertificates(h.Root.Cert), "junk"...))
+	f.Add(append([]byte("Certificate:\n    Data:\n-----\n"), EncodeCertificates(h.Root.Cert)...))
+	f.Add(append([]byte("Bag Attributes\n-----BEGIN CERTIFICATE-----\nAAAA\n"), EncodeCertificates(h.Root.Cert)...))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -76,6 +82,23 @@ func FuzzParseKey(f *testing.F) {
 	rk := mustKey(f, KeyRSA2048).(*rsa.PrivateKey)
 	f.Add(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}), []byte("x"))
 	f.Add([]byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n"), []byte("pw"))
+	// The decrypt-only formats of wsca import: PBES2 with 3DES, and legacy Proc-Type PEM.
+	des3, err := pkcs8.MarshalPrivateKey(ec, []byte("pw"), &pkcs8.Opts{Cipher: pkcs8.TripleDESCBC,
+		KDFOpts: pkcs8.PBKDF2Opts{SaltSize: 8, IterationCount: 1, HMACHash: crypto.SHA256}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: des3}), []byte("pw"))
+	for _, c := range []x509.PEMCipher{x509.PEMCipher3DES, x509.PEMCipherAES256, x509.PEMCipherDES} {
+		//lint:ignore SA1019 seeds in the legacy format ParseKey decrypts for wsca import.
+		legacy, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", sec1, []byte("pw"), c) //nolint:staticcheck
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(pem.EncodeToMemory(legacy), []byte("pw"))
+		f.Add(pem.EncodeToMemory(legacy), []byte("wrong"))
+	}
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"), []byte("pw"))
 	f.Fuzz(func(t *testing.T, data, pass []byte) {
 		key, err := ParseKey(data, pass)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/pbkdf2"
@@ -86,14 +87,17 @@ func MarshalKey(key crypto.Signer) ([]byte, error) {
 }
 
 // ParseKey reads one PEM private key: "ENCRYPTED PRIVATE KEY" (PKCS#8 PBES2
-// with PBKDF2 and AES-CBC, as written by EncryptKey or OpenSSL 3), "PRIVATE
-// KEY" (PKCS#8), "EC PRIVATE KEY" (SEC 1) or "RSA PRIVATE KEY" (PKCS#1).
+// with PBKDF2 and AES-CBC, as written by EncryptKey or OpenSSL 3, or
+// des-ede3-cbc, as OpenSSL 3 writes for -des3 and `req -newkey`), "PRIVATE
+// KEY" (PKCS#8), "EC PRIVATE KEY" (SEC 1) or "RSA PRIVATE KEY" (PKCS#1), the
+// last three also in OpenSSL's legacy "Proc-Type: 4,ENCRYPTED" form
+// (decrypt-only, for `wsca import`; see legacykey.go).
 // Decoding is strict: exactly one PEM block, nothing but whitespace around it.
 //
 // An encrypted key without a passphrase is ErrPassphraseRequired; a
 // passphrase that does not decrypt it is ErrWrongPassphrase. Anything else
-// that is not a usable signing key (other block types, legacy "Proc-Type"
-// encrypted PEM, X25519 keys, garbage) is ErrMalformedKey with what was found;
+// that is not a usable signing key (other block types, other ciphers, X25519
+// keys, garbage) is ErrMalformedKey with what was found;
 // a key that fails CheckPublicKey is ErrWeakKey. The passphrase is ignored
 // for unencrypted keys.
 func ParseKey(pemData, passphrase []byte) (crypto.Signer, error) {
@@ -101,13 +105,18 @@ func ParseKey(pemData, passphrase []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading private key: %w: %w", ErrMalformedKey, err)
 	}
-	if len(block.Headers) > 0 {
-		return nil, fmt.Errorf("reading private key: %w: legacy PEM encryption (%q headers) is not supported; convert with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
-			ErrMalformedKey, block.Type)
-	}
 	var parsed any
-	switch block.Type {
-	case "ENCRYPTED PRIVATE KEY":
+	switch {
+	case len(block.Headers) > 0:
+		plain, err := decryptLegacyPEM(block, passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("reading private key: %w", err)
+		}
+		if parsed, err = parsePlainKey(block.Type, plain); err != nil {
+			// Valid padding by chance (about 1 in 256 for a wrong key), but no key: a wrong passphrase.
+			return nil, fmt.Errorf("reading private key: %w", ErrWrongPassphrase)
+		}
+	case block.Type == "ENCRYPTED PRIVATE KEY":
 		if len(passphrase) == 0 {
 			return nil, fmt.Errorf("reading private key: %w", ErrPassphraseRequired)
 		}
@@ -121,17 +130,12 @@ func ParseKey(pemData, passphrase []byte) (crypto.Signer, error) {
 			// but the plaintext is not a key: still a wrong passphrase.
 			return nil, fmt.Errorf("reading private key: %w", ErrWrongPassphrase)
 		}
-	case "PRIVATE KEY":
-		parsed, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		parsed, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		parsed, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case block.Type == "PRIVATE KEY", block.Type == "EC PRIVATE KEY", block.Type == "RSA PRIVATE KEY":
+		if parsed, err = parsePlainKey(block.Type, block.Bytes); err != nil {
+			return nil, fmt.Errorf("reading private key: %w: %q block: %w", ErrMalformedKey, block.Type, err)
+		}
 	default:
 		return nil, fmt.Errorf("reading private key: %w: found PEM block %q", ErrMalformedKey, block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading private key: %w: %q block: %w", ErrMalformedKey, block.Type, err)
 	}
 	var key crypto.Signer
 	switch k := parsed.(type) {
@@ -148,6 +152,19 @@ func ParseKey(pemData, passphrase []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("reading private key: %w", err)
 	}
 	return key, nil
+}
+
+// parsePlainKey parses the DER of an unencrypted key block of type typ.
+func parsePlainKey(typ string, der []byte) (any, error) {
+	switch typ {
+	case "PRIVATE KEY":
+		return x509.ParsePKCS8PrivateKey(der)
+	case "EC PRIVATE KEY":
+		return x509.ParseECPrivateKey(der)
+	case "RSA PRIVATE KEY":
+		return x509.ParsePKCS1PrivateKey(der)
+	}
+	return nil, fmt.Errorf("found PEM block %q", typ)
 }
 
 // CheckKeyMatches returns nil if key is the private key for cert's public
@@ -198,6 +215,7 @@ var (
 	oidAES128CBC    = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
 	oidAES192CBC    = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
 	oidAES256CBC    = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+	oidDESEDE3CBC   = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7} // RFC 8018 B.2.2, decrypt-only
 )
 
 type encryptedPrivateKeyInfo struct {
@@ -238,15 +256,15 @@ func decryptPKCS8(der, passphrase []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct := epki.Data
-	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
-		return nil, fmt.Errorf("%w: encrypted key length %d is not a multiple of the AES block size", ErrMalformedKey, len(ct))
+	ct, bs := epki.Data, block.BlockSize()
+	if len(ct) == 0 || len(ct)%bs != 0 {
+		return nil, fmt.Errorf("%w: encrypted key length %d is not a multiple of the cipher's block size %d", ErrMalformedKey, len(ct), bs)
 	}
 	plain := make([]byte, len(ct))
 	cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, ct)
 	// A wrong passphrase yields random plaintext whose padding is almost
 	// always invalid.
-	plain, ok := pkcs7Unpad(plain, aes.BlockSize)
+	plain, ok := pkcs7Unpad(plain, bs)
 	if !ok {
 		return nil, ErrWrongPassphrase
 	}
@@ -275,12 +293,9 @@ func pkcs7Unpad(b []byte, blockSize int) ([]byte, bool) {
 }
 
 // pbes2Cipher parses PBES2-params (RFC 8018 A.4) restricted to PBKDF2 with
-// HMAC-SHA-1/256/384/512 and AES-CBC, derives the key from passphrase and
-// returns the block cipher and IV. Every length is validated so that
-// crypto/cipher cannot panic later. Errors wrap ErrMalformedKey.
-// pbes2Cipher parses PBES2-params (RFC 8018 A.4) restricted to PBKDF2 with
-// HMAC-SHA-1/256/384/512 and AES-CBC, derives the key from passphrase and
-// returns the block cipher and IV. Every length is validated so that
+// HMAC-SHA-1/256/384/512 and AES-CBC or DES-EDE3-CBC (read only: OpenSSL 3's
+// default for -des3 and `req -newkey`, so Debian's easy-rsa 3.1 CA keys),
+// derives the key from passphrase and returns the block cipher and IV. Every length is validated so that
 // crypto/cipher cannot panic later. Errors wrap ErrMalformedKey.
 func pbes2Cipher(paramsDER, passphrase []byte) (cipher.Block, []byte, error) {
 	var params pbes2Params
@@ -310,7 +325,7 @@ func pbes2Cipher(paramsDER, passphrase []byte) (cipher.Block, []byte, error) {
 	default:
 		return nil, nil, fmt.Errorf("%w: PBKDF2 PRF %s is not supported", ErrMalformedKey, alg)
 	}
-	var keyLen int
+	keyLen, blockSize, newCipher := 0, aes.BlockSize, aes.NewCipher
 	switch alg := params.Scheme.Algorithm; {
 	case alg.Equal(oidAES128CBC):
 		keyLen = 16
@@ -318,21 +333,23 @@ func pbes2Cipher(paramsDER, passphrase []byte) (cipher.Block, []byte, error) {
 		keyLen = 24
 	case alg.Equal(oidAES256CBC):
 		keyLen = 32
+	case alg.Equal(oidDESEDE3CBC):
+		keyLen, blockSize, newCipher = 24, des.BlockSize, des.NewTripleDESCipher
 	default:
-		return nil, nil, fmt.Errorf("%w: cipher %s is not supported (want AES-CBC)", ErrMalformedKey, alg)
+		return nil, nil, fmt.Errorf("%w: cipher %s is not supported (want AES-CBC or DES-EDE3-CBC)", ErrMalformedKey, alg)
 	}
 	if kdf.KeyLength != 0 && kdf.KeyLength != keyLen {
 		return nil, nil, fmt.Errorf("%w: PBKDF2 key length %d does not fit the cipher", ErrMalformedKey, kdf.KeyLength)
 	}
 	var iv []byte
-	if err := unmarshalStrict(params.Scheme.Parameters.FullBytes, &iv); err != nil || len(iv) != aes.BlockSize {
-		return nil, nil, fmt.Errorf("%w: invalid AES-CBC IV", ErrMalformedKey)
+	if err := unmarshalStrict(params.Scheme.Parameters.FullBytes, &iv); err != nil || len(iv) != blockSize {
+		return nil, nil, fmt.Errorf("%w: invalid CBC IV (want %d bytes)", ErrMalformedKey, blockSize)
 	}
 	key, err := pbkdf2.Key(prf, string(passphrase), kdf.Salt, kdf.Iterations, keyLen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("deriving key encryption key: %w", err)
 	}
-	block, err := aes.NewCipher(key)
+	block, err := newCipher(key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("deriving key encryption key: %w", err)
 	}

@@ -192,7 +192,7 @@ func TestParseKeyMalformed(t *testing.T) {
 		{"two keys", append(append([]byte{}, plain...), plain...), ErrMalformedKey, "more than one PEM block"},
 		{"trailing garbage", append(append([]byte{}, plain...), "xx"...), ErrMalformedKey, "trailing data"},
 		{"bad PKCS8", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0x30, 0}}), ErrMalformedKey, ""},
-		{"legacy PEM encryption", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00"}, Bytes: []byte{1}}), ErrMalformedKey, "legacy PEM encryption"},
+		{"legacy PEM encryption", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00"}, Bytes: []byte{1}}), ErrMalformedKey, "legacy encrypted PEM: incorrect IV size"},
 		{"X25519", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: xder}), ErrMalformedKey, "cannot sign"},
 		{"RSA-1024", weak, ErrWeakKey, "1024 bits"},
 		{"encrypted not DER", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte("x")}), ErrMalformedKey, "EncryptedPrivateKeyInfo"},

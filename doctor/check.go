@@ -51,10 +51,13 @@ type checker struct {
 	findings []Finding
 
 	root, inter *x509.Certificate
-	pass        []byte
-	passErr     error
-	passAsked   bool
-	crls        parsedCRLs
+	// single: root.crt and intermediate.crt are one certificate, the layout `wsca import` makes for a CA
+	// that is its own root (see cadir.Dir.SingleCA): no root.key, no root-crl.pem, ca.crt and crl.pem once.
+	single    bool
+	pass      []byte
+	passErr   error
+	passAsked bool
+	crls      parsedCRLs
 }
 
 func (c *checker) add(sev Severity, check, fix, format string, args ...any) {
@@ -78,12 +81,16 @@ func Check(dir string, opts CheckOptions) []Finding {
 	if !c.checkDir() {
 		return c.findings
 	}
+	c.single = (&cadir.Dir{Path: c.dir}).SingleCA()
+	c.checkSwap()
 	c.checkFiles()
 	c.checkModes()
 	c.checkCerts()
 	c.checkKeys()
 	c.checkCRLFile()
-	c.checkRootCRLFile()
+	if !c.single {
+		c.checkRootCRLFile()
+	}
 	c.checkDB()
 	return c.findings
 }
@@ -137,13 +144,19 @@ func (c *checker) checkFiles() {
 		case cadir.CRLFile:
 			fix = "run wsca crl"
 		case cadir.BundleFile:
-			fix = fmt.Sprintf("cat %s %s > %s", c.file(cadir.IntermediateCertFile), c.file(cadir.RootCertFile), c.file(cadir.BundleFile))
+			fix = c.bundleFix()
 		}
 		c.add(SeverityError, CheckFiles, fix, "%s is missing", c.file(f))
 	}
 	if len(missing) == 0 {
 		c.add(SeverityOK, CheckFiles, "", "%s, %s, %s, %s, %s and %s are present", cadir.RootCertFile,
 			cadir.IntermediateCertFile, cadir.IntermediateKeyFile, cadir.BundleFile, cadir.CRLFile, cadir.DBFile)
+	}
+	if c.single {
+		c.add(SeverityInfo, CheckFiles, "", "single-CA directory (imported): %s is its own root and %s its key; "+
+			"there is no %s or %s, and %s holds one CRL", cadir.IntermediateCertFile, cadir.IntermediateKeyFile,
+			cadir.RootKeyFile, cadir.RootCRLFile, cadir.CRLFile)
+		return
 	}
 	rootKey := c.exists(cadir.RootKeyFile)
 	if !rootKey {
@@ -239,18 +252,11 @@ func (c *checker) checkCerts() {
 		} else {
 			c.add(SeverityOK, CheckCertChain, "", "%s is signed by %s", c.inter.Subject, c.root.Subject)
 		}
-		if bundle := c.readCerts(cadir.BundleFile); bundle != nil {
-			if len(bundle) != 2 || !bundle[0].Equal(c.inter) || !bundle[1].Equal(c.root) {
-				var names []string
-				for _, b := range bundle {
-					names = append(names, b.Subject.String())
-				}
-				c.add(SeverityError, CheckCertChain,
-					fmt.Sprintf("cat %s %s > %s", c.file(cadir.IntermediateCertFile), c.file(cadir.RootCertFile), c.file(cadir.BundleFile)),
-					"%s must hold intermediate.crt then root.crt (what Apache, nginx and wsca serve trust), but holds: %s",
-					c.file(cadir.BundleFile), strings.Join(names, "; "))
-			}
-		}
+		c.checkBundle()
+	}
+	if c.single {
+		c.checkCAExpiry("single (root and issuing)", c.root)
+		return
 	}
 	for _, cc := range []struct {
 		what string
@@ -445,12 +451,26 @@ func (c *checker) checkDB() {
 		c.add(SeverityWarning, CheckDBOpen, "run wsca doctor again when the other command has finished",
 			"%s is locked by another wsca process: database checks skipped", p)
 		return
+	case errors.Is(err, store.ErrRolledBack):
+		c.add(SeverityError, CheckDBRollback, "restore wsca.db from the latest backup and redo what was lost; to accept the "+
+			"loss, move "+store.AnchorPath(p)+" aside (docs/operations.md)", "%v", err)
+		return
 	case err != nil:
 		c.add(SeverityError, CheckDBOpen, "restore wsca.db from a backup (wsca backup makes one)", "cannot open %s: %v", p, err)
 		return
 	}
 	defer st.Close()
+	if msg, err := st.MetaPageDamage(); err != nil || msg != "" {
+		c.add(SeverityError, CheckDBRollback, "compare wsca audit with your latest backup; the next write overwrites the damaged page",
+			"%s: %s%v", p, msg, errText(err))
+	} else if _, err := os.Stat(store.AnchorPath(p)); err != nil {
+		c.add(SeverityInfo, CheckDBRollback, "", "%s has no anchor yet (a CA from an older wsca): the next wsca command that writes creates %s",
+			p, filepath.Base(store.AnchorPath(p)))
+	} else {
+		c.add(SeverityOK, CheckDBRollback, "", "%s is at or ahead of its anchor %s, and both bbolt meta pages are intact", p, filepath.Base(store.AnchorPath(p)))
+	}
 	c.checkDBCerts(st)
+	c.checkImportedEKU(st)
 	c.checkDBCRL(st)
 	c.checkCRLTargets(st)
 	if err := st.VerifyAudit(); err != nil {
@@ -469,7 +489,7 @@ func (c *checker) checkDBCerts(st *store.Store) {
 		file, kind string
 		cert       *x509.Certificate
 	}{{cadir.RootCertFile, "root", c.root}, {cadir.IntermediateCertFile, "intermediate", c.inter}} {
-		if cc.cert == nil {
+		if cc.cert == nil || (c.single && cc.kind == "intermediate") { // single: one certificate, recorded as the root
 			continue
 		}
 		rec, err := st.Get(cc.cert.SerialNumber)

@@ -60,6 +60,7 @@ const (
 	CheckDBCerts      = "db.certs"      // certificate files are recorded in the database
 	CheckDBCRL        = "db.crl"        // revocations in the database agree with crl.pem
 	CheckDBAudit      = "db.audit"      // the audit log's hash chain is intact
+	CheckDBRollback   = "db.rollback"   // wsca.db is not behind its anchor wsca.db.head; bbolt's meta pages are intact
 )
 
 // Check ids of the connection checks (Connect).

@@ -29,6 +29,7 @@ import (
 
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
 
@@ -54,7 +55,7 @@ var (
 const maxFileSize = 64 << 20
 
 // ImportedBy is recorded as IssuedBy and Revocation.By of imported records, with the source tool.
-const ImportedBy = "imported from "
+const ImportedBy = cadir.ImportedBy
 
 // CA is an existing CA read from disk, ready for cadir.Dir.Import.
 type CA struct {
@@ -344,7 +345,30 @@ func (c *CA) loadIndex(path string, find func(IndexEntry) []string) error {
 		}
 		c.Records = append(c.Records, rec)
 	}
+	if len(errs) == 0 {
+		c.warnNoClientAuth()
+	}
 	return errors.Join(errs...)
+}
+
+// warnNoClientAuth lists the valid client certificates without an explicit clientAuth extended key usage
+// (openssl ca without an extensions section writes none): Go and OpenSSL accept them for any purpose, also as
+// a server certificate, which wsca never issues. The import keeps them; the operator should renew them.
+func (c *CA) warnNoClientAuth() {
+	var names []string
+	for _, r := range c.Records {
+		if r.Kind != "client" || r.Revocation != nil {
+			continue
+		}
+		if cert, err := x509.ParseCertificate(r.DER); err == nil && cadir.WithoutClientAuthEKU(cert) {
+			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, strings.ToUpper(r.Serial.Text(16))))
+		}
+	}
+	if len(names) > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%d client certificate(s) have no explicit clientAuth extended key usage "+
+			"and are accepted for any purpose: %s; renew them after the import with wsca issue NAME --renew",
+			len(names), strings.Join(names, ", ")))
+	}
 }
 
 func (c *CA) record(e IndexEntry, paths []string) (store.Record, error) {

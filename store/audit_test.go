@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,11 @@ func TestVerifyAuditTampered(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := auditFixture(t)
 			rawUpdate(t, path, tt.edit)
+			// Without the anchor (a CA from before anchors): VerifyAudit alone catches the edit.
+			// TestAnchorCatchesTailDeletion covers the anchor's view of the same edits.
+			if err := os.Remove(AnchorPath(path)); err != nil {
+				t.Fatal(err)
+			}
 			s, err := Open(path, Options{})
 			if err != nil {
 				t.Fatal(err)

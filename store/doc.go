@@ -53,6 +53,14 @@
 // cycle detection upstream), so a crafted file can hang a command.
 // wsca.db is 0600 in a 0700 directory: whoever can write it can do worse.
 //
+// # Anchor
+//
+// bbolt silently opens the older of its two meta pages when the newest is
+// damaged, undoing the last commit. After every commit the Store writes the
+// database's head to wsca.db.head (anchor.go); Open refuses a database that
+// is behind it with ErrRolledBack, naming the lost transactions and audit
+// entries.
+//
 // # Audit chain
 //
 // Each audit entry carries Prev, the Hash of the entry before it (empty for

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -83,6 +84,9 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
+
+	anchorMu   sync.Mutex
+	anchoredTx uint64 // highest transaction id this Store wrote to (or found in) the anchor; see anchor.go
 }
 
 func boltOptions(opts Options, openFile func(string, int, os.FileMode) (*os.File, error)) *bolt.Options {
@@ -140,7 +144,20 @@ func Create(path string, opts Options) (*Store, error) {
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("store: creating %s: writing schema: %w", path, err)
 	}
-	return newStore(db, path, opts), nil
+	s := newStore(db, path, opts)
+	// A new database replaces whatever anchor a removed one left behind.
+	if err := s.view(func(tx *bolt.Tx) error {
+		a, err := headOf(tx)
+		if err == nil {
+			err = writeAnchor(path, a)
+		}
+		return err
+	}); err != nil {
+		_ = db.Close()
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("store: creating %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // errEmptyFile stops bbolt from initialising a zero-length file that Open
@@ -150,18 +167,46 @@ var errEmptyFile = errors.New("file is empty")
 // Open opens an existing database. It fails with ErrNotFound if path does
 // not exist (it never creates one), ErrLocked if another process holds the
 // lock for longer than opts.Timeout, ErrCorrupt if the file is not a
-// readable bbolt database and ErrSchema if its schema version is missing or
-// newer than SchemaVersion. bbolt can panic on some damaged files; Open
-// recovers and reports ErrCorrupt. When that panic happens inside bbolt's
+// readable bbolt database, ErrSchema if its schema version is missing or
+// newer than SchemaVersion, and ErrRolledBack if the database is behind its
+// anchor file (anchor.go: committed transactions were lost). A read-write
+// Open of a database without an anchor writes one. bbolt can panic on some
+// damaged files; Open recovers and reports ErrCorrupt. When that panic happens inside bbolt's
 // own Open (a damaged freelist, read-write only), the mapping bbolt made
 // cannot be unmapped, so the file stays mapped and locked until this
 // process exits: a CLI should report the error and exit, not retry.
-func Open(path string, opts Options) (s *Store, err error) {
+func Open(path string, opts Options) (*Store, error) {
+	// A wsca restore renames the database away while this process may be waiting for its lock: then the
+	// lock is on the replaced file. Open again, a bounded number of times, until the locked file is the one
+	// at path.
+	for attempt := 0; ; attempt++ {
+		s, file, err := open(path, opts)
+		if err != nil {
+			return nil, err
+		}
+		fi, ferr := file.Stat()
+		pi, perr := os.Stat(path)
+		if attempt < 2 && ferr == nil && perr == nil && !os.SameFile(fi, pi) {
+			_ = s.Close()
+			continue
+		}
+		// A database behind its anchor is refused for reading and writing alike: the next commit would
+		// reuse the lost transaction's id and overwrite the damaged meta page, erasing the evidence. Only
+		// now: the anchor at the path belongs to the file at the path.
+		if err := s.checkAnchor(!opts.ReadOnly); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		}
+		return s, nil
+	}
+}
+
+// open is one attempt of Open: it returns the Store and the file bbolt locked, without the anchor check.
+func open(path string, opts Options) (s *Store, file *os.File, err error) {
 	// file is kept so that, if bbolt panics inside bolt.Open (a damaged
 	// freelist does that when opening for writing), the descriptor can be
 	// closed. bbolt's memory mapping of the file cannot be released from
 	// here, and on Linux it keeps the flock alive: see Open's doc.
-	var file *os.File
 	noCreate := func(name string, flag int, mode os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
 		if err != nil {
@@ -188,13 +233,13 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}()
 	db, err = bolt.Open(path, 0o600, boltOptions(opts, noCreate))
 	if err != nil {
-		return nil, fmt.Errorf("store: opening %s: %w", path, mapOpenError(err))
+		return nil, nil, fmt.Errorf("store: opening %s: %w", path, mapOpenError(err))
 	}
 	if err := checkSchema(db); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		return nil, nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
-	return newStore(db, path, opts), nil
+	return newStore(db, path, opts), file, nil
 }
 
 func mapOpenError(err error) error {
@@ -301,8 +346,28 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 	return s.db.View(fn)
 }
 
-// update runs fn in a write transaction under guard.
-func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
+// update runs fn in a write transaction under guard and, once bbolt has committed it, writes the anchor
+// (anchor.go).
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	var head Anchor
+	err := s.rawUpdate(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		head, err = headOf(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.anchorCommitted(head); err != nil {
+		return fmt.Errorf("the change was committed, but %w", err)
+	}
+	return nil
+}
+
+func (s *Store) rawUpdate(fn func(tx *bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	return s.db.Update(fn)

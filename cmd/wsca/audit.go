@@ -24,7 +24,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "show or verify the hash-chained audit log",
 		Long: `Print the audit log: every issuance, revocation, CRL, import, backup and restore, with its time,
 user and details. Entries are hash-chained; --verify recomputes the chain and fails (exit 1), naming the
-first bad entry, if an entry was edited, deleted or reordered. --json prints an array of objects with the
+first bad entry, if an entry was edited, deleted or reordered, and reports a database that went back to an
+older state (a damaged bbolt meta page, an older copy of wsca.db) with the entries that were lost. --json prints an array of objects with the
 fields seq, time, action, serial, name, user, detail, prev, hash.`,
 		Example: `  $ wsca audit --since 7d
   $ wsca audit --since 2026-11-01 --json
@@ -74,6 +75,11 @@ func runAudit(g *globals, o *auditOptions) error {
 		if err := st.VerifyAudit(); err != nil {
 			return err
 		}
+		// OpenStore compared the database with its anchor (wsca.db.head) already; this catches a damaged
+		// meta page in a CA that has no anchor yet.
+		if msg, err := st.MetaPageDamage(); err != nil || msg != "" {
+			return fmt.Errorf("%s: %s%v", st.Path(), msg, errOrNil(err))
+		}
 		fmt.Fprintf(g.env.stdout, "audit log intact: %d entries\n", n)
 		return nil
 	}
@@ -110,4 +116,12 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// errOrNil renders an error after a message, or nothing.
+func errOrNil(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -16,8 +16,10 @@ func newBackupCmd(g *globals) *cobra.Command {
 		Long: `Write a gzip-compressed tar archive of the CA directory: a consistent copy of wsca.db taken in
 one read transaction (other wsca commands may run meanwhile), root.crt, intermediate.crt, ca.crt,
 crl.pem and root-crl.pem, and with --with-keys the CA keys as they are on disk (encrypted with the CA
-passphrase). FILE is written atomically with mode 0600; an older FILE is replaced only once the new one is
-complete. The backup is recorded in the audit log.`,
+passphrase). FILE is written atomically with mode 0600. An existing FILE is refused unless --force; then it
+is replaced only once the new one is complete. The backup is recorded in the audit log; a read-only CA
+directory (a snapshot, a read-only mount) is backed up all the same, with a warning that it could not be
+recorded.`,
 		Example: `  $ wsca backup /var/backups/wsca-$(date +%F).tar.gz
   $ wsca backup --with-keys /media/usb/wsca-full.tar.gz`,
 		Args: exactArgs(1, "the archive file to write"),
@@ -26,6 +28,9 @@ complete. The backup is recorded in the audit log.`,
 			if err != nil {
 				return err
 			}
+			for _, w := range m.Warnings {
+				fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", w)
+			}
 			if g.verbose {
 				fmt.Fprintf(g.env.stderr, "wsca: wrote %s: %d files, keys included: %t\n", args[0], len(m.Files), m.WithKeys)
 			}
@@ -33,6 +38,7 @@ complete. The backup is recorded in the audit log.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.WithKeys, "with-keys", false, "include the CA keys (still encrypted)")
+	cmd.Flags().BoolVar(&o.Replace, "force", false, "replace FILE if it exists")
 	return cmd
 }
 
@@ -42,14 +48,17 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Use:   "restore FILE",
 		Short: "restore a CA directory from a wsca backup archive",
 		Long: `Unpack a backup made by wsca backup into --dir. The archive is checked completely first, in a
-staging directory: checksums, the database (opens, every certificate parses, the audit chain verifies),
-the certificate chain, the CRLs, and the keys (they must open with the CA passphrase and match). A
-directory that already holds a CA is refused unless --force; then its files are moved into a
-replaced-TIMESTAMP directory inside it rather than deleted.`,
+staging directory inside --dir (the same file system, also when --dir is a mount point): checksums, the
+database (opens, every certificate parses, the audit chain verifies), the certificate chain, the CRLs,
+and the keys (they must open with the CA passphrase and match). A directory that already holds a CA is
+refused unless --force; then its files are moved into a replaced-TIMESTAMP directory inside it rather
+than deleted. The switch is journalled: if restore is killed, --dir holds the complete old CA, or the
+journal from which the next wsca command completes the new one.`,
 		Example: `  $ wsca --dir /etc/wsca restore /var/backups/wsca-2026-11-26.tar.gz
   $ wsca --dir /etc/wsca restore --force /media/usb/wsca-full.tar.gz`,
 		Args: exactArgs(1, "the archive file to restore"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Step = g.env.restoreStep
 			res, err := backup.Restore(g.caDir(), args[0], o)
 			if err != nil {
 				return err

@@ -28,7 +28,7 @@ func hint(err error) string {
 		return "nothing was changed; choose another --dir to create a new CA"
 	case errors.Is(err, migrate.ErrOldKey):
 		// Before ErrWrongPassphrase: this is the old CA's passphrase, not wsca's.
-		return "pass the old CA key's passphrase with --ca-key-passphrase-file"
+		return oldKeyHint(err)
 	case errors.Is(err, migrate.ErrCertMissing):
 		return "pass --certs with the old CA's new_certs_dir (the SERIAL.pem files)"
 	case errors.Is(err, backup.ErrLiveCA):
@@ -49,6 +49,8 @@ func hint(err error) string {
 		return "the intermediate permits only the names given at wsca init (see: openssl x509 -in intermediate.crt -noout -ext nameConstraints)"
 	case errors.Is(err, cadir.ErrRootKeyOffline):
 		return "copy the root key back into the CA directory as root.key for this operation, then remove it again"
+	case errors.Is(err, store.ErrRolledBack):
+		return "restore wsca.db from the latest backup (wsca restore) and redo what was lost; to accept the loss, move wsca.db.head aside (see docs/operations.md)"
 	case errors.Is(err, store.ErrCorrupt):
 		return "the database is damaged: restore wsca.db from a backup (wsca backup makes one)"
 	case errors.Is(err, crlsync.ErrRollback):
@@ -61,6 +63,20 @@ func hint(err error) string {
 		return "issue a server certificate for the relay: wsca issue relay --server --dns HOST (or --ip ADDR)"
 	case errors.Is(err, crl.ErrCRLExpired):
 		return "regenerate the CRL with wsca crl (and run it from cron: see docs/operations.md)"
+	}
+	return ""
+}
+
+// oldKeyHint says what to do when the old CA key of wsca import cannot be opened: ask for the passphrase
+// only when none was given.
+func oldKeyHint(err error) string {
+	switch {
+	case errors.Is(err, ca.ErrPassphraseRequired):
+		return "pass the old CA key's passphrase with --ca-key-passphrase-file"
+	case errors.Is(err, ca.ErrWrongPassphrase):
+		return "the passphrase in --ca-key-passphrase-file does not open the old CA key: check the file (its first line is the passphrase); nothing was changed"
+	case errors.Is(err, ca.ErrMalformedKey):
+		return "convert the key to PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out KEY.new) and import with the new file"
 	}
 	return ""
 }

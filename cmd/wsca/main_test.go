@@ -19,7 +19,11 @@ const asMainEnv = "WSCA_TEST_RUN_AS_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asMainEnv) == "1" {
-		os.Exit(run(newEnv(), os.Args[1:]))
+		e := newEnv()
+		if n, err := strconv.Atoi(os.Getenv(killAtStepEnv)); err == nil {
+			e.restoreStep = killAtStep(n)
+		}
+		os.Exit(run(e, os.Args[1:]))
 	}
 	testscript.Main(m, map[string]func(){
 		"wsca": func() { os.Exit(run(newEnv(), os.Args[1:])) },

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/term"
@@ -80,19 +81,39 @@ func (noTerminalError) Error() string {
 
 func (noTerminalError) Is(target error) bool { return target == ca.ErrPassphraseRequired }
 
-// readSecretFile reads a passphrase or password file: the first line, without its line ending. It warns
-// when the file is readable by other users.
+// maxSecretFile is the largest passphrase or password file read: a passphrase is one line, and a bound keeps a
+// wrong path (/dev/zero, a disk image) from eating memory.
+const maxSecretFile = 4 << 10
+
+// readSecretFile reads a passphrase or password file: the first line, without its line ending. Only a regular
+// file of at most maxSecretFile bytes is read (a FIFO would block, a device never ends). It warns when the
+// file is readable by other users.
 func readSecretFile(e *env, path, what string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s %s is not a regular file (a device, pipe or directory): put the passphrase in a file of its own", what, path)
+	}
+	if st.Size() > maxSecretFile {
+		return nil, fmt.Errorf("%s %s has %d bytes, more than a passphrase file can (%d): is it the right file?", what, path, st.Size(), maxSecretFile)
+	}
 	if st.Mode().Perm()&0o077 != 0 {
 		fmt.Fprintf(e.stderr, "wsca: warning: %s %s is readable by other users (mode %04o): chmod 600 %s\n", what, path, st.Mode().Perm(), path)
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	defer f.Close()
+	// Bounded again: the file may have grown, or been swapped for another, since the Stat.
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if len(data) > maxSecretFile {
+		return nil, fmt.Errorf("%s %s has more than %d bytes: is it the right file?", what, path, maxSecretFile)
 	}
 	if i := bytes.IndexByte(data, '\n'); i >= 0 {
 		data = data[:i]

@@ -28,6 +28,9 @@ type env struct {
 	tty func() (*os.File, error)
 	// stderrIsTerminal reports whether progress output may use carriage returns.
 	stderrIsTerminal bool
+	// restoreStep, nil in production, is called at each step of wsca restore's swap: the crash tests
+	// (restore_crash_test.go) kill the process there.
+	restoreStep func(string)
 }
 
 func newEnv() *env {
@@ -88,6 +91,17 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// A wsca restore killed after its commit point is finished before any command reads the CA directory
+	// (internal/cadir/swap.go); doctor only reads and reports it.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Name() == "doctor" {
+			return nil
+		}
+		if st, err := os.Stat(g.dir); err != nil || !st.IsDir() {
+			return nil
+		}
+		return g.caDir().RecoverSwap()
+	}
 
 	defDir := e.getenv("WSCA_DIR")
 	if defDir == "" {

@@ -99,3 +99,6 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// SyncDir fsyncs a directory, so that renames and creations in it survive a crash.
+func SyncDir(dir string) error { return syncDir(dir) }

@@ -30,6 +30,7 @@ const (
 	CRLFile              = "crl.pem"
 	RootCRLFile          = "root-crl.pem"
 	DBFile               = "wsca.db"
+	AnchorFile           = DBFile + store.AnchorSuffix // the database's head, kept outside it (store/anchor.go)
 )
 
 // Sentinel errors for decisions the command layer turns into hints.
@@ -74,6 +75,16 @@ func (d *Dir) Initialized() bool {
 
 // OpenStore opens the issuance database with the directory's lock timeout.
 func (d *Dir) OpenStore(readOnly bool) (*store.Store, error) {
+	// A restore killed after its commit point is finished before anything reads the database (swap.go).
+	if err := d.RecoverSwap(); err != nil {
+		return nil, err
+	}
+	return d.OpenStoreOnly(readOnly)
+}
+
+// OpenStoreOnly is OpenStore without finishing an interrupted restore: for the restore itself, which holds
+// the directory lock that RecoverSwap would wait for.
+func (d *Dir) OpenStoreOnly(readOnly bool) (*store.Store, error) {
 	if _, err := os.Stat(d.File(DBFile)); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", d.Path, ErrNotInitialized)
 	}

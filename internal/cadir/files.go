@@ -60,6 +60,6 @@ func (f *newFiles) createStore(d *Dir) (*store.Store, error) {
 		}
 		return nil, fmt.Errorf("creating the database: %w", err)
 	}
-	f.paths = append(f.paths, d.File(DBFile))
+	f.paths = append(f.paths, d.File(DBFile), store.AnchorPath(d.File(DBFile)))
 	return st, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -29,6 +30,18 @@ import (
 // OpenSSL pick one by thisUpdate and crl.Bundle by number: either could choose the root-scope CRL, which
 // lists no leaf, and let revoked clients in. GenerateCRL therefore writes only the issuer's CRL for a
 // single-CA directory (see SingleCA).
+
+// ImportedBy starts the IssuedBy (and Revocation.By) of every imported record, followed by the source tool
+// ("imported from easy-rsa"): doctor tells imported certificates from wsca's own by it.
+const ImportedBy = "imported from "
+
+// WithoutClientAuthEKU reports whether cert, recorded as a client certificate, lacks an explicit clientAuth
+// extended key usage: no EKU extension at all (openssl ca without extensions) or anyExtendedKeyUsage. Go and
+// OpenSSL accept such a certificate for client authentication, and for every other purpose too; wsca itself
+// issues client certificates with clientAuth only.
+func WithoutClientAuthEKU(cert *x509.Certificate) bool {
+	return !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+}
 
 // ImportRequest is an existing CA to take over (built by package migrate).
 type ImportRequest struct {
