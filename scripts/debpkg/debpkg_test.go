@@ -152,6 +152,10 @@ func TestPackageHoldsWhatItMust(t *testing.T) {
 	if err := checkDeb(deb, want); err != nil {
 		t.Fatalf("the package as built fails its check: %v", err)
 	}
+	var stdout, stderr strings.Builder
+	if code := run([]string{"-repo", repoRoot, "-check", deb}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "expected files present") {
+		t.Errorf("debpkg -check on the built package: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
 	for _, sh := range []string{"postinst", "prerm", "postrm"} {
 		p := filepath.Join(stage, "DEBIAN", sh)
 		if o, err := exec.Command("sh", "-n", p).CombinedOutput(); err != nil {
