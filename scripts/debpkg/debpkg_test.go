@@ -122,7 +122,7 @@ func TestNewUnitIsPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	postinst, _ := os.ReadFile(filepath.Join(stage, "DEBIAN", "postinst"))
-	if !strings.Contains(string(postinst), `USERS="wsca-publish"`) || !strings.Contains(string(postinst), `GROUPS="wsca"`) {
+	if !strings.Contains(string(postinst), `USERS="wsca-publish"`) || !strings.Contains(string(postinst), `EXTRA_GROUPS="wsca"`) {
 		t.Errorf("postinst does not create the new unit's user and group:\n%s", postinst)
 	}
 }
