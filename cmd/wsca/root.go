@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/wsca/wsca/internal/buildinfo"
 	"github.com/wsca/wsca/internal/cadir"
 )
 
@@ -86,7 +87,10 @@ intermediate CA, an issuance database, CRLs) and a relay that admits WebSocket c
 certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_proxy_wstunnel.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `wsca version` prints (cobra adds the flag when Version is set).
+		Version: buildinfo.Read().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)
@@ -112,6 +116,8 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 	pf.DurationVar(&g.lockTimeout, "lock-timeout", 5*time.Second, "how long to wait for another wsca process holding the database")
 	pf.StringVar(&g.passphraseFile, "passphrase-file", e.getenv("WSCA_PASSPHRASE_FILE"), "file holding the CA key passphrase (env WSCA_PASSPHRASE_FILE); default: ask on the terminal")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "say what was done even when all went well")
+	// Declared here, not left to cobra, for a useful help line; cobra still acts on it because Version is set.
+	root.Flags().Bool("version", false, "print the version, VCS revision and Go version (as wsca version)")
 
 	root.AddCommand(
 		newInitCmd(g),
@@ -129,6 +135,7 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 		newConfigCmd(g),
 		newDoctorCmd(g),
 		newClientCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }

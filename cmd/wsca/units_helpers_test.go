@@ -125,8 +125,8 @@ func newSandbox(t *testing.T) *sandbox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
-	s := &sandbox{t: t, root: root, bin: filepath.Join(root, "usr", "local", "bin", "wsca")}
-	for _, d := range []string{"/etc", "/run", "/usr/local/bin"} {
+	s := &sandbox{t: t, root: root, bin: filepath.Join(root, "usr", "bin", "wsca")}
+	for _, d := range []string{"/etc", "/run", "/usr/bin"} {
 		s.mkdir(d, 0o755)
 	}
 	s.chmod("", 0o755)
@@ -381,8 +381,8 @@ func (l *lineLog) wait(t *testing.T, re *regexp.Regexp, d time.Duration) []strin
 
 // TestSplitExec: quoting as in the shipped units (wsca-crl-fetch@.service's --exec "systemctl reload %i").
 func TestSplitExec(t *testing.T) {
-	got := splitExec(`/usr/local/bin/wsca crl fetch ${U} --exec "systemctl reload nginx" --watch  'a b'`)
-	want := []string{"/usr/local/bin/wsca", "crl", "fetch", "${U}", "--exec", "systemctl reload nginx", "--watch", "a b"}
+	got := splitExec(`/usr/bin/wsca crl fetch ${U} --exec "systemctl reload nginx" --watch  'a b'`)
+	want := []string{"/usr/bin/wsca", "crl", "fetch", "${U}", "--exec", "systemctl reload nginx", "--watch", "a b"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("splitExec = %q, want %q", got, want)
 	}

@@ -320,8 +320,9 @@ func TestShippedUnitsAccounted(t *testing.T) {
 	for _, path := range units {
 		name := filepath.Base(path)
 		u := readUnit(t, name, "test")
-		if !strings.HasPrefix(u.execStart[0], "/usr/local/bin/wsca ") {
-			t.Errorf("%s: ExecStart=%s does not run /usr/local/bin/wsca", name, u.execStart[0])
+		// /usr/bin/wsca is where the Debian package (scripts/debpkg) installs the binary.
+		if !strings.HasPrefix(u.execStart[0], "/usr/bin/wsca ") {
+			t.Errorf("%s: ExecStart=%s does not run /usr/bin/wsca, where the package installs wsca", name, u.execStart[0])
 		}
 		switch {
 		case tested[name]:
