@@ -15,9 +15,15 @@ import (
 
 // hint returns the next step for an error, or "". Decisions are made on the sentinels the packages own.
 func hint(err error) string {
+	var he hintedError
+	if errors.As(err, &he) {
+		return he.hint
+	}
 	switch {
 	case errors.Is(err, doctor.ErrClosedByServer):
 		return "wsca doctor --connect HOST:PORT with the same certificate names the likely cause"
+	case errors.Is(err, cadir.ErrAmbiguousSerial):
+		return "give more digits of the serial (wsca list shows them in full)"
 	case errors.Is(err, store.ErrLocked):
 		return "another wsca command is using this CA; wait for it to finish or raise --lock-timeout"
 	case errors.Is(err, cadir.ErrNotInitialized):

@@ -80,14 +80,25 @@ func newRootCmd(e *env) *cobra.Command {
 		Short: "private CA for client certificates, with an mTLS-gated WebSocket relay",
 		Long: `wsca runs a private certificate authority for client certificates (a root and an
 intermediate CA, an issuance database, CRLs) and a relay that admits WebSocket clients by
-certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_proxy_wstunnel.`,
+certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_proxy_wstunnel.
+
+Every command reads the CA directory from --dir or WSCA_DIR (default ./pki). Errors are one line
+"wsca: error: …", often followed by "wsca: hint: …" with the next step; exit 0 ok, 1 error, 2 usage.`,
+		Example: `  $ wsca init --name "Example CA" --dir /etc/wsca
+  $ wsca issue alice --email alice@example.com --p12
+  $ wsca revoke alice --reason keyCompromise
+  $ wsca serve --config /etc/wsca-relay/relay.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
+	root.Args = rootArgs
+	root.SuggestionsMinimumDistance = 2
+	// Runnable so that rootArgs, not Cobra's legacy check, judges "wsca lsit"; bare wsca prints the help.
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 
 	defDir := e.getenv("WSCA_DIR")
 	if defDir == "" {
@@ -115,6 +126,8 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 		newDoctorCmd(g),
 		newClientCmd(g),
 	)
+	addCompletionExamples(root)
+	installHelp(root)
 	return root
 }
 
