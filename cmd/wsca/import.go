@@ -94,8 +94,8 @@ old key's passphrase comes from --ca-key-passphrase-file; the new one as for wsc
 func newImportEasyRSACmd(g *globals) *cobra.Command {
 	o := &importOptions{}
 	cmd := &cobra.Command{
-		Use:     "easy-rsa PKI_DIR",
-		Short:   "import an easy-rsa 3 PKI directory",
+		Use:   "easy-rsa PKI_DIR",
+		Short: "import an easy-rsa 3 PKI directory",
 		Long: `Import an easy-rsa 3 PKI directory (the one holding ca.crt, private/ca.key, index.txt, issued/ and
 crl.pem): the same as wsca import openssl with easy-rsa's file names filled in. Server certificates
 (easy-rsa build-server-full) are recorded as kind server. The target --dir must not hold a CA yet.`,

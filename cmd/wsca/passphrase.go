@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"golang.org/x/term"
@@ -84,6 +85,10 @@ func (noTerminalError) Is(target error) bool { return target == ca.ErrPassphrase
 // when the file is readable by other users.
 func readSecretFile(e *env, path, what string) ([]byte, error) {
 	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withHint(fmt.Errorf("%s %s does not exist: %w", what, path, fs.ErrNotExist),
+			"put the passphrase in it, readable only by you: (umask 077; read -rsp 'passphrase: ' p && printf '%%s\\n' \"$p\" > %s) — or point the flag at the file that holds it", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
