@@ -140,7 +140,15 @@ func manTableRow(line string) string {
 	if len(cells) < 3 || cells[0] == "key" || strings.HasPrefix(cells[0], "---") {
 		return ""
 	}
-	text := mdInline(cells[2]) + " (default: " + mdInline(cells[1]) + ")"
+	text := strings.TrimSuffix(mdInline(cells[2]), ".") + "."
+	switch def := cells[1]; {
+	case def == "(required)":
+		text += " Required."
+	case strings.HasPrefix(def, "("):
+		text += " Default: " + mdInline(strings.Trim(def, "()")) + "."
+	default:
+		text += " Default: " + mdInline(def) + "."
+	}
 	if len(cells) > 3 && cells[3] != "—" && cells[3] != "" {
 		text += " Apache: " + mdInline(cells[3]) + "."
 	}
