@@ -36,7 +36,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mode": cmdMode,
+			"mode":      cmdMode,
+			"listen":    cmdListen,
+			"freeport":  cmdFreePort,
+			"tlsserver": cmdTLSServer,
+			"wscloser":  cmdWSCloser,
+			"capture":   cmdCapture,
 		},
 	})
 }
