@@ -102,6 +102,10 @@ func runDoctorDir(g *globals, o *doctorOptions) error {
 	} else {
 		printFindings(g.env.stdout, fs)
 		fmt.Fprintf(g.env.stdout, "\n%s\n", summaryLine(fs))
+		if doctor.Count(fs, doctor.SeverityError) > 0 {
+			// The summary line said it: exit 1 without saying it again on stderr.
+			return errAlreadyReported
+		}
 	}
 	return findingsError(fs)
 }

@@ -48,6 +48,10 @@ type globals struct {
 	verbose        bool
 }
 
+// errAlreadyReported is a failure the command has already described on its output (wsca doctor's summary):
+// exit 1 without an error line that would say it twice.
+var errAlreadyReported = errors.New("already reported")
+
 // usageError marks errors in how wsca was called: exit code 2.
 type usageError struct{ err error }
 
@@ -61,6 +65,9 @@ func run(e *env, args []string) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	if errors.Is(err, errAlreadyReported) {
+		return 1
 	}
 	fmt.Fprintf(e.stderr, "wsca: error: %v\n", err)
 	if h := hint(err); h != "" {
