@@ -21,7 +21,7 @@ var globalsUsed = map[string][]string{
 	"wsca init":                  {"dir", "passphrase-file"},
 	"wsca issue":                 {"dir", "lock-timeout", "passphrase-file", "verbose"},
 	"wsca list":                  {"dir", "lock-timeout"},
-	"wsca restore":               {"dir", "lock-timeout"},
+	"wsca restore":               {"dir", "lock-timeout", "passphrase-file"},
 	"wsca revoke":                {"dir", "lock-timeout", "passphrase-file"},
 	"wsca serve":                 {"dir"},
 	"wsca show":                  {"dir", "lock-timeout"},
