@@ -27,7 +27,7 @@ var globalsUsed = map[string][]string{
 	"wsca show":                  {"dir", "lock-timeout"},
 	"wsca sign":                  {"dir", "lock-timeout", "passphrase-file"},
 	"wsca unrevoke":              {"dir", "lock-timeout", "passphrase-file"},
-	"wsca verify":                {"dir", "lock-timeout"},
+	"wsca verify":                {"dir"},
 	"wsca help":                  {},
 	"wsca import openssl":        {"dir", "lock-timeout", "passphrase-file"},
 	"wsca import easy-rsa":       {"dir", "lock-timeout", "passphrase-file"},
