@@ -32,7 +32,7 @@ admit the certificate; the CRL timer (wsca crl --if-due) publishes it at its nex
 Reasons (RFC 5280): ` + strings.Join(crl.SelectableReasons(), ", ") + `.
 certificateHold is lifted by wsca unrevoke; cACompromise goes with --intermediate.`,
 		Example: `  $ wsca revoke bob --reason keyCompromise
-  $ wsca revoke 5f3ac1d2        # a unique serial prefix, as wsca list prints it
+  $ wsca revoke 5f3ac1d2e8a94b7c0d61f2a3b4c5d6e7   # the whole serial, as wsca list prints it
   $ for u in carol dave erin; do wsca revoke $u --no-publish; done && wsca crl
   $ wsca revoke --intermediate --reason cACompromise`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -20,7 +20,7 @@ type hintedError struct {
 func (e hintedError) Error() string { return e.err.Error() }
 func (e hintedError) Unwrap() error { return e.err }
 
-// withHint attaches a next step to err; the innermost hintedError wins, as it knows the most.
+// withHint attaches a next step to err. hint reports the outermost hintedError of a chain (errors.As).
 func withHint(err error, format string, args ...any) error {
 	return hintedError{err: err, hint: fmt.Sprintf(format, args...)}
 }

@@ -30,10 +30,12 @@ func (d *Dir) Find(target string) ([]store.Record, error) {
 		return nil, err
 	}
 	defer st.Close()
-	return find(st, target)
+	return find(st, target, true)
 }
 
-func find(st *store.Store, target string) ([]store.Record, error) {
+// find resolves target as Find does; without prefixes only a whole serial is taken. Revoke and LiftHold pass
+// false: a mistyped name that happens to be hex ("bead") must not revoke whichever certificate's serial starts so.
+func find(st *store.Store, target string, prefixes bool) ([]store.Record, error) {
 	recs, err := st.ByName(target)
 	if err == nil && len(recs) > 0 {
 		return recs, nil
@@ -48,6 +50,9 @@ func find(st *store.Store, target string) ([]store.Record, error) {
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
+		}
+		if !prefixes {
+			return nil, fmt.Errorf("no certificate named or with serial %q (wsca list shows what was issued; revoke takes the whole serial): %w", target, store.ErrNotFound)
 		}
 		if recs, err := bySerialPrefix(st, target); err != nil || len(recs) > 0 {
 			return recs, err
@@ -131,7 +136,7 @@ func (d *Dir) Revoke(req RevokeRequest) (*RevokeResult, error) {
 		return d.revokeIntermediate(req.Reason)
 	}
 	return d.changeAndPublish(req.Publish, func(st *store.Store) ([]store.Record, error) {
-		recs, err := find(st, req.Target)
+		recs, err := find(st, req.Target, false)
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +299,7 @@ func (d *Dir) Unrevoke(target string) (store.Record, error) {
 // every copy target at once, as Revoke does: until then servers keep refusing the certificate.
 func (d *Dir) LiftHold(target string, publish bool) (*RevokeResult, error) {
 	return d.changeAndPublish(publish, func(st *store.Store) ([]store.Record, error) {
-		recs, err := find(st, target)
+		recs, err := find(st, target, false)
 		if err != nil {
 			return nil, err
 		}
