@@ -176,6 +176,9 @@ func runDoctorConnect(ctx context.Context, g *globals, o *doctorOptions) error {
 		}
 	} else {
 		printReport(g.env.stdout, r)
+		if doctor.Count(r.Findings, doctor.SeverityError) > 0 {
+			return errAlreadyReported // the findings and the cause line said it
+		}
 	}
 	return findingsError(r.Findings)
 }
