@@ -174,6 +174,6 @@ func missingServerCert(path string, err error) error {
 		return fmt.Errorf("reading server certificate: %w", err)
 	}
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	return withHint(fmt.Errorf("server certificate %s does not exist: %w", path, fs.ErrNotExist),
+	return withHint(fmt.Errorf("server certificate %s: %w", path, fs.ErrNotExist),
 		"make it with: wsca issue %s --server --dns HOST --out %s (it writes %s.crt and %s.key)", name, filepath.Dir(path), name, name)
 }

@@ -44,8 +44,8 @@ and for revoked ones when and why. When nothing matches, one line says so.
 --json prints an array with the stable fields serial (hex), name, kind, not_before, not_after,
 status, revoked_at, reason, in the same order.`,
 		Example: `  $ wsca list
-  NAME   SERIAL                            KIND    EMAIL              OU   NOT AFTER   STATUS   REVOKED
-  alice  0b5e…                             client  alice@example.com  ops  2027-12-06  valid
+  NAME   SERIAL                            KIND    EMAIL              OU   NOT AFTER   STATUS  REVOKED
+  alice  0b5e41c7a9d2f3e4b5a6978812345678  client  alice@example.com  ops  2027-12-06  valid
   $ wsca list --status revoked
   $ wsca list --sort expires --expiring 30d
   $ wsca list --name 'ops-*' --json`,
