@@ -23,8 +23,8 @@ The CA directory when \fB--dir\fP is not given (default: \fIpki\fP in the curren
 .TP
 \fBWSCA_PASSPHRASE_FILE\fP
 File holding the CA key passphrase when \fB--passphrase-file\fP is not given; without either, wsca asks on
-the terminal, and fails with a hint when there is none. Keep the file 0600 and outside the CA directory's
-backups.
+the terminal, and fails with a hint when there is none. Keep the file 0600, and its copies apart from backups
+that hold the CA keys (wsca backup never includes it).
 `
 
 const manFiles = `.SH FILES
@@ -34,6 +34,9 @@ The CA bundle to distribute: intermediate and root certificates (public).
 .TP
 \fIDIR/crl.pem\fP
 The current CRLs, intermediate then root (public); copy targets registered with \fBwsca crl --copy-to\fP receive copies.
+.TP
+\fIDIR/root-crl.pem\fP
+The last root CRL, reused while the root key is offline.
 .TP
 \fIDIR/root.crt\fP, \fIDIR/intermediate.crt\fP
 The CA certificates.
