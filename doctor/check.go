@@ -66,6 +66,21 @@ func (c *checker) add(sev Severity, check, fix, format string, args ...any) {
 
 func (c *checker) file(name string) string { return filepath.Join(c.dir, name) }
 
+// rebuildCertFix is the fix for a missing or damaged root.crt or intermediate.crt: the database keeps every
+// certificate it issued, the CA certificates included (named root and intermediate), so one command rebuilds
+// the file; a backup is needed only when wsca.db is lost too.
+func (c *checker) rebuildCertFix(name string) string {
+	record := "root"
+	if name == cadir.IntermediateCertFile {
+		record = "intermediate"
+	}
+	fix := fmt.Sprintf("rebuild it from the database: wsca show %s --pem --dir %s > %s", record, c.dir, c.file(name))
+	if record == "intermediate" {
+		fix += " (after a renewed intermediate it prints each: keep the last)"
+	}
+	return fix
+}
+
 // Check inspects the CA directory dir and returns its findings in a fixed order: directory, files and modes,
 // CA certificates, keys, crl.pem, then the database. It never fails: a check that cannot run is itself a finding
 // (for example "skipped: no passphrase" as info, a locked database as a warning). It reads files and opens the
@@ -141,6 +156,8 @@ func (c *checker) checkFiles() {
 	for _, f := range missing {
 		fix := "restore it from a backup"
 		switch f {
+		case cadir.RootCertFile, cadir.IntermediateCertFile:
+			fix = c.rebuildCertFix(f)
 		case cadir.CRLFile:
 			fix = "run wsca crl"
 		case cadir.BundleFile:
@@ -226,7 +243,7 @@ func (c *checker) readCerts(name string) []*x509.Certificate {
 	}
 	certs, err := ca.ParseCertificates(data)
 	if err != nil {
-		c.add(SeverityError, CheckCertParse, "restore it from a backup", "%s: %v", c.file(name), err)
+		c.add(SeverityError, CheckCertParse, c.rebuildCertFix(name), "%s: %v", c.file(name), err)
 		return nil
 	}
 	return certs
@@ -236,7 +253,7 @@ func (c *checker) checkCerts() {
 	if certs := c.readCerts(cadir.RootCertFile); certs != nil {
 		c.root = certs[0]
 		if !bytes.Equal(c.root.RawIssuer, c.root.RawSubject) || c.root.CheckSignatureFrom(c.root) != nil {
-			c.add(SeverityError, CheckCertChain, "restore root.crt from a backup",
+			c.add(SeverityError, CheckCertChain, c.rebuildCertFix(cadir.RootCertFile),
 				"%s (%s) is not a self-signed root certificate", c.file(cadir.RootCertFile), c.root.Subject)
 			c.root = nil
 		}
@@ -498,7 +515,7 @@ func (c *checker) checkDBCerts(st *store.Store) {
 			bad++
 			c.add(SeverityError, CheckDBCerts, "restore the CA files and wsca.db of the same CA from one backup",
 				"%s (serial %s) is not in the database: the certificate files and wsca.db belong to different CAs",
-				c.file(cc.file), store.SerialHex(cc.cert.SerialNumber))
+				c.file(cc.file), cadir.SerialText(cc.cert.SerialNumber))
 		case err != nil:
 			bad++
 			c.add(SeverityError, CheckDBOpen, "", "reading %s: %v", c.file(cadir.DBFile), err)
@@ -506,7 +523,7 @@ func (c *checker) checkDBCerts(st *store.Store) {
 			bad++
 			c.add(SeverityError, CheckDBCerts, "restore the CA files and wsca.db of the same CA from one backup",
 				"%s differs from the %s certificate recorded under serial %s", c.file(cc.file), rec.Kind,
-				store.SerialHex(cc.cert.SerialNumber))
+				cadir.SerialText(cc.cert.SerialNumber))
 		}
 	}
 	leaves := 0
@@ -527,11 +544,11 @@ func (c *checker) checkDBCerts(st *store.Store) {
 			c.add(SeverityError, CheckDBCerts, "find out who issued it; revoke it with wsca revoke SERIAL is impossible "+
 				"without a record: restore wsca.db from the backup that has it",
 				"%s (%s, serial %s) was signed by this CA but is not in the database", c.file(name), certs[0].Subject,
-				store.SerialHex(certs[0].SerialNumber))
+				cadir.SerialText(certs[0].SerialNumber))
 		case err == nil && !bytes.Equal(rec.DER, certs[0].Raw):
 			bad++
 			c.add(SeverityError, CheckDBCerts, "restore wsca.db from a backup",
-				"%s differs from the certificate recorded under serial %s", c.file(name), store.SerialHex(certs[0].SerialNumber))
+				"%s differs from the certificate recorded under serial %s", c.file(name), cadir.SerialText(certs[0].SerialNumber))
 		}
 	}
 	if bad == 0 {

@@ -244,9 +244,9 @@ func (c *checker) compareScope(st *store.Store, scope string, cl *crl.CRL) bool 
 	var unpublished, dropped, reasons []string
 	name := func(serial *big.Int) string {
 		if rec, err := st.Get(serial); err == nil {
-			return fmt.Sprintf("%s (serial %s)", rec.Name, store.SerialHex(serial))
+			return fmt.Sprintf("%s (serial %s)", rec.Name, cadir.SerialText(serial))
 		}
-		return "serial " + store.SerialHex(serial)
+		return "serial " + cadir.SerialText(serial)
 	}
 	err := st.ForEachRevokedEntry(scope, func(serial *big.Int, at time.Time, reason store.Reason, notAfter time.Time) error {
 		key := serial.Text(16)
@@ -293,7 +293,7 @@ func (c *checker) compareScope(st *store.Store, scope string, cl *crl.CRL) bool 
 		rec, err := st.Get(serial)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			unknown = append(unknown, "serial "+store.SerialHex(serial))
+			unknown = append(unknown, "serial "+cadir.SerialText(serial))
 		case err == nil && rec.Revocation == nil:
 			lifted = append(lifted, name(serial))
 		}

@@ -30,7 +30,8 @@ func TestLockedSameProcess(t *testing.T) {
 		if !strings.Contains(err.Error(), "database is locked by another wsca process") || !strings.Contains(err.Error(), path) {
 			t.Errorf("message %q", err)
 		}
-		if elapsed < 150*time.Millisecond || elapsed > time.Second {
+		// The upper bound only proves the timeout ends the wait; it is loose because a loaded CI machine stalls.
+		if elapsed < 150*time.Millisecond || elapsed > 3*time.Second {
 			t.Errorf("read-only=%v: gave up after %v, want ~200ms", ro, elapsed)
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -159,7 +161,7 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 	if err != nil {
 		return err
 	}
-	cas, _, err := o.cas(g)
+	cas, caPath, err := o.cas(g)
 	if err != nil {
 		return err
 	}
@@ -179,7 +181,7 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return doctor.Session(ctx, rawURL, doctor.SessionOptions{
+	err = doctor.Session(ctx, rawURL, doctor.SessionOptions{
 		TLS:          tlsCfg,
 		Message:      o.send,
 		Every:        o.every,
@@ -187,4 +189,43 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 		ReplyTimeout: o.timeout,
 		OnMessage:    func(msg []byte) { fmt.Fprintf(g.env.stdout, "< %s\n", msg) },
 	})
+	if err != nil {
+		return clientHint(err, u, &o.clientCertFlags, caPath)
+	}
+	return nil
+}
+
+// clientHint gives a failed session the next step, filled in with the host, port and files this run used. A
+// close whose code already names the cause (1008 revoked, 1001 shutting down) needs none.
+func clientHint(err error, u *url.URL, f *clientCertFlags, caPath string) error {
+	var closed *doctor.ClosedError
+	if errors.As(err, &closed) && (closed.Code == 1008 || closed.Code == 1001) {
+		return hintedError{err: err, hint: ""}
+	}
+	verifiedBy := "the system roots"
+	if caPath != "" {
+		verifiedBy = caPath
+	}
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &unknownCA) {
+		return withHint(err, "the server's certificate is not signed by a CA in %s: pass --ca with the CA bundle that signed it, or set WSCA_DIR (--dir) to that CA's directory", verifiedBy)
+	}
+	hostPort := u.Host
+	if u.Port() == "" {
+		hostPort = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "wss" || u.Scheme == "https"])
+	}
+	var certArgs string
+	switch {
+	case f.p12 != "":
+		certArgs = fmt.Sprintf(" --p12 %s --p12-password-file %s", f.p12, f.p12PassFile)
+	case f.cert != "":
+		certArgs = fmt.Sprintf(" --cert %s --key %s", f.cert, f.key)
+	}
+	if caPath != "" {
+		certArgs += " --ca " + caPath
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return withHint(err, "nothing listens on %s: is wsca serve (or the web server) running, and is the port right?", hostPort)
+	}
+	return withHint(err, "wsca doctor --connect %s%s names the likely cause", hostPort, certArgs)
 }

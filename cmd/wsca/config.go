@@ -90,7 +90,7 @@ func runConfig(g *globals, o *configOptions, server string) error {
 		return fmt.Errorf("resolving --cert: %w", err)
 	}
 	if _, err := os.Stat(certFile); err != nil {
-		return fmt.Errorf("server certificate: %w", err)
+		return missingServerCert(certFile, err)
 	}
 	keyFile := o.key
 	if keyFile == "" {
@@ -139,7 +139,7 @@ func runConfig(g *globals, o *configOptions, server string) error {
 func serverLeaf(path string) (*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading server certificate: %w", err)
+		return nil, missingServerCert(path, err)
 	}
 	certs, err := ca.ParseCertificates(data)
 	if err != nil {
@@ -177,4 +177,14 @@ func parseListen(s string) (addr string, port int, err error) {
 		return "", 0, fmt.Errorf("--listen %q: want PORT or IP:PORT", s)
 	}
 	return addr, port, nil
+}
+
+// missingServerCert says how to make the server certificate a server was pointed at, when the file is missing.
+func missingServerCert(path string, err error) error {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading server certificate: %w", err)
+	}
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	return withHint(fmt.Errorf("server certificate %s: %w", path, fs.ErrNotExist),
+		"make it with: wsca issue %s --server --dns HOST --out %s (it writes %s.crt and %s.key)", name, filepath.Dir(path), name, name)
 }

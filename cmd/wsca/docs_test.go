@@ -69,24 +69,42 @@ func renderDocs() (map[string][]byte, error) {
 		// No "Auto generated on DATE" footer: the pages must not change from one day to the next.
 		c.DisableAutoGenTag = true
 	}
+	serveMD, err := readServeMD()
+	if err != nil {
+		return nil, err
+	}
 	files := make(map[string][]byte)
 	for _, c := range cmds {
-		var md bytes.Buffer
-		md.WriteString("<!-- Generated from the command tree by `go test ./cmd/wsca -run TestDocsUpToDate -update`. Do not edit. -->\n\n")
-		if err := doc.GenMarkdownCustom(c, &md, func(s string) string { return s }); err != nil {
-			return nil, fmt.Errorf("markdown for %q: %w", c.CommandPath(), err)
+		var err error
+		withUnusedGlobalsHidden(c, func() { err = renderPages(c, serveMD, files) })
+		if err != nil {
+			return nil, err
 		}
-		files["cli/"+strings.ReplaceAll(c.CommandPath(), " ", "_")+".md"] = md.Bytes()
-
-		date := docsManDate
-		hdr := &doc.GenManHeader{Section: "1", Date: &date, Source: "wsca", Manual: "wsca manual"}
-		var man bytes.Buffer
-		if err := doc.GenMan(c, hdr, &man); err != nil {
-			return nil, fmt.Errorf("man page for %q: %w", c.CommandPath(), err)
-		}
-		files["man/"+strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"] = man.Bytes()
 	}
 	return files, nil
+}
+
+// renderPages adds c's Markdown page and man page to files.
+func renderPages(c *cobra.Command, serveMD []byte, files map[string][]byte) error {
+	var md bytes.Buffer
+	md.WriteString("<!-- Generated from the command tree by `go test ./cmd/wsca -run TestDocsUpToDate -update`. Do not edit. -->\n\n")
+	if err := doc.GenMarkdownCustom(c, &md, func(s string) string { return s }); err != nil {
+		return fmt.Errorf("markdown for %q: %w", c.CommandPath(), err)
+	}
+	files["cli/"+strings.ReplaceAll(c.CommandPath(), " ", "_")+".md"] = md.Bytes()
+
+	date := docsManDate
+	hdr := &doc.GenManHeader{Section: "1", Date: &date, Source: "wsca", Manual: "wsca manual"}
+	var man bytes.Buffer
+	if err := doc.GenMan(c, hdr, &man); err != nil {
+		return fmt.Errorf("man page for %q: %w", c.CommandPath(), err)
+	}
+	extra, err := manExtras(c, serveMD)
+	if err != nil {
+		return err
+	}
+	files["man/"+strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"] = insertManSections(man.Bytes(), extra)
+	return nil
 }
 
 // readGeneratedDocs reads every generated-kind file now under docsDir, keyed like renderDocs.

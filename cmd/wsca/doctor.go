@@ -102,6 +102,10 @@ func runDoctorDir(g *globals, o *doctorOptions) error {
 	} else {
 		printFindings(g.env.stdout, fs)
 		fmt.Fprintf(g.env.stdout, "\n%s\n", summaryLine(fs))
+		if doctor.Count(fs, doctor.SeverityError) > 0 {
+			// The summary line said it: exit 1 without saying it again on stderr.
+			return errAlreadyReported
+		}
 	}
 	return findingsError(fs)
 }
@@ -172,6 +176,9 @@ func runDoctorConnect(ctx context.Context, g *globals, o *doctorOptions) error {
 		}
 	} else {
 		printReport(g.env.stdout, r)
+		if doctor.Count(r.Findings, doctor.SeverityError) > 0 {
+			return errAlreadyReported // the findings and the cause line said it
+		}
 	}
 	return findingsError(r.Findings)
 }

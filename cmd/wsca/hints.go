@@ -2,6 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/wsca/wsca/backup"
 	"github.com/wsca/wsca/ca"
@@ -17,9 +23,27 @@ import (
 
 // hint returns the next step for an error, or "". Decisions are made on the sentinels the packages own.
 func hint(err error) string {
+	var he hintedError
+	if errors.As(err, &he) {
+		return he.hint
+	}
+	var opErr *net.OpError
+	if errors.Is(err, syscall.EADDRINUSE) && errors.As(err, &opErr) && opErr.Addr != nil {
+		_, port, _ := net.SplitHostPort(opErr.Addr.String())
+		return fmt.Sprintf("another process listens on %s already (ss -ltnp 'sport = :%s' names it): stop it, or choose another listen address", opErr.Addr, port)
+	}
+	// Stopgap until relay owns a sentinel for it: relay's loadMaterial says "reading server certificate: open
+	// PATH: …". The PathError gives the path; the words say which file it was.
+	var pathErr *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pathErr) && strings.Contains(err.Error(), "reading server certificate") {
+		name := strings.TrimSuffix(filepath.Base(pathErr.Path), filepath.Ext(pathErr.Path))
+		return fmt.Sprintf("make it with: wsca issue %s --server --dns HOST --out %s (it writes %s.crt and %s.key)", name, filepath.Dir(pathErr.Path), name, name)
+	}
 	switch {
 	case errors.Is(err, doctor.ErrClosedByServer):
 		return "wsca doctor --connect HOST:PORT with the same certificate names the likely cause"
+	case errors.Is(err, cadir.ErrAmbiguousSerial):
+		return "give more digits of the serial (wsca list shows them in full)"
 	case errors.Is(err, store.ErrLocked):
 		return "another wsca command is using this CA; wait for it to finish or raise --lock-timeout"
 	case errors.Is(err, cadir.ErrNotInitialized):

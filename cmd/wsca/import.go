@@ -29,6 +29,9 @@ clients keep their certificates and servers keep trusting ca.crt and crl.pem.
 
 A CA that is its own root (the usual openssl ca and easy-rsa setup) becomes a single-CA directory:
 root.crt and intermediate.crt are the same certificate, ca.crt holds it once, crl.pem holds one CRL.`,
+		Example: `  $ wsca import easy-rsa /etc/openvpn/easy-rsa/pki --dir /etc/wsca --passphrase-file /root/ca.pass
+  $ wsca import openssl --ca-cert ca/cacert.pem --ca-key ca/private/cakey.pem --index ca/index.txt
+  $ wsca list`,
 		Args: exactArgs(0, "a subcommand (openssl or easy-rsa)"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -48,6 +51,11 @@ func newImportOpenSSLCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "openssl",
 		Short: "import a CA managed with openssl ca (index.txt, newcerts/)",
+		Long: `Import a CA run with openssl ca: the files openssl.cnf names as certificate, private_key, database
+(index.txt), new_certs_dir, crlnumber and crl. Every line of index.txt becomes a record with its status,
+revocation date and reason; the old CRL's number is continued and its entries are cross-checked. The
+old key's passphrase comes from --ca-key-passphrase-file; the new one as for wsca init. The target
+--dir must not hold a CA yet.`,
 		Example: `  $ wsca import openssl --ca-cert ca/cacert.pem --ca-key ca/private/cakey.pem \
       --index ca/index.txt --certs ca/newcerts --crlnumber ca/crlnumber --crl ca/crl.pem \
       --ca-key-passphrase-file old.pass --passphrase-file /root/ca.pass`,
@@ -86,8 +94,11 @@ func newImportOpenSSLCmd(g *globals) *cobra.Command {
 func newImportEasyRSACmd(g *globals) *cobra.Command {
 	o := &importOptions{}
 	cmd := &cobra.Command{
-		Use:     "easy-rsa PKI_DIR",
-		Short:   "import an easy-rsa 3 PKI directory",
+		Use:   "easy-rsa PKI_DIR",
+		Short: "import an easy-rsa 3 PKI directory",
+		Long: `Import an easy-rsa 3 PKI directory (the one holding ca.crt, private/ca.key, index.txt, issued/ and
+crl.pem): the same as wsca import openssl with easy-rsa's file names filled in. Server certificates
+(easy-rsa build-server-full) are recorded as kind server. The target --dir must not hold a CA yet.`,
 		Example: `  $ wsca import easy-rsa /etc/openvpn/easy-rsa/pki --passphrase-file /root/ca.pass`,
 		Args:    exactArgs(1, "the easy-rsa pki directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {

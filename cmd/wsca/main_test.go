@@ -44,6 +44,11 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"mode":      cmdMode,
 			"httpserve": cmdHTTPServe,
+			"listen":    cmdListen,
+			"freeport":  cmdFreePort,
+			"tlsserver": cmdTLSServer,
+			"wscloser":  cmdWSCloser,
+			"capture":   cmdCapture,
 		},
 	})
 }

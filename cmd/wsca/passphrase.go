@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -85,11 +87,25 @@ func (noTerminalError) Is(target error) bool { return target == ca.ErrPassphrase
 // wrong path (/dev/zero, a disk image) from eating memory.
 const maxSecretFile = 4 << 10
 
+// secretFileFlags names, for readSecretFile's what, where the file's name came from: the hint for a missing
+// file says what to change.
+var secretFileFlags = map[string]string{
+	"passphrase file":            "--passphrase-file (or WSCA_PASSPHRASE_FILE)",
+	"old CA key passphrase file": "--ca-key-passphrase-file",
+	"bundle password file":       "--p12-password-file",
+	"p12 password file":          "--p12-password-file",
+}
+
 // readSecretFile reads a passphrase or password file: the first line, without its line ending. Only a regular
 // file of at most maxSecretFile bytes is read (a FIFO would block, a device never ends). It warns when the
 // file is readable by other users.
 func readSecretFile(e *env, path, what string) ([]byte, error) {
 	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withHint(fmt.Errorf("%s %s: %w", what, path, fs.ErrNotExist),
+			"put it in the file, readable only by you: (umask 077; read -rsp '%s: ' p && printf '%%s\\n' \"$p\" > %s) — or point %s at the file that holds it",
+			strings.TrimSuffix(what, " file"), path, secretFileFlags[what])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}

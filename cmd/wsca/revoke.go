@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
@@ -28,10 +29,10 @@ checked before anything is recorded, so a wrong passphrase changes nothing. When
 --no-publish records only, for a batch of revocations: finish with wsca crl. Until then servers still
 admit the certificate; the CRL timer (wsca crl --if-due) publishes it at its next run.
 
-Reasons (RFC 5280): unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation,
-certificateHold (lifted by wsca unrevoke), privilegeWithdrawn.`,
+Reasons (RFC 5280): ` + strings.Join(crl.SelectableReasons(), ", ") + `.
+certificateHold is lifted by wsca unrevoke; cACompromise goes with --intermediate.`,
 		Example: `  $ wsca revoke bob --reason keyCompromise
-  $ wsca revoke 5f3ac1d2…
+  $ wsca revoke 5f3ac1d2e8a94b7c0d61f2a3b4c5d6e7   # the whole serial, as wsca list prints it
   $ for u in carol dave erin; do wsca revoke $u --no-publish; done && wsca crl
   $ wsca revoke --intermediate --reason cACompromise`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,7 +62,7 @@ certificateHold (lifted by wsca unrevoke), privilegeWithdrawn.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&reason, "reason", "unspecified", "RFC 5280 reason")
+	f.StringVar(&reason, "reason", "unspecified", "RFC 5280 reason (the list is above)")
 	f.BoolVar(&all, "all", false, "revoke every valid certificate of NAME")
 	f.BoolVar(&intermediate, "intermediate", false, "revoke the intermediate CA (needs the root key; regenerates the CRLs)")
 	f.BoolVar(&noPublish, "no-publish", false, "record only; publish later with wsca crl (for a batch of revocations)")

@@ -52,6 +52,10 @@ type globals struct {
 	verbose        bool
 }
 
+// errAlreadyReported is a failure the command has already described on its output (wsca doctor's summary):
+// exit 1 without an error line that would say it twice.
+var errAlreadyReported = errors.New("already reported")
+
 // usageError marks errors in how wsca was called: exit code 2.
 type usageError struct{ err error }
 
@@ -65,6 +69,9 @@ func run(e *env, args []string) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	if errors.Is(err, errAlreadyReported) {
+		return 1
 	}
 	fmt.Fprintf(e.stderr, "wsca: error: %v\n", err)
 	if h := hint(err); h != "" {
@@ -84,7 +91,14 @@ func newRootCmd(e *env) *cobra.Command {
 		Short: "private CA for client certificates, with an mTLS-gated WebSocket relay",
 		Long: `wsca runs a private certificate authority for client certificates (a root and an
 intermediate CA, an issuance database, CRLs) and a relay that admits WebSocket clients by
-certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_proxy_wstunnel.`,
+certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_proxy_wstunnel.
+
+Every command reads the CA directory from --dir or WSCA_DIR (default ./pki). Errors are one line
+"wsca: error: …", often followed by "wsca: hint: …" with the next step; exit 0 ok, 1 error, 2 usage.`,
+		Example: `  $ wsca init --name "Example CA" --dir /etc/wsca
+  $ wsca issue alice --email alice@example.com --p12
+  $ wsca revoke alice --reason keyCompromise
+  $ wsca serve --config /etc/wsca-relay/relay.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// --version prints what `wsca version` prints (cobra adds the flag when Version is set).
@@ -94,7 +108,11 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
+	root.Args = rootArgs
+	root.SuggestionsMinimumDistance = 2
+	// Runnable so that rootArgs, not Cobra's legacy check, judges "wsca lsit"; bare wsca prints the help.
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	// A wsca restore killed after its commit point is finished before any command reads the CA directory
 	// (internal/cadir/swap.go); doctor only reads and reports it.
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
@@ -137,6 +155,8 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 		newClientCmd(g),
 		newVersionCmd(g),
 	)
+	addCompletionExamples(root)
+	installHelp(root)
 	return root
 }
 

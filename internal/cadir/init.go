@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -44,6 +45,11 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 	}
 	if err := atomicfile.MkdirPrivate(d.Path); err != nil {
 		return nil, err
+	}
+	// An existing directory (mkdir /etc/wsca, 0755 by the umask) keeps its mode in MkdirPrivate. Init
+	// owns the directory it fills with keys, so it narrows it here; later commands only report a loose mode.
+	if err := os.Chmod(d.Path, 0o700); err != nil {
+		return nil, fmt.Errorf("making %s private (0700): %w", d.Path, err)
 	}
 	now := d.now()
 	h, err := ca.NewHierarchy(d.Rand, now, req.Hierarchy)

@@ -3,6 +3,7 @@ package cadir
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -13,21 +14,28 @@ import (
 // ErrAmbiguous means a name has several valid certificates and the caller must pick one (or all).
 var ErrAmbiguous = errors.New("has several valid certificates")
 
+// ErrAmbiguousSerial means a serial prefix matches several certificates; the error lists them.
+var ErrAmbiguousSerial = errors.New("matches several certificates")
+
 // ErrNothingToRevoke means the name has no certificate that can still be revoked.
 var ErrNothingToRevoke = errors.New("has no valid certificate to revoke")
 
-// Find resolves a NAME or a hex SERIAL to its records. A name is tried first; a string that is not a
-// known name but parses as hex is taken as a serial.
+// Find resolves a NAME, a hex SERIAL or a unique prefix of one to its records. A name is tried first; a
+// string that is not a known name but parses as hex is taken as a serial, then as the prefix of one (at
+// least minSerialPrefix digits, compared with and without the leading zero openssl prints). A prefix of
+// several serials fails with ErrAmbiguousSerial naming them.
 func (d *Dir) Find(target string) ([]store.Record, error) {
 	st, err := d.OpenStore(true)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	return find(st, target)
+	return find(st, target, true)
 }
 
-func find(st *store.Store, target string) ([]store.Record, error) {
+// find resolves target as Find does; without prefixes only a whole serial is taken. Revoke and LiftHold pass
+// false: a mistyped name that happens to be hex ("bead") must not revoke whichever certificate's serial starts so.
+func find(st *store.Store, target string, prefixes bool) ([]store.Record, error) {
 	recs, err := st.ByName(target)
 	if err == nil && len(recs) > 0 {
 		return recs, nil
@@ -43,8 +51,52 @@ func find(st *store.Store, target string) ([]store.Record, error) {
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
+		if !prefixes {
+			return nil, fmt.Errorf("no certificate named or with serial %q (wsca list shows what was issued; revoke takes the whole serial): %w", target, store.ErrNotFound)
+		}
+		if recs, err := bySerialPrefix(st, target); err != nil || len(recs) > 0 {
+			return recs, err
+		}
 	}
 	return nil, fmt.Errorf("no certificate named or with serial %q (wsca list shows what was issued): %w", target, store.ErrNotFound)
+}
+
+// SerialText writes a serial as hex of even length, with the leading zero Apache (SSL_CLIENT_M_SERIAL) and
+// openssl x509 -serial print, so the same certificate reads the same in wsca and in their logs.
+func SerialText(n *big.Int) string {
+	h := store.SerialHex(n)
+	if len(h)%2 == 1 {
+		return "0" + h
+	}
+	return h
+}
+
+// minSerialPrefix is the shortest serial prefix Find accepts: shorter ones would match by accident.
+const minSerialPrefix = 4
+
+// bySerialPrefix returns the one record whose serial starts with the hex digits of target, none, or an
+// ErrAmbiguousSerial listing every match.
+func bySerialPrefix(st *store.Store, target string) ([]store.Record, error) {
+	p := strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(target, ":", ""), "0x"))
+	if len(p) < minSerialPrefix {
+		return nil, nil
+	}
+	var found []store.Record
+	err := st.ForEach(func(r store.Record) error {
+		h := store.SerialHex(r.Serial)
+		if strings.HasPrefix(h, p) || strings.HasPrefix("0"+h, p) {
+			found = append(found, r)
+		}
+		return nil
+	})
+	if err != nil || len(found) <= 1 {
+		return found, err
+	}
+	var names []string
+	for _, r := range found {
+		names = append(names, fmt.Sprintf("%s (%s)", SerialText(r.Serial), ca.SafeText(r.Name)))
+	}
+	return nil, fmt.Errorf("serial prefix %q %w: %s", target, ErrAmbiguousSerial, strings.Join(names, ", "))
 }
 
 // RevokeRequest names what to revoke and why.
@@ -84,7 +136,7 @@ func (d *Dir) Revoke(req RevokeRequest) (*RevokeResult, error) {
 		return d.revokeIntermediate(req.Reason)
 	}
 	return d.changeAndPublish(req.Publish, func(st *store.Store) ([]store.Record, error) {
-		recs, err := find(st, req.Target)
+		recs, err := find(st, req.Target, false)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +299,7 @@ func (d *Dir) Unrevoke(target string) (store.Record, error) {
 // every copy target at once, as Revoke does: until then servers keep refusing the certificate.
 func (d *Dir) LiftHold(target string, publish bool) (*RevokeResult, error) {
 	return d.changeAndPublish(publish, func(st *store.Store) ([]store.Record, error) {
-		recs, err := find(st, target)
+		recs, err := find(st, target, false)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// hintedError carries its own next step, for hints that need the values of this invocation (a host, a file)
+// rather than a fixed sentence chosen by sentinel in hint.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e hintedError) Error() string { return e.err.Error() }
+func (e hintedError) Unwrap() error { return e.err }
+
+// withHint attaches a next step to err. hint reports the outermost hintedError of a chain (errors.As).
+func withHint(err error, format string, args ...any) error {
+	return hintedError{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+// rootArgs replaces Cobra's unknown-command check, whose error is several lines ("Did you mean this?" and a
+// tab-indented list) and not a usage error. It gives one line, exit 2, and a "did you mean" hint.
+func rootArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	err := usageError{fmt.Errorf("unknown command %q", args[0])}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		return withHint(err, "did you mean wsca %s? (wsca --help lists the commands)", strings.Join(s, " or wsca "))
+	}
+	return withHint(err, "wsca --help lists the commands")
+}
+
+// flagError turns pflag's parse errors into usage errors (exit 2), with "did you mean --email?" for a
+// misspelt flag.
+func flagError(cmd *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if !errors.As(err, &ne) {
+		return usageError{err}
+	}
+	name := ne.GetSpecifiedName()
+	if name == "" || ne.GetSpecifiedShortnames() != "" {
+		return withHint(usageError{fmt.Errorf("unknown flag -%s", name)}, "wsca %s --help lists its flags", cmd.Name())
+	}
+	if s := suggestFlag(cmd, name); s != "" {
+		return withHint(usageError{fmt.Errorf("unknown flag --%s", name)}, "did you mean --%s? (wsca %s --help lists its flags)", s, cmd.Name())
+	}
+	return withHint(usageError{fmt.Errorf("unknown flag --%s", name)}, "wsca %s --help lists its flags", cmd.Name())
+}
+
+// suggestFlag returns the visible flag of cmd closest to name: within two edits, or one that name is a
+// prefix of; "" when none is close.
+func suggestFlag(cmd *cobra.Command, name string) string {
+	best, bestDist := "", 3
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	})
+	slices.Sort(names)
+	for _, n := range names {
+		d := editDistance(strings.ToLower(name), n)
+		if strings.HasPrefix(n, name) && len(name) >= 3 {
+			d = min(d, 1)
+		}
+		if d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes (flag names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
