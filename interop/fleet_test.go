@@ -39,7 +39,7 @@ func (pb *fleetPublisher) url() string { return "http://" + pb.addr + "/crl.pem"
 // member is one relay of the fleet and the file where it caches the CRL in force.
 type member struct {
 	*relayServer
-	cache string
+	cache, config string
 }
 
 // fleetRelay is a `wsca serve --config` process whose crl: is the publisher's URL, relaying /ws (WebSocket echo) and / (the request's headers) to backend.
@@ -56,7 +56,7 @@ func fleetRelay(t *testing.T, p *pki, crlURL, backend string) member {
 	writeFile(t, cfg, yaml)
 	pr := startProc(t, nil, wscaBin, "serve", "--config", cfg)
 	pr.waitListening(t, addr)
-	return member{&relayServer{proc: pr, addr: addr}, filepath.Join(dir, "state", "crl-cache.pem")}
+	return member{&relayServer{proc: pr, addr: addr}, filepath.Join(dir, "state", "crl-cache.pem"), cfg}
 }
 
 // holds reports whether the relay's CRL in force (its cache) is crl.
@@ -74,6 +74,7 @@ func (m member) holds(crl []byte) bool {
 //   - publisher back with a fresh CRL → the relays recover.
 //   - an older CRL served (the CA host's crl.pem and the publisher's state both restored from an old backup)
 //     → refused by every relay, which keeps refusing bob.
+//   - publisher gone for good → a relay restarted from its state directory serves from its cached CRL.
 func TestRelaysFedOverHTTP(t *testing.T) {
 	p := newPKI(t, "Interop fleet")
 	older, err := os.ReadFile(p.caFile("crl.pem")) // the CRL before bob's revocation
@@ -181,6 +182,23 @@ func TestRelaysFedOverHTTP(t *testing.T) {
 		if err := r.client(p, "alice").accepted("/"); err != nil {
 			t.Fatalf("relay %d after an older CRL was served: alice: %v", i, err)
 		}
+	}
+
+	// The publisher gone for good: a relay restarted from its state directory starts from its cached CRL.
+	pub.proc.stop(t)
+	for _, s := range open {
+		s.alice.Close(websocket.StatusNormalClosure, "") //nolint:errcheck // else the stop waits shutdown_grace
+	}
+	relays[0].proc.stop(t)
+	pr := startProc(t, nil, wscaBin, "serve", "--config", relays[0].config)
+	pr.waitListening(t, relays[0].addr)
+	again := &relayServer{proc: pr, addr: relays[0].addr}
+	again.waitLog(t, "using the cached CRL")
+	if err := again.client(p, "bob").rejected("/"); err != nil {
+		t.Fatalf("bob on a relay restarted without its publisher: %v", err)
+	}
+	if err := again.client(p, "alice").accepted("/"); err != nil {
+		t.Fatalf("alice on a relay restarted without its publisher: %v", err)
 	}
 }
 
