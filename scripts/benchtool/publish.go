@@ -265,7 +265,8 @@ func (b *publishBench) revokeOne(i int, relays []*server) (time.Duration, error)
 		if err != nil {
 			return 0, fmt.Errorf("%s on relay %d: %w", name, j, err)
 		}
-		if err := w.echo(); err != nil {
+		_ = w.c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := echoOnce(w, []byte("still here?")); err != nil {
 			return 0, fmt.Errorf("%s on relay %d: %w", name, j, err)
 		}
 		_ = w.c.SetDeadline(time.Now().Add(15 * time.Second))
