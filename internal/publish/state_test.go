@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -54,8 +55,8 @@ func TestRollbackRefusedAcrossRestart(t *testing.T) {
 	f.crl()
 	newer, _ := os.ReadFile(f.d.File(cadir.CRLFile))
 
-	first, url, stop := startServer(t, Config{Dir: f.d, StatePath: state})
-	if first.crl.Load().etag == "" || !bytes.Equal(first.crl.Load().pem, newer) {
+	_, url, stop := startServer(t, Config{Dir: f.d, StatePath: state})
+	if body := getBody(t, url+"/crl.pem"); !bytes.Equal(body, newer) {
 		t.Fatal("the first publisher does not serve the newer crl.pem")
 	}
 	stop()
@@ -85,6 +86,20 @@ func TestRollbackRefusedAcrossRestart(t *testing.T) {
 	if bytes.Equal(second.crl.Load().pem, old) {
 		t.Fatal("the stale crl.pem is served")
 	}
+}
+
+func getBody(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // TestStateFileCorrupt: a state file that does not parse stops the publisher rather than forgetting the mark.
