@@ -15,8 +15,8 @@ import (
 	"github.com/wsca/wsca/internal/cadir"
 )
 
-// startServer runs a publisher with cfg on loopback until the returned stop is called.
-func startServer(t *testing.T, cfg Config) (srv *Server, url string, stop func()) {
+// startServer runs a publisher with cfg on loopback, ready, until the returned stop is called.
+func startServer(t testing.TB, cfg Config) (srv *Server, url string, stop func()) {
 	t.Helper()
 	srv, err := New(cfg)
 	if err != nil {
