@@ -490,6 +490,7 @@ func (c *checker) checkDB() {
 	c.checkImportedEKU(st)
 	c.checkDBCRL(st)
 	c.checkCRLTargets(st)
+	c.checkOCSPSigner(st)
 	if err := st.VerifyAudit(); err != nil {
 		c.add(SeverityError, CheckDBAudit, "compare with a backup to find what was changed",
 			"the audit log's hash chain is broken: %v", err)

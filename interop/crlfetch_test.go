@@ -1,15 +1,12 @@
 package interop_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/wsca/wsca/internal/crlpubtest"
 )
@@ -89,82 +86,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
-}
-
-// TestRelaysFedOverHTTP is issue #10 §5 with real processes: two `wsca serve --crl URL` relays on the publisher
-// (the wsca publish contract), each with open WebSockets of alice and bob. A revocation published on the CA host
-// closes bob's sessions on both relays within a second; alice's keep echoing. With the publisher gone, a relay
-// restarted from its state directory still refuses bob.
-func TestRelaysFedOverHTTP(t *testing.T) {
-	p := newPKI(t, "Interop fleet")
-	crlPEM := func() []byte {
-		data, err := os.ReadFile(p.caFile("crl.pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
-	pub := crlpubtest.New(crlPEM())
-	t.Cleanup(pub.Close)
-	state := []string{t.TempDir(), t.TempDir()}
-	var relays []*relayServer
-	for _, dir := range state {
-		relays = append(relays, startRelay(t, p, "--crl", pub.CRLURL(), "--state-dir", dir))
-	}
-	waitFor(t, "both relays' long-polls", func() bool { return pub.Gets() >= 4 })
-	type sessions struct{ alice, bob *wsConn }
-	var open []sessions
-	for _, r := range relays {
-		var s sessions
-		for name, dst := range map[string]**wsConn{"alice": &s.alice, "bob": &s.bob} {
-			c, err := r.client(p, name).dialWS("/secure")
-			if err != nil {
-				t.Fatalf("%s on %s: %v", name, r.addr, err)
-			}
-			t.Cleanup(func() { c.CloseNow() }) //nolint:errcheck
-			*dst = c
-		}
-		open = append(open, s)
-	}
-	closed := make([]chan error, len(open))
-	for i, s := range open {
-		closed[i] = make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-			defer cancel()
-			_, _, err := s.bob.Read(ctx)
-			closed[i] <- err
-		}()
-	}
-	p.revoke("bob")
-	start := time.Now()
-	pub.Set(crlPEM())
-	for i, s := range open {
-		err := <-closed[i]
-		took := time.Since(start)
-		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
-			t.Fatalf("relay %d: bob's session ended with %v, want close 1008", i, err)
-		}
-		if took > time.Second {
-			t.Errorf("relay %d: bob's session cut after %v, want within 1 s", i, took)
-		}
-		t.Logf("relay %d: bob's session closed %v after the publication", i, took.Round(time.Millisecond))
-		if got, err := echo(s.alice, "alice"); err != nil || !strings.Contains(got, "alice") {
-			t.Fatalf("relay %d: alice's session: %q %v", i, got, err)
-		}
-	}
-	relays[0].waitLog(t, "session closed", "reason=revoked", "cn=bob")
-
-	// Publisher down: a relay restarted on the first state directory starts from its cache and refuses bob.
-	pub.Close()
-	open[0].alice.Close(websocket.StatusNormalClosure, "") //nolint:errcheck // else the stop waits shutdown_grace
-	relays[0].proc.stop(t)
-	again := startRelay(t, p, "--crl", pub.CRLURL(), "--state-dir", state[0])
-	again.waitLog(t, "using the cached CRL")
-	if err := again.client(p, "bob").rejected("/"); err != nil {
-		t.Fatalf("bob on a relay restarted without its publisher: %v", err)
-	}
-	if err := again.client(p, "alice").accepted("/"); err != nil {
-		t.Fatalf("alice on a relay restarted without its publisher: %v", err)
-	}
 }

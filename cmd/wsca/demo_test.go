@@ -5,15 +5,17 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestDemoScript runs scripts/demo as a user would and checks what it shows: every "$ " line is a command that
-// runs as it reads when copied (arguments with spaces quoted), and an error appears only under a command marked
-// as refused or under a "-- " label (bob's background client, the relay's log), never under a command that
-// succeeded.
+// TestDemoScript runs scripts/demo, the README's first command, as a user would and checks what it shows: every
+// "$ " line is a command that runs as it reads when copied (arguments with spaces quoted); an error appears only
+// under a command marked as refused or under a "-- " label (bob's background clients, the relays' logs), never
+// under a command that succeeded; and both relays — the one reading crl.pem and the one fed over HTTP by wsca
+// publish — cut bob's open session within a second of wsca revoke returning.
 func TestDemoScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds wsca and runs the whole demo")
@@ -23,6 +25,15 @@ func TestDemoScript(t *testing.T) {
 	out, err := exec.CommandContext(ctx, "bash", "../../scripts/demo").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "\ndemo: ok\n") {
 		t.Fatalf("scripts/demo: %v\n%s", err, out)
+	}
+	for _, relay := range []string{"relay 1", "relay 2"} {
+		m := regexp.MustCompile(relay + ` \([^)]*\) cut bob ([0-9.]+) s after wsca revoke returned`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("scripts/demo does not say when %s cut bob:\n%s", relay, out)
+		}
+		if s, _ := strconv.ParseFloat(string(m[1]), 64); s > 1 {
+			t.Errorf("scripts/demo: %s cut bob after %s s, want within 1 s", relay, m[1])
+		}
 	}
 	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
 	var header string

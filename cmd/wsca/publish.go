@@ -17,11 +17,16 @@ import (
 	"github.com/wsca/wsca/internal/publish"
 )
 
+// publishStateFile is --state's default, in the CA directory (the systemd unit, whose CA directory is
+// read-only, points --state at its StateDirectory instead).
+const publishStateFile = "publish.state.json"
+
 type publishOptions struct {
 	listen          string
 	ocspValidity    time.Duration
 	tlsCert, tlsKey string
 	logFormat       string
+	state           string
 }
 
 func newPublishCmd(g *globals) *cobra.Command {
@@ -50,6 +55,7 @@ See docs/publish.md.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (leaf + chain); plain HTTP without")
 	f.StringVar(&o.tlsKey, "tls-key", "", "key of --tls-cert")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.state, "state", "", "file keeping the highest CRL numbers published, so a stale crl.pem is refused after a restart too (default DIR/"+publishStateFile+")")
 	return cmd
 }
 
@@ -70,7 +76,12 @@ func runPublish(g *globals, o *publishOptions) error {
 		return usageError{fmt.Errorf("--log-format %q: want text or json", o.logFormat)}
 	}
 	logger := slog.New(h)
-	srv, err := publish.New(publish.Config{Dir: g.caDir(), OCSPValidity: o.ocspValidity, Logger: logger, Now: g.env.now})
+	d := g.caDir()
+	state := o.state
+	if state == "" {
+		state = d.File(publishStateFile)
+	}
+	srv, err := publish.New(publish.Config{Dir: d, OCSPValidity: o.ocspValidity, StatePath: state, Logger: logger, Now: g.env.now})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,8 @@ type unit struct {
 	creds       map[string]string // LoadCredential= ID → source path
 	envFiles    []string          // EnvironmentFile=
 	umask       string            // UMask=
+	stateDir    string            // StateDirectory= (under /var/lib)
+	stateMode   os.FileMode       // StateDirectoryMode=
 	execStart   []string
 }
 
@@ -69,6 +71,14 @@ func readUnit(t *testing.T, name, instance string) unit {
 			u.envFiles = append(u.envFiles, strings.TrimPrefix(v, "-"))
 		case "UMask":
 			u.umask = v
+		case "StateDirectory":
+			u.stateDir = v
+		case "StateDirectoryMode":
+			m, err := strconv.ParseUint(v, 8, 32)
+			if err != nil {
+				t.Fatalf("%s: StateDirectoryMode=%s: %v", name, v, err)
+			}
+			u.stateMode = os.FileMode(m)
 		case "LoadCredential":
 			id, src, _ := strings.Cut(v, ":")
 			u.creds[id] = src
@@ -152,11 +162,12 @@ func newSandbox(t *testing.T) *sandbox {
 // path maps an absolute path of the docs into the sandbox ("" is the sandbox itself).
 func (s *sandbox) path(p string) string { return filepath.Join(s.root, p) }
 
-// sub rewrites a documented command line: the binary and /etc/wsca* paths, nothing else.
+// sub rewrites a documented command line: the binary, /etc/wsca* and /var/lib/wsca* paths, nothing else.
 func (s *sandbox) sub(line string) string {
 	for _, b := range []string{"/usr/local/bin/wsca", "/usr/bin/wsca"} {
 		line = strings.ReplaceAll(line, b, s.bin)
 	}
+	line = strings.ReplaceAll(line, "/var/lib/wsca", s.path("/var/lib/wsca"))
 	return strings.ReplaceAll(line, "/etc/wsca", s.path("/etc/wsca"))
 }
 
@@ -258,6 +269,18 @@ func (s *sandbox) unitCommand(u unit) *exec.Cmd {
 	}
 	for k, v := range u.env {
 		env[k] = s.sub(v)
+	}
+	if u.stateDir != "" {
+		// StateDirectory=: systemd creates /var/lib/DIR (parents 0755) owned by the unit's user.
+		dir := "/var/lib/" + u.stateDir
+		s.mkdir(filepath.Dir(dir), 0o755)
+		mode := u.stateMode
+		if mode == 0 {
+			mode = 0o755
+		}
+		s.mkdir(dir, mode)
+		s.chown(dir, u.user, u.group)
+		env["STATE_DIRECTORY"] = s.path(dir)
 	}
 	if len(u.creds) > 0 {
 		dir := filepath.Join("/run/credentials", u.name)

@@ -37,8 +37,8 @@ var zlintNotApplicable = map[string]string{
 
 // TestZlint runs zlint on every kind of certificate and CRL wsca writes: root, intermediate (with and
 // without name constraints), a client certificate of every key type, one with e-mail and URI SANs and an
-// OU, server certificates (ECDSA and RSA), a certificate signed from an OpenSSL CSR, and both CRLs, with
-// and without a revoked entry. Issue 9 §4: no RFC 5280 (or other applicable) error or warning.
+// OU, server certificates (ECDSA and RSA), a certificate signed from an OpenSSL CSR, both CRLs, with
+// and without a revoked entry, the delegated OCSP signer and a client certificate with an OCSP URL. Issue 9 §4: no RFC 5280 (or other applicable) error or warning.
 func TestZlint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes; skipped with -short")
@@ -92,6 +92,14 @@ func TestZlint(t *testing.T) {
 		t.Fatalf("crl: %v\n%s", err, o)
 	}
 	splitCRLs(t, filepath.Join(dir, "crl.pem"), " with a revoked entry", files)
+
+	// The delegated OCSP signer that wsca crl issues once the CA has an OCSP URL (issue 10 §4), and a client
+	// certificate that names the responder in its AIA.
+	if o, err := wscaRun(dir, "crl", "--ocsp-url", "http://ocsp.example.com/ocsp", "--passphrase-file", pass); err != nil {
+		t.Fatalf("crl --ocsp-url: %v\n%s", err, o)
+	}
+	files["OCSP signer"] = filepath.Join(dir, "ocsp-signer.crt")
+	issue("client with an OCSP URL", "dave")
 
 	// A second CA with name constraints on its intermediate.
 	cdir := filepath.Join(work, "constrained")

@@ -30,8 +30,9 @@ type crlState struct {
 }
 
 // loadCRL reads crl.pem and publishes it if its content changed. A file that does not parse against this
-// CA, or that would take a CA's CRL number backwards (a stale copy written back), is refused: the current
-// publication stays and the refusal is logged and counted.
+// CA, or that would take a CA's CRL number backwards (a stale copy written back) as judged by the persisted
+// crlsync.Watermark, is refused: the current publication stays (none, right after a restart) and the
+// refusal is logged and counted.
 func (s *Server) loadCRL(st stamp) bool {
 	if !st.ok {
 		return true
@@ -59,18 +60,18 @@ func (s *Server) loadCRL(st stamp) bool {
 		s.metrics.crlRefused.Add(1)
 		return true
 	}
+	if err := s.wm.Check(crls); err != nil {
+		s.log.Error("crl.pem refused: CRL number goes backwards (a stale copy?); still serving the previous one",
+			"path", path, "err", err, "state", s.wm.Path())
+		s.metrics.crlRefused.Add(1)
+		return true
+	}
 	next := &crlState{pem: data, etag: etag, modified: st.mtime.UTC().Truncate(time.Second),
 		der: map[string][]byte{}, numbers: map[string]*big.Int{}, changed: make(chan struct{})}
 	for _, c := range crls {
 		name := cadir.ScopeIntermediate
 		if bytes.Equal(c.Issuer.Raw, root.Raw) && !bytes.Equal(root.Raw, inter.Raw) {
 			name = cadir.ScopeRoot
-		}
-		if old := cur.numbers[name]; old != nil && (c.Number.Cmp(old) < 0 || c.Number.Cmp(old) == 0 && !bytes.Equal(c.Raw, cur.der[name])) {
-			s.log.Error("crl.pem refused: CRL number goes backwards (a stale copy?); still serving the previous one",
-				"ca", name, "number", c.Number.String(), "highest_seen", old.String())
-			s.metrics.crlRefused.Add(1)
-			return true
 		}
 		next.der[name], next.numbers[name] = c.Raw, c.Number
 		if next.next.IsZero() || c.NextUpdate.Before(next.next) {
@@ -84,6 +85,10 @@ func (s *Server) loadCRL(st stamp) bool {
 	}
 	s.crl.Store(next)
 	close(cur.changed)
+	if err := s.wm.Advance(crls); err != nil {
+		// The in-memory mark has advanced; only a restart would forget it.
+		s.log.Error("saving the highest CRL numbers; the rule holds until this process ends", "err", err)
+	}
 	s.metrics.crlPublished.Add(1)
 	s.log.Info("crl.pem published", "etag", etag, "intermediate_number", numString(next.numbers[cadir.ScopeIntermediate]),
 		"next_update", next.next.UTC().Format(time.RFC3339))

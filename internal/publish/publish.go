@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsca/wsca/crlsync"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/internal/ocspresp"
 )
@@ -43,8 +44,11 @@ type Config struct {
 	Dir          *cadir.Dir    // the CA directory; read only; its Passphrase is never used
 	OCSPValidity time.Duration // nextUpdate - thisUpdate of OCSP responses; ocspresp.DefaultValidity when zero
 	PollInterval time.Duration // DefaultPollInterval when zero
-	Logger       *slog.Logger
-	Now          func() time.Time // time.Now when nil
+	// StatePath is the file that keeps the highest CRL number published per CA (crlsync.Watermark), so a
+	// stale crl.pem is refused after a restart too; "" keeps it in memory only.
+	StatePath string
+	Logger    *slog.Logger
+	Now       func() time.Time // time.Now when nil
 }
 
 // Server is a running publisher. Create it with New, serve its Handler, and run Watch until shutdown.
@@ -52,6 +56,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	ocsp    *ocspresp.Responder
+	wm      *crlsync.Watermark
 	crl     atomic.Pointer[crlState]
 	caCert  atomic.Pointer[[]byte]
 	metrics metrics
@@ -87,7 +92,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ocsp: r, ready: make(chan struct{})}
+	wm, err := crlsync.OpenWatermark(cfg.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ocsp: r, wm: wm, ready: make(chan struct{})}
 	s.crl.Store(&crlState{changed: make(chan struct{})})
 	return s, nil
 }

@@ -65,29 +65,9 @@ func newFixture(t testing.TB) *fixture {
 	if len(f.alice.OCSPServer) != 1 || f.alice.OCSPServer[0] != "http://127.0.0.1/ocsp" {
 		t.Fatalf("alice's AIA OCSP: %v", f.alice.OCSPServer)
 	}
-	f.srv, err = New(Config{Dir: d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.url = "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, ln, "", "") }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	select {
-	case <-f.srv.Ready():
-	case <-time.After(5 * time.Second):
-		t.Fatal("publisher not ready after 5s")
-	}
+	var stop func()
+	f.srv, f.url, stop = startServer(t, Config{Dir: d})
+	t.Cleanup(stop)
 	return f
 }
 

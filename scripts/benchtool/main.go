@@ -7,6 +7,7 @@
 //
 //	benchtool ca     -wsca BIN -out DIR [-quick] [-reps N]   CA workloads: issue, issue --from, crl, CRL reload
 //	benchtool relay  -wsca BIN -out DIR [-quick] [-reps N]   relay workloads: rtt, handshake, bulk, idle, revoke
+//	benchtool publish -wsca BIN -out DIR -work DIR            publisher workloads: propagation, OCSP, idle long-polls
 //	benchtool echo   -listen ADDR [-cert F -key F -ca F -crl F]  WebSocket echo: the backend, or (TLS) the direct peer
 //	benchtool report -in DIR/results.json [-png FILE]        reprint the table (and draw the plot) from saved results
 //	benchtool reload-child -impl wsca|stdlib -crl F -ca F    one CRL load in a fresh process (used by ca)
@@ -27,7 +28,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: benchtool ca|relay|echo|report|reload-child|crl-fixture [flags]")
+		fmt.Fprintln(stderr, "usage: benchtool ca|relay|publish|echo|report|reload-child|crl-fixture [flags]")
 		return 2
 	}
 	var err error
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRelay(args[1:], stdout, stderr)
 	case "echo":
 		err = runEcho(args[1:], stderr)
+	case "publish":
+		err = runPublish(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "benchtool: unknown subcommand %q\n", args[0])
 		return 2

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsca/wsca/relay"
+)
+
+// TestShippedFleetUnitsAsWritten runs the units of docs/relays.md and docs/live-revocation.md as written, on
+// three sandboxed "hosts": the CA host runs wsca-publish.service, a relay host wsca-serve@edge1.service with
+// the relay-edge1.yaml of docs/relays.md, a web-server host wsca-crl-fetch@nginx.service (with a stand-in
+// systemctl on its PATH that records the reload). Only the listen addresses are moved to free loopback ports,
+// and the CA host's URL to the publisher's. Then `wsca revoke bob` on the CA host cuts bob's open WebSocket on
+// the relay within 1 s, and the sidecar rewrites nginx's crl.pem and reloads nginx once.
+func TestShippedFleetUnitsAsWritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the documented deployment with child processes; skipped with -short")
+	}
+	caHost, edge, web := newSandbox(t), newSandbox(t), newSandbox(t)
+	pubUnit := readUnit(t, "wsca-publish.service", "")
+	serveUnit := readUnit(t, "wsca-serve@.service", "edge1")
+	fetchUnit := readUnit(t, "wsca-crl-fetch@.service", "nginx")
+	caUser, relayUser := pubUnit.user, serveUnit.user
+	admin := func(what string, args ...string) (string, string) {
+		t.Helper()
+		return caHost.run(what, caHost.command(caUser, caUser, []string{"WSCA_DIR=" + caHost.path("/etc/wsca")}, append([]string{caHost.bin}, args...)...))
+	}
+	pass := "--passphrase-file=" + caHost.path("/etc/wsca/passphrase")
+
+	// The CA host (operations.md): the CA, owned by its user, with alice, bob and the relay's certificate.
+	caHost.ensureUser(caUser)
+	caHost.mkdir("/etc/wsca", 0o700)
+	if err := os.WriteFile(caHost.path("/etc/wsca/passphrase"), []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caHost.run("wsca init", caHost.command("", "", []string{"WSCA_DIR=" + caHost.path("/etc/wsca")}, caHost.bin, "init",
+		"--name", "Fleet Corp", "--passphrase-file", caHost.path("/etc/wsca/passphrase")))
+	caHost.chown("/etc/wsca", caUser, caUser)
+	caHost.mkdir("/clients", 0o755)
+	caHost.chown("/clients", caUser, caUser)
+	for _, name := range []string{"alice", "bob"} {
+		admin("issue "+name, "issue", name, "--out", caHost.path("/clients"), pass)
+	}
+	admin("issue edge1", "issue", "edge1", "--server", "--ip", "127.0.0.1", "--out", caHost.path("/clients"), pass)
+
+	// systemctl enable --now wsca-publish (its --listen :80 moved to a free loopback port).
+	pubAddr := freeAddr(t)
+	pubCmd := caHost.unitCommand(pubUnit)
+	setArg(t, pubCmd, "--listen", pubAddr)
+	pubLog := startUnit(t, pubUnit, pubCmd)
+	pubLog.wait(t, regexp.MustCompile(`msg="crl.pem published"`), 10*time.Second)
+	crlURL := "http://" + pubAddr + "/crl.pem"
+
+	// The relay host (relays.md): ca.crt, its certificate and key, relay-edge1.yaml as documented.
+	edge.ensureUser(relayUser)
+	edge.mkdir("/etc/wsca", 0o755)
+	writeAs(t, edge, "/etc/wsca/ca.crt", readFile(t, caHost.path("/etc/wsca/ca.crt")), 0o644, "", "")
+	writeAs(t, edge, "/etc/wsca/relay-edge1.crt", readFile(t, caHost.path("/clients/edge1.crt")), 0o644, "", "")
+	writeAs(t, edge, "/etc/wsca/relay-edge1.key", readFile(t, caHost.path("/clients/edge1.key")), 0o600, relayUser, relayUser)
+	backend := httptest.NewServer(relay.EchoBackend())
+	defer backend.Close()
+	relayAddr := freeAddr(t)
+	yaml := documentedRelayYAML(t)
+	for old, repl := range map[string]string{
+		"listen: 0.0.0.0:443":                "listen: " + relayAddr,
+		"http://ca.example.com:8080/crl.pem": crlURL,
+		"ws://127.0.0.1:8080":                "ws://" + strings.TrimPrefix(backend.URL, "http://"),
+	} {
+		if !strings.Contains(yaml, old) {
+			t.Fatalf("docs/relays.md's relay-edge1.yaml no longer has %q", old)
+		}
+		yaml = strings.Replace(yaml, old, repl, 1)
+	}
+	writeAs(t, edge, "/etc/wsca/relay-edge1.yaml", []byte(edge.sub(yaml)), 0o644, "", "")
+	serveLog := startUnit(t, serveUnit, edge.unitCommand(serveUnit))
+	serveLog.wait(t, regexp.MustCompile(`msg="relay listening"`), 10*time.Second)
+
+	// The web-server host (live-revocation.md): ca.crt, crl-fetch.env, and systemctl standing in for nginx.
+	web.mkdir("/etc/wsca", 0o755)
+	writeAs(t, web, "/etc/wsca/ca.crt", readFile(t, caHost.path("/etc/wsca/ca.crt")), 0o644, "", "")
+	writeAs(t, web, "/etc/wsca/crl-fetch.env", []byte("WSCA_CRL_URL="+crlURL+"\n"), 0o644, "", "")
+	web.mkdir("/stand-in", 0o755)
+	reloads := web.path("/reloads.log")
+	writeAs(t, web, "/stand-in/systemctl", []byte("#!/bin/sh\necho \"$@\" >> "+reloads+"\n"), 0o755, "", "")
+	fetchCmd := web.unitCommand(fetchUnit)
+	for i, e := range fetchCmd.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			fetchCmd.Env[i] = "PATH=" + web.path("/stand-in") + ":" + strings.TrimPrefix(e, "PATH=")
+		}
+	}
+	startUnit(t, fetchUnit, fetchCmd)
+	nginxCRL := web.path("/etc/wsca/crl.pem")
+	waitUntil(t, "the sidecar's first copy of crl.pem", func() bool { return sameFile(t, caHost.path("/etc/wsca/crl.pem"), nginxCRL) })
+	waitUntil(t, "the first reload", func() bool { return countReloads(reloads) == 1 })
+
+	c := &wsClients{t: t, s: caHost, addr: relayAddr}
+	defer c.closeAll()
+	alice, bob := c.open("alice"), c.open("bob")
+	out, _ := admin("wsca revoke bob", "revoke", "bob", pass)
+	returned := time.Now()
+	if !strings.Contains(out, "published CRL number") {
+		t.Errorf("wsca revoke did not say it published:\n%s", out)
+	}
+	cut := bob.waitClosed(returned.Add(time.Second))
+	t.Logf("bob cut on the relay fed over HTTP %v after wsca revoke returned", cut.Sub(returned).Round(time.Millisecond))
+	alice.echo()
+	if _, err := os.Stat(caHost.path("/var/lib/wsca-publish/state.json")); err != nil {
+		t.Errorf("wsca-publish.service keeps no CRL state in its StateDirectory: %v", err)
+	}
+	waitUntil(t, "nginx's crl.pem to follow the revocation", func() bool {
+		return sameFile(t, caHost.path("/etc/wsca/crl.pem"), nginxCRL) && countReloads(reloads) == 2
+	})
+	if got := string(readFile(t, reloads)); got != "reload nginx\nreload nginx\n" {
+		t.Fatalf("the sidecar ran %q, want `systemctl reload nginx` twice (first copy, revocation)", got)
+	}
+}
+
+// documentedRelayYAML returns the relay-edge1.yaml block of docs/relays.md.
+func documentedRelayYAML(t *testing.T) string {
+	t.Helper()
+	data := readFile(t, filepath.Join("..", "..", "docs", "relays.md"))
+	m := regexp.MustCompile("(?s)`/etc/wsca/relay-edge1.yaml`:\n\n```yaml\n(.*?)```").FindSubmatch(data)
+	if m == nil {
+		t.Fatal("docs/relays.md has no relay-edge1.yaml block")
+	}
+	return string(m[1])
+}
+
+// setArg replaces the value after flag in c's arguments (a listen address moved to loopback).
+func setArg(t *testing.T, c *exec.Cmd, flag, value string) {
+	t.Helper()
+	for i := range c.Args[:len(c.Args)-1] {
+		if c.Args[i] == flag {
+			c.Args[i+1] = value
+			return
+		}
+	}
+	t.Fatalf("%s not in %q", flag, c.Args)
+}
+
+// startUnit starts a long-running unit's command and stops it (SIGTERM, then SIGKILL) at cleanup.
+func startUnit(t *testing.T, u unit, c *exec.Cmd) *lineLog {
+	t.Helper()
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatalf("%s: %v", u.name, err)
+	}
+	log := newLineLog(stderr)
+	t.Cleanup(func() {
+		c.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			c.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s:\n%s", u.name, log)
+		}
+	})
+	return log
+}
+
+// writeAs writes a file into the sandbox with mode, owned by usr:group when running as the units' users.
+func writeAs(t *testing.T, s *sandbox, p string, data []byte, mode os.FileMode, usr, group string) {
+	t.Helper()
+	if err := os.WriteFile(s.path(p), data, mode); err != nil {
+		t.Fatal(err)
+	}
+	s.chmod(p, mode)
+	if usr != "" {
+		s.chown(p, usr, group)
+	}
+}
+
+func countReloads(path string) int {
+	data, _ := os.ReadFile(path)
+	return bytes.Count(data, []byte("reload nginx\n"))
+}
+
+// waitUntil polls cond every 20 ms for up to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
