@@ -92,7 +92,7 @@ func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult,
 		return nil, fmt.Errorf("restoring %s: %w", path, err)
 	}
 	step("validated")
-	if err := recordRestore(d, staging, path, m); err != nil {
+	if err := recordRestore(d, staging, path, m, res); err != nil {
 		return nil, err
 	}
 	step("recorded")
@@ -115,15 +115,26 @@ func Restore(d *cadir.Dir, path string, opt RestoreOptions) (res *RestoreResult,
 	return res, nil
 }
 
-// recordRestore appends the "restore" audit entry to the staged database and writes its anchor there.
-func recordRestore(d *cadir.Dir, staging, path string, m *Manifest) error {
+// recordRestore carries the replaced CA's CRL numbers forward into the staged database (carryCRLNumbers),
+// then appends the "restore" audit entry to it and writes its anchor there.
+func recordRestore(d *cadir.Dir, staging, path string, m *Manifest, res *RestoreResult) error {
 	sd := &cadir.Dir{Path: staging, LockTimeout: d.LockTimeout}
+	inter, root, err := sd.Chain()
+	if err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
 	// The staged database has no anchor (backups hold none); opening it read-write writes one, and the
 	// audit entry below moves it forward.
 	st, err := sd.OpenStoreOnly(false)
 	if err != nil {
 		return fmt.Errorf("restoring: %w", err)
 	}
+	moved, err := carryCRLNumbers(d, st, inter, root)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("restoring: carrying CRL numbers forward: %w", err)
+	}
+	res.Warnings = append(res.Warnings, moved...)
 	detail := fmt.Sprintf("from %s (made %s)", path, m.Created.Format(time.RFC3339))
 	if live := liveFiles(d); len(live) > 0 {
 		detail += ", previous CA moved to a " + cadir.ReplacedPrefix + "* directory"
