@@ -26,9 +26,6 @@ const DefaultPickupTTL = 24 * time.Hour
 // MaxPickupTTL bounds --pickup-ttl: a link is a bearer secret; a month-old one is a forgotten one.
 const MaxPickupTTL = 30 * 24 * time.Hour
 
-// PickupTokenLen is the length of a token: 32 random bytes (256 bits) in unpadded base64url.
-const PickupTokenLen = 43
-
 // ErrNoPublishURL means --pickup was asked for but the CA has no publish URL to build the link from.
 var ErrNoPublishURL = errors.New("no publish URL set for pickup links")
 
@@ -39,16 +36,6 @@ func NewPickupToken(rand io.Reader) (string, error) {
 		return "", fmt.Errorf("generating a pickup token: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// ValidPickupToken reports whether s has the shape of a token, so that garbage never reaches the
-// database.
-func ValidPickupToken(s string) bool {
-	if len(s) != PickupTokenLen {
-		return false
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	return err == nil && len(b) == 32
 }
 
 // CheckPublishURL accepts an absolute http or https URL with a host and no query or fragment.
