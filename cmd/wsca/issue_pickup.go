@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"net"
+	"net/url"
 	"time"
 
 	"github.com/wsca/wsca/internal/cadir"
@@ -29,22 +32,26 @@ func (o *issueOptions) pickupBase(g *globals, d *cadir.Dir) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if o.pickupURL == "" {
-		if set == "" {
-			return "", fmt.Errorf("--pickup: %w (the link must point at wsca publish)", cadir.ErrNoPublishURL)
+	if o.pickupURL == "" && set == "" {
+		return "", fmt.Errorf("--pickup: %w (the link must point at wsca publish)", cadir.ErrNoPublishURL)
+	}
+	if o.pickupURL != "" {
+		if err := cadir.CheckPublishURL(o.pickupURL); err != nil {
+			return "", usageError{err}
 		}
-		return set, nil
 	}
-	if err := cadir.CheckPublishURL(o.pickupURL); err != nil {
-		return "", usageError{err}
+	base := cmp.Or(o.pickupURL, set)
+	if u, err := url.Parse(base); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		fmt.Fprintf(g.env.stderr, "wsca: warning: %s is plain HTTP: the link (a bearer secret) and the bundle cross the network in clear; "+
+			"serve wsca publish with --tls-cert and give an https:// --pickup-url\n", base)
 	}
-	if set == "" {
+	if o.pickupURL != "" && set == "" {
 		if err := d.SetPublishURL(o.pickupURL); err != nil {
 			return "", err
 		}
 		fmt.Fprintf(g.env.stderr, "wsca: %s is now this CA's publish URL for pickup links\n", o.pickupURL)
 	}
-	return o.pickupURL, nil
+	return base, nil
 }
 
 // printPickup shows the one-time link; the bundle password is printed by printIssued, once.
@@ -54,4 +61,9 @@ func printPickup(g *globals, res *cadir.IssueResult, base string) {
 	}
 	fmt.Fprintf(g.env.stdout, "  pickup link (one download, until %s): %s\n",
 		res.PickupExpires.Format("2006-01-02 15:04 MST"), cadir.PickupLink(base, res.PickupToken))
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

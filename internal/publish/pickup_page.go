@@ -30,7 +30,7 @@ var pickupPageTmpl = template.Must(template.New("pickup").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
-<title>{{if eq .Kind "offer"}}Your certificate: {{.Pickup.FileName}}{{else if eq .Kind "gone"}}Link already used{{else if eq .Kind "unknown"}}Link not valid{{else}}Try again later{{end}}</title>
+<title>{{if eq .Kind "offer"}}Your certificate: {{.Pickup.FileName}}{{else if eq .Kind "gone"}}Link {{if eq .Pickup.State "expired"}}expired{{else}}already used{{end}}{{else if eq .Kind "unknown"}}Link not valid{{else}}Try again later{{end}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:40em;margin:0 auto;padding:1em;line-height:1.5;color:#1b1b1b;background:#fff}
 h1{font-size:1.4em;margin:.3em 0}h2{font-size:1.1em;margin:1.2em 0 .3em}
@@ -70,16 +70,18 @@ Management → the downloaded profile → Install, enter your device code and th
 <b>{{.Pickup.Name}}</b>. After importing, delete the downloaded file.</p>
 <p>If you did not expect this certificate, do not download it; tell the person who sent you the link.</p>
 {{- else if eq .Kind "gone"}}
-<h1>This link has already been used</h1>
 {{- if eq .Pickup.State "expired"}}
+<h1>This link has expired</h1>
 <p>The certificate bundle {{.Pickup.FileName}} was not downloaded in time: the link expired on
 {{.When .Pickup.ClosedAt}} and the file has been deleted.</p>
 {{- else}}
+<h1>This link has already been used</h1>
 <p>The certificate bundle {{.Pickup.FileName}} was downloaded on {{.When .Pickup.ClosedAt}}, and the link
 works only once. The file no longer exists here.</p>
 <p class="warn">If that download was not yours, tell the administrator at once: the certificate can be revoked.</p>
 {{- end}}
-<p><b>Ask the CA administrator who sent you the link{{with .Pickup.IssuedBy}} ({{.}}){{end}} for a new one.</b></p>
+<p><b>Ask the administrator of {{or .CA "the certificate authority"}} who sent you the link for a new one.</b>
+{{- with .Pickup.IssuedBy}} (The link was made by the administrator account “{{.}}” on {{$.When $.Pickup.Created}}.){{end}}</p>
 {{- else if eq .Kind "unknown"}}
 <h1>This link is not valid</h1>
 <p>No certificate is waiting at this address. Check that you opened the whole link, exactly as you received

@@ -111,7 +111,7 @@ func TestPickupPageDownloadOnce(t *testing.T) {
 	}
 	for _, m := range []string{http.MethodPost, http.MethodGet} {
 		resp, body = f.pickup(m, tok, "Mozilla/5.0 test")
-		if resp.StatusCode != http.StatusGone || !strings.Contains(body, "already been used") || !strings.Contains(body, "Ask the CA administrator") {
+		if resp.StatusCode != http.StatusGone || !strings.Contains(body, "already been used") || !strings.Contains(body, "Ask the administrator of Publish Test Intermediate CA") {
 			t.Fatalf("%s after download: %d %s", m, resp.StatusCode, body)
 		}
 	}
@@ -181,7 +181,7 @@ func TestPickupExpiry(t *testing.T) {
 	f.issuePickup("erin", time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
 	resp, body := f.pickup(http.MethodPost, tok, "late")
-	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") {
+	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "This link has expired") {
 		t.Fatalf("expired link: %d %s", resp.StatusCode, body)
 	}
 	f.srv.expirePickups()
