@@ -45,7 +45,7 @@ func TestChromiumPickup(t *testing.T) {
 	if nav := b.navigate(t, link[1]); nav != "" {
 		t.Fatalf("opening the pickup link: %s\n%s", nav, pub.logText())
 	}
-	text := pageText(t, b)
+	text := waitText(t, b, "If you did not expect this certificate")
 	for _, want := range []string{"Your certificate: dora.p12", "Download dora.p12", "Android", "iPhone"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("pickup page lacks %q:\n%s", want, text)
@@ -64,7 +64,7 @@ func TestChromiumPickup(t *testing.T) {
 	if nav := b.navigate(t, link[1]); nav != "" {
 		t.Fatalf("reopening the pickup link: %s", nav)
 	}
-	if text := pageText(t, b); !strings.Contains(text, "already been used") || !strings.Contains(text, "Ask the administrator of Pickup Interop Intermediate CA") {
+	if text := waitText(t, b, "for a new one"); !strings.Contains(text, "already been used") || !strings.Contains(text, "Ask the administrator of Pickup Interop Intermediate CA") {
 		t.Fatalf("second visit:\n%s", text)
 	}
 	screenshot(t, b, "pickup-used.png")
@@ -112,16 +112,25 @@ func allowDownloads(t *testing.T, b *browser, dir string) {
 	b.session = session
 }
 
-// pageText returns the page's visible text.
-func pageText(t *testing.T, b *browser) string {
+// waitText polls the page's visible text until it holds last (Page.navigate answers when the navigation
+// commits, before the document is complete), bounded by 10 s, and returns it.
+func waitText(t *testing.T, b *browser, last string) string {
 	t.Helper()
 	var res struct {
 		Result struct {
 			Value string `json:"value"`
 		} `json:"result"`
 	}
-	b.call(t, "Runtime.evaluate", map[string]any{"expression": "document.body.innerText", "returnByValue": true}, &res)
-	return res.Result.Value
+	for i := 0; i < 200; i++ {
+		expr := `document.readyState === "complete" && document.body ? document.body.innerText : ""`
+		b.call(t, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
+		if strings.Contains(res.Result.Value, last) {
+			return res.Result.Value
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("page text lacks %q after 10s:\n%s", last, res.Result.Value)
+	return ""
 }
 
 // screenshot captures the whole page at a phone's width (412 CSS pixels) into the test's temp dir, and into
