@@ -185,13 +185,15 @@ func (s *Server) sweepPickups(ctx context.Context) {
 	}
 }
 
+// expirePickups deletes the bundles past their expiry. It looks read-only first and opens wsca.db for writing
+// only when one is due, so a publisher whose CA directory is read-only (no pickups used) stays quiet.
 func (s *Server) expirePickups() {
+	if !s.pickupDue() {
+		return
+	}
 	s.pickup.mu.Lock()
 	defer s.pickup.mu.Unlock()
 	st, err := s.pickupStore()
-	if errors.Is(err, cadir.ErrNotInitialized) {
-		return
-	}
 	if err != nil {
 		s.log.Warn("pickup expiry: opening the issuance database", "err", err)
 		return
@@ -203,4 +205,21 @@ func (s *Server) expirePickups() {
 	} else if n > 0 {
 		s.log.Info("pickup bundles expired and deleted", "count", n)
 	}
+}
+
+func (s *Server) pickupDue() bool {
+	st, err := s.cfg.Dir.OpenStore(true)
+	if errors.Is(err, cadir.ErrNotInitialized) || errors.Is(err, store.ErrLocked) {
+		return false // nothing yet, or a writer: the next sweep
+	}
+	if err != nil {
+		s.log.Warn("pickup expiry: opening the issuance database", "err", err)
+		return false
+	}
+	defer st.Close()
+	n, next, err := st.PendingPickups()
+	if err != nil {
+		s.log.Warn("pickup expiry", "err", err)
+	}
+	return n > 0 && !s.cfg.Now().Before(next)
 }
