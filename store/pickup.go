@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,12 +40,14 @@ const (
 	PickupWaiting  = "waiting"
 	PickupConsumed = "consumed"
 	PickupExpired  = "expired"
+	PickupRevoked  = "revoked" // the certificate was revoked before the download: the bundle is worthless
 )
 
 // Pickup sentinels: the token is known but its bundle is gone.
 var (
 	ErrPickupConsumed = errors.New("pickup link already used")
 	ErrPickupExpired  = errors.New("pickup link expired")
+	ErrPickupRevoked  = errors.New("certificate of the pickup link revoked")
 )
 
 // Pickup is one stored bundle waiting for its holder. Bundle is the encrypted PKCS#12 file and is empty
@@ -159,8 +162,8 @@ func expireIn(tx *bolt.Tx, b *bolt.Bucket, key [sha256.Size]byte, p *Pickup, ev 
 // TakePickup is one visit to a pickup link, recorded in one transaction. With consume false (the page)
 // it returns the pickup without its bundle and audits a view; with consume true (the download) it
 // returns the bundle, deletes it from the database and audits the download. An unknown key gives
-// ErrNotFound, a used one ErrPickupConsumed, an expired one ErrPickupExpired (its bundle is deleted
-// then if it was not yet); each of those is audited as refused and returns the record when there is one.
+// ErrNotFound, a used one ErrPickupConsumed, an expired one ErrPickupExpired, one whose certificate has
+// been revoked ErrPickupRevoked (the bundle is deleted then if it was not yet); each of those is audited as refused and returns the record when there is one.
 func (s *Store) TakePickup(ev PickupEvent, consume bool) (*Pickup, error) {
 	var out *Pickup
 	var refused error
@@ -181,11 +184,19 @@ func (s *Store) TakePickup(ev PickupEvent, consume bool) (*Pickup, error) {
 		if _, err := expireIn(tx, b, ev.Key, p, ev, now); err != nil {
 			return err
 		}
+		if p.State == PickupWaiting && revokedIn(tx, p.Serial) {
+			p.State, p.ClosedAt, p.Bundle = PickupRevoked, now.UTC(), nil
+			if err := putPickup(b, ev.Key, p); err != nil {
+				return err
+			}
+		}
 		switch p.State {
 		case PickupConsumed:
 			refused = ErrPickupConsumed
 		case PickupExpired:
 			refused = ErrPickupExpired
+		case PickupRevoked:
+			refused = ErrPickupRevoked
 		}
 		if refused != nil {
 			out = p
@@ -212,6 +223,16 @@ func (s *Store) TakePickup(ev PickupEvent, consume bool) (*Pickup, error) {
 		return out, fmt.Errorf("store: pickup %x: %w", ev.Key[:4], refused)
 	}
 	return out, nil
+}
+
+// revokedIn reports whether the certificate with the lowercase-hex serial is revoked (a hold included).
+func revokedIn(tx *bolt.Tx, serial string) bool {
+	n, ok := new(big.Int).SetString(serial, 16)
+	if !ok {
+		return false
+	}
+	k, err := serialKey(n)
+	return err == nil && tx.Bucket(bucketRevoked).Get(k) != nil
 }
 
 // PendingPickups returns how many bundles wait and the earliest expiry among them (zero when none).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -166,5 +167,24 @@ func TestPickupRaceSingleUse(t *testing.T) {
 	}
 	if ok != 1 || used != n-1 {
 		t.Fatalf("%d downloads granted, %d refused as used; want 1 and %d", ok, used, n-1)
+	}
+}
+
+// TestPickupRevoked: a certificate revoked before its pickup is not handed out, and its bundle is deleted.
+func TestPickupRevoked(t *testing.T) {
+	s, _, _ := pickupStore(t)
+	if err := s.Add(rec(0x1f, "alice", "client")); err != nil {
+		t.Fatal(err)
+	}
+	addPickup(t, s, "tok-a", time.Hour)
+	if _, err := s.Revoke(big.NewInt(0x1f), Revocation{At: t0, Reason: KeyCompromise, By: "sec"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.TakePickup(PickupEvent{Key: PickupKey("tok-a")}, true)
+	if !errors.Is(err, ErrPickupRevoked) || p == nil || p.State != PickupRevoked || len(p.Bundle) != 0 {
+		t.Fatalf("download of a revoked certificate: %+v, %v", p, err)
+	}
+	if n, _, _ := s.PendingPickups(); n != 0 {
+		t.Fatalf("%d pending after the refusal", n)
 	}
 }

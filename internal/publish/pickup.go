@@ -144,7 +144,7 @@ func (s *Server) servePickup(w http.ResponseWriter, r *http.Request, consume boo
 	case err == nil:
 		data.Kind = "offer"
 		s.pickupPage(w, http.StatusOK, data)
-	case errors.Is(err, store.ErrPickupConsumed), errors.Is(err, store.ErrPickupExpired):
+	case errors.Is(err, store.ErrPickupConsumed), errors.Is(err, store.ErrPickupExpired), errors.Is(err, store.ErrPickupRevoked):
 		s.pickup.failed(addr)
 		data.Kind = "gone"
 		s.pickupPage(w, http.StatusGone, data)

@@ -30,7 +30,7 @@ var pickupPageTmpl = template.Must(template.New("pickup").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
-<title>{{if eq .Kind "offer"}}Your certificate: {{.Pickup.FileName}}{{else if eq .Kind "gone"}}Link {{if eq .Pickup.State "expired"}}expired{{else}}already used{{end}}{{else if eq .Kind "unknown"}}Link not valid{{else}}Try again later{{end}}</title>
+<title>{{if eq .Kind "offer"}}Your certificate: {{.Pickup.FileName}}{{else if eq .Kind "gone"}}Link {{if eq .Pickup.State "expired"}}expired{{else if eq .Pickup.State "revoked"}}withdrawn{{else}}already used{{end}}{{else if eq .Kind "unknown"}}Link not valid{{else}}Try again later{{end}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:40em;margin:0 auto;padding:1em;line-height:1.5;color:#1b1b1b;background:#fff}
 h1{font-size:1.4em;margin:.3em 0}h2{font-size:1.1em;margin:1.2em 0 .3em}
@@ -74,6 +74,9 @@ Management → the downloaded profile → Install, enter your device code and th
 <h1>This link has expired</h1>
 <p>The certificate bundle {{.Pickup.FileName}} was not downloaded in time: the link expired on
 {{.When .Pickup.ClosedAt}} and the file has been deleted.</p>
+{{- else if eq .Pickup.State "revoked"}}
+<h1>This certificate has been withdrawn</h1>
+<p>The certificate in {{.Pickup.FileName}} was revoked before it was downloaded, so the file has been deleted.</p>
 {{- else}}
 <h1>This link has already been used</h1>
 <p>The certificate bundle {{.Pickup.FileName}} was downloaded on {{.When .Pickup.ClosedAt}}, and the link

@@ -199,6 +199,19 @@ func TestPickupExpiry(t *testing.T) {
 	}
 }
 
+// TestPickupRevokedBeforeDownload: wsca revoke before the pickup; the link answers 410 and hands nothing out.
+func TestPickupRevokedBeforeDownload(t *testing.T) {
+	f := newFixture(t)
+	tok, _ := f.issuePickup("hank", time.Hour)
+	if _, err := f.d.Revoke(cadir.RevokeRequest{Target: "hank"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.pickup(http.MethodPost, tok, "x")
+	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "withdrawn") || strings.Contains(resp.Header.Get("Content-Type"), "pkcs12") {
+		t.Fatalf("download after revocation: %d %s", resp.StatusCode, body)
+	}
+}
+
 // TestPickupGuessLimit: refusals per address are bounded, so guessing cannot fill the audit log.
 func TestPickupGuessLimit(t *testing.T) {
 	f := newFixture(t)
