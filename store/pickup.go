@@ -272,6 +272,9 @@ func (s *Store) ExpirePickups(user string) (int, error) {
 	err := s.update(func(tx *bolt.Tx) error {
 		n = 0
 		b := tx.Bucket(bucketPickup)
+		if b == nil {
+			return nil
+		}
 		now := s.now()
 		var keys [][sha256.Size]byte
 		err := b.ForEach(func(k, _ []byte) error {

@@ -138,7 +138,11 @@ func (s *Server) servePickup(w http.ResponseWriter, r *http.Request, consume boo
 	case err == nil && consume:
 		s.log.Info("pickup downloaded", "name", p.Name, "serial", p.Serial, "addr", addr)
 		w.Header().Set("Content-Type", "application/x-pkcs12")
-		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": p.FileName}))
+		cd := mime.FormatMediaType("attachment", map[string]string{"filename": p.FileName})
+		if cd == "" { // a name FormatMediaType cannot encode: the browser picks a file name
+			cd = "attachment"
+		}
+		w.Header().Set("Content-Disposition", cd)
 		w.Header().Set("Content-Length", strconv.Itoa(len(p.Bundle)))
 		_, _ = w.Write(p.Bundle)
 	case err == nil:
