@@ -37,6 +37,8 @@
 //	         "this_update", "next_update", "last_change"}
 //	settings key → value string (CA-wide settings chosen at init; created
 //	         on first SetSetting)
+//	pickup   SHA-256(token) → JSON Pickup: a bundle waiting for wsca publish
+//	         to hand it out once (pickup.go; created on first AddPickups)
 //
 // Leaf kinds (client, server, …) are revoked on the intermediate's CRL
 // ("intermediate" scope); kind "intermediate" on the root's CRL ("root"

@@ -65,6 +65,8 @@ func hint(err error) string {
 		return "the key file belongs to another certificate: restore the matching key from your backup"
 	case errors.Is(err, srvconf.ErrNotServerCert):
 		return "make one with: wsca issue NAME --server --dns HOST (the server needs its own certificate, not a client's)"
+	case errors.Is(err, cadir.ErrNoPublishURL):
+		return "pass --pickup-url with the address users reach wsca publish at, e.g. --pickup-url http://pki.example.com (remembered for next time)"
 	case errors.Is(err, cadir.ErrServerNames):
 		return "add --server for a server certificate (in a CSV: kind server), or leave out --dns/--ip"
 	case errors.Is(err, cadir.ErrBadName):

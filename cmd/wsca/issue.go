@@ -27,6 +27,9 @@ type issueOptions struct {
 	crlURL                 string
 	keyTypeSet             bool
 	ocspURL                string
+	pickup, pickupTTLSet   bool
+	pickupTTL              time.Duration
+	pickupURL              string
 }
 
 func newIssueCmd(g *globals) *cobra.Command {
@@ -50,11 +53,18 @@ several values in a cell separated by ';'). A bad row is reported with its line 
 Standard output is a tab-separated table with a header line; with --p12 each row gets its own generated
 bundle password in the password column (one --p12-password-file for all rows needs --same-p12-password).
 
+With --p12 --pickup, no key file and no bundle file are written: the encrypted bundle is kept in wsca.db
+and wsca publish hands it out once at the printed link (256-bit token, valid --pickup-ttl, 24h by
+default; only the token's hash is stored). Give the link and the password to the user by separate
+channels. The link starts with the CA's publish URL: the first --pickup-url given is remembered.
+See docs/bundles.md.
+
 Names are refused with leading or trailing spaces, control or invisible characters, or when not in
 Unicode NFC; a name that differs from another valid one only by letter case is issued with a warning.`,
 		Example: `  $ wsca issue alice --email alice@example.com --p12
   $ wsca issue relay --server --dns relay.example.com --ip 127.0.0.1
   $ wsca issue alice --renew --p12
+  $ wsca issue bob --p12 --pickup --pickup-url http://pki.example.com
   $ wsca issue --from staff.csv --out bundles/ --p12 > issued.tsv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.from == "" && len(args) != 1 {
@@ -64,6 +74,7 @@ Unicode NFC; a name that differs from another valid one only by letter case is i
 				return usageError{fmt.Errorf("give either a NAME or --from, not both")}
 			}
 			o.keyTypeSet = cmd.Flags().Changed("key-type")
+			o.pickupTTLSet = cmd.Flags().Changed("pickup-ttl")
 			return runIssue(g, o, args)
 		},
 	}
@@ -86,6 +97,9 @@ Unicode NFC; a name that differs from another valid one only by letter case is i
 	f.BoolVar(&o.samePassword, "same-p12-password", false, "with --from and --p12-password-file: protect every bundle with that one password")
 	f.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point to put in the certificate (default: the URL given at wsca init, if any)")
 	f.StringVar(&o.ocspURL, "ocsp-url", "", "OCSP responder (wsca publish) to put in the certificate (default: the URL given at wsca init, if any)")
+	f.BoolVar(&o.pickup, "pickup", false, "with --p12: keep the bundle for a one-time download from wsca publish and print the link; no key file is written")
+	f.DurationVar(&o.pickupTTL, "pickup-ttl", cadir.DefaultPickupTTL, "how long the pickup link stays valid")
+	f.StringVar(&o.pickupURL, "pickup-url", "", "wsca publish's public URL for the link (default: the CA's publish URL; the first one given is remembered)")
 	return cmd
 }
 
@@ -95,15 +109,20 @@ func runIssue(g *globals, o *issueOptions, args []string) error {
 		return err
 	}
 	d := g.caDir()
+	link, err := o.pickupBase(g, d)
+	if err != nil {
+		return err
+	}
 	if o.from != "" {
 		return runIssueBatch(g, d, base, o.from)
 	}
-	base.Name = args[0]
+	base.Name, base.Pickup, base.PickupTTL = args[0], o.pickup, o.pickupTTL
 	res, err := d.Issue(base)
 	if err != nil {
 		return err
 	}
 	printIssued(g, res)
+	printPickup(g, res, link)
 	return nil
 }
 
@@ -170,7 +189,10 @@ func printIssued(g *globals, res *cadir.IssueResult) {
 		fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
 	}
 	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, serialHex(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
-	fmt.Fprintf(w, "  certificate: %s\n  key:         %s\n", res.CertPath, res.KeyPath)
+	fmt.Fprintf(w, "  certificate: %s\n", res.CertPath)
+	if res.KeyPath != "" {
+		fmt.Fprintf(w, "  key:         %s\n", res.KeyPath)
+	}
 	if res.P12Path != "" {
 		fmt.Fprintf(w, "  bundle:      %s\n", res.P12Path)
 	}

@@ -36,7 +36,8 @@ func newPublishCmd(g *globals) *cobra.Command {
 		Short: "serve crl.pem, the CRLs, ca.crt and an OCSP responder over HTTP (long-running)",
 		Long: `Serve the CA's public face from the CA directory: GET /crl.pem (ETag, Last-Modified, 304s and
 long-poll with ?wait=30s), GET /crl/intermediate.crl and /crl/root.crl (DER), GET /ca.crt, and an RFC 6960
-OCSP responder at POST /ocsp and GET /ocsp/<base64>, plus /metrics.
+OCSP responder at POST /ocsp and GET /ocsp/<base64>, /metrics, and one-time bundle pickups
+(wsca issue --p12 --pickup) at /pickup/<token>: GET shows the page, POST downloads once.
 
 It never needs the CA passphrase: OCSP responses are signed by the delegated OCSP signer that wsca crl
 issues and renews (ocsp-signer.crt/.key, set up by wsca init --ocsp-url). It never keeps wsca.db open: it

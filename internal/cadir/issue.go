@@ -51,6 +51,10 @@ type IssueRequest struct {
 	P12         bool
 	P12Format   ca.P12Format
 	P12Password string // empty: a password is generated and returned in the result
+	// Pickup keeps the key off the disk: the encrypted bundle goes into the database for wsca publish to
+	// hand out once (pickup.go); only NAME.crt is written. It needs P12.
+	Pickup    bool
+	PickupTTL time.Duration // default DefaultPickupTTL
 
 	// Set while the batch runs.
 	fromCSR  bool        // a wsca sign request: the identity is decided there, nothing is carried
@@ -70,6 +74,13 @@ type IssueResult struct {
 	Warnings     []string // e.g. a name that differs from another only by letter case
 	Carried      []string // identity carried over from the renewed certificate (Identity entries)
 	Archived     []string // where the renewed certificate's files in OutDir were moved
+	// PickupToken is the one-time token of a Pickup request (shown once; only its hash is stored), valid
+	// until PickupExpires.
+	PickupToken   string
+	PickupExpires time.Time
+
+	pickupTTL    time.Duration
+	pickupBundle []byte // the encrypted bundle until storePickups has stored it
 }
 
 // leafRequest validates r and turns it into the ca package's request.
@@ -175,6 +186,10 @@ func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), li
 	for i := range reqs {
 		r := &reqs[i]
 		if _, err := r.leafRequest(nil); err != nil {
+			fail(i, err)
+			continue
+		}
+		if err := r.checkPickup(); err != nil {
 			fail(i, err)
 			continue
 		}
@@ -291,6 +306,11 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 		}
 		results = append(results, *res)
 		written = append(written, p)
+	}
+	// Pickup bundles are stored before NAME.crt appears, so a certificate file never exists without a
+	// way to its key.
+	if err := d.storePickups(results); err != nil {
+		return nil, filesNotWritten(written, err)
 	}
 	created, err := batch.Commit()
 	if err != nil {

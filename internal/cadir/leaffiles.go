@@ -19,7 +19,7 @@ func outputs(r *IssueRequest) (crt, key, p12 string) {
 		dir = "."
 	}
 	crt, key = filepath.Join(dir, r.Name+".crt"), filepath.Join(dir, r.Name+".key")
-	if r.P12 {
+	if r.P12 && !r.Pickup {
 		p12 = filepath.Join(dir, r.Name+".p12")
 	}
 	return crt, key, p12
@@ -67,22 +67,26 @@ func addLeafFiles(batch *atomicfile.Batch, d *Dir, p pendingLeaf, chain []*x509.
 	if err != nil {
 		return nil, err
 	}
+	if p.req.Pickup {
+		// No key file and no bundle file: the bundle goes to the pickup store (pickup.go).
+		res.KeyPath, keyPath, p12Path = "", "", ""
+		res.pickupTTL = p.req.PickupTTL
+		res.pickupBundle, err = encodeBundle(d, p, chain, res)
+		if err != nil {
+			return nil, err
+		}
+	}
 	// The key goes first so that a certificate file never exists without its key.
-	if err := batch.Add(keyPath, keyPEM, 0o600); err != nil {
-		return nil, err
+	if keyPath != "" {
+		if err := batch.Add(keyPath, keyPEM, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	if err := batch.Add(crtPath, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	if p12Path != "" {
-		pass := p.req.P12Password
-		if pass == "" {
-			if pass, err = ca.GeneratePassword(d.Rand); err != nil {
-				return nil, err
-			}
-			res.P12Password, res.PasswordMade = pass, true
-		}
-		bundle, err := ca.EncodePKCS12(d.Rand, p.key, p.cert, chain, p.req.Name, pass, p.req.P12Format)
+		bundle, err := encodeBundle(d, p, chain, res)
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s: %w", p12Path, err)
 		}
@@ -92,4 +96,18 @@ func addLeafFiles(batch *atomicfile.Batch, d *Dir, p pendingLeaf, chain []*x509.
 		res.P12Path = p12Path
 	}
 	return res, nil
+}
+
+// encodeBundle makes the PKCS#12 bundle with the request's password or a generated one (then set in res
+// for the caller to show once).
+func encodeBundle(d *Dir, p pendingLeaf, chain []*x509.Certificate, res *IssueResult) ([]byte, error) {
+	pass := p.req.P12Password
+	if pass == "" {
+		var err error
+		if pass, err = ca.GeneratePassword(d.Rand); err != nil {
+			return nil, err
+		}
+		res.P12Password, res.PasswordMade = pass, true
+	}
+	return ca.EncodePKCS12(d.Rand, p.key, p.cert, chain, p.req.Name, pass, p.req.P12Format)
 }

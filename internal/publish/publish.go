@@ -60,6 +60,7 @@ type Server struct {
 	crl     atomic.Pointer[crlState]
 	caCert  atomic.Pointer[[]byte]
 	metrics metrics
+	pickup  pickups
 	// dbCounts are the issued and revoked counts of the last database read; only the database watcher
 	// touches them.
 	dbCounts [2]int
@@ -119,6 +120,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCert, tlsKey str
 	}
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); s.Watch(ctx) }()
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); s.sweepPickups(ctx) }()
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCert != "" {
@@ -137,6 +140,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCert, tlsKey str
 		<-errc
 	}
 	<-watchDone
+	<-sweepDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
