@@ -110,6 +110,7 @@ certificate. It replaces openssl ca/req/x509/pkcs12 and Apache mod_ssl + mod_pro
 		newCRLCmd(g),
 		newVerifyCmd(g),
 		newServeCmd(g),
+		newEnrollCmd(g), newRenewCmd(g),
 		newImportCmd(g), newBackupCmd(g), newRestoreCmd(g), newAuditCmd(g),
 		newConfigCmd(g),
 		newDoctorCmd(g),

@@ -1,0 +1,315 @@
+// Package enroll is the online issuing endpoint behind `wsca enroll`: the RFC 7030 (EST) subset wsca
+// serves under /.well-known/est/ — cacerts, simplereenroll authenticated by the current client certificate,
+// simpleenroll authenticated by a one-time enrollment token. Signing and recording are cadir.Issuer's; client
+// certificates are verified by relay.ClientVerifier, the checks of wsca serve.
+package enroll
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wsca/wsca/ca"
+	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/pkcs7"
+	"github.com/wsca/wsca/relay"
+	"github.com/wsca/wsca/store"
+)
+
+// Files names what the server's TLS side reads: its certificate and key, the client CA bundle and the CRL
+// file. They are re-read when they change (checked at most once a second), as wsca serve does.
+type Files struct {
+	Cert, Key, ClientCA, CRL string
+}
+
+// Server answers EST requests. Create it with New.
+type Server struct {
+	issuer *cadir.Issuer
+	files  Files
+	now    func() time.Time
+	log    *slog.Logger
+	limit  *failLimiter
+
+	mu       sync.Mutex
+	verifier *relay.ClientVerifier
+	stamp    string // sizes and modification times of files when verifier was loaded
+	checked  time.Time
+}
+
+// New loads the TLS files and returns a server signing with issuer. It fails if any file is unusable.
+func New(issuer *cadir.Issuer, files Files, now func() time.Time, log *slog.Logger) (*Server, error) {
+	s := &Server{issuer: issuer, files: files, now: now, log: log, limit: newFailLimiter(FailLimit, FailWindow)}
+	if _, err := s.current(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// stampOf describes the files' sizes and modification times: a change means a reload.
+func (f Files) stampOf() string {
+	out := ""
+	for _, p := range []string{f.Cert, f.Key, f.ClientCA, f.CRL} {
+		if st, err := os.Stat(p); err == nil {
+			out += fmt.Sprintf("%d.%d;", st.Size(), st.ModTime().UnixNano())
+		} else {
+			out += "-;"
+		}
+	}
+	return out
+}
+
+// current returns the verifier for the files as they are now, reloading them when they changed. A reload
+// that fails keeps the last good verifier (and logs why), as wsca serve keeps its last good generation.
+func (s *Server) current() (*relay.ClientVerifier, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.verifier != nil && now.Sub(s.checked) < time.Second {
+		return s.verifier, nil
+	}
+	s.checked = now
+	stamp := s.files.stampOf()
+	if s.verifier != nil && stamp == s.stamp {
+		return s.verifier, nil
+	}
+	v, err := relay.LoadClientVerifier(s.files.Cert, s.files.Key, s.files.ClientCA, s.files.CRL, now)
+	if err != nil {
+		if s.verifier == nil {
+			return nil, err
+		}
+		s.log.Error("reload failed, keeping the previous files", "err", err)
+		return s.verifier, nil
+	}
+	if s.verifier != nil {
+		s.log.Info("reloaded certificate, CA bundle and CRL")
+	}
+	s.verifier, s.stamp = v, stamp
+	return v, nil
+}
+
+// TLSConfig is the listener's configuration: a client certificate is requested, not required (cacerts and
+// token enrollment are anonymous). VerifyConnection — which crypto/tls runs on resumed sessions too — ends
+// the handshake of a certificate from another CA or without clientAuth, as wsca serve does; a revoked or
+// expired one is let through to HTTP only so that its holder is told why (each request is verified again
+// by the handler, and nothing but a refusal answers it).
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			v, err := s.current()
+			if err != nil {
+				return nil, err
+			}
+			return &tls.Config{
+				MinVersion:   tls.VersionTLS12,
+				NextProtos:   []string{"http/1.1"},
+				Certificates: v.Certificate(),
+				CipherSuites: v.CipherSuites(),
+				ClientAuth:   tls.RequestClientCert,
+				ClientCAs:    v.ClientCAs(),
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					if len(cs.PeerCertificates) == 0 {
+						return nil
+					}
+					_, err := v.Verify(cs.PeerCertificates, s.now())
+					var rej *relay.RejectError
+					if errors.As(err, &rej) && (rej.Reason == relay.ReasonRevoked || rej.Reason == relay.ReasonExpired) {
+						return nil
+					}
+					return err
+				},
+			}, nil
+		},
+	}
+}
+
+// Handler returns the HTTP handler for /.well-known/est/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/est/cacerts", s.cacerts)
+	mux.HandleFunc("POST /.well-known/est/simplereenroll", s.simplereenroll)
+	mux.HandleFunc("POST /.well-known/est/simpleenroll", s.simpleenroll)
+	return mux
+}
+
+func (s *Server) cacerts(w http.ResponseWriter, _ *http.Request) {
+	der, err := pkcs7.EncodeCertsOnly(s.issuer.Chain()...)
+	if err != nil {
+		s.refuse(w, nil, http.StatusInternalServerError, ReasonInternal, err)
+		return
+	}
+	writeCerts(w, der)
+}
+
+// exchange is one renewal or enrollment request: where it came from and who it claims to be, for answers,
+// logs and audit entries.
+type exchange struct {
+	r      *http.Request
+	path   string
+	addr   string
+	name   string
+	serial string
+}
+
+func newExchange(r *http.Request) *exchange {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return &exchange{r: r, path: r.URL.Path, addr: host}
+}
+
+func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
+	x := newExchange(r)
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		s.refuse(w, x, http.StatusUnauthorized, ReasonNoCert, errors.New("simplereenroll needs the current client certificate"))
+		return
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	x.name, x.serial = ca.SafeText(leaf.Subject.CommonName), store.SerialHex(leaf.SerialNumber)
+	v, err := s.current()
+	if err != nil {
+		s.refuse(w, x, http.StatusInternalServerError, ReasonInternal, err)
+		return
+	}
+	if _, err := v.Verify(r.TLS.PeerCertificates, s.now()); err != nil {
+		reason := ReasonRejected
+		var rej *relay.RejectError
+		if errors.As(err, &rej) && rej.Reason == relay.ReasonRevoked {
+			reason = ReasonRevoked
+		}
+		s.refuse(w, x, http.StatusForbidden, reason, err)
+		return
+	}
+	der, ok := s.readCSR(w, x)
+	if !ok {
+		return
+	}
+	rec, cert, err := s.issuer.Renew(leaf, der)
+	if err != nil {
+		s.refuseIssue(w, x, err)
+		return
+	}
+	s.log.Info("renewed", "name", rec.Name, "serial", store.SerialHex(rec.Serial), "renews", x.serial, "addr", x.addr)
+	s.answer(w, x, cert)
+}
+
+func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request) {
+	x := newExchange(r)
+	if !s.limit.allow(x.addr, s.now()) {
+		s.refuse(w, x, http.StatusTooManyRequests, ReasonRateLimited,
+			fmt.Errorf("too many failed token attempts from %s; wait %s", x.addr, FailWindow))
+		return
+	}
+	token := ParseToken(r.Header.Get("Authorization"))
+	if token == "" {
+		s.limit.fail(x.addr, s.now())
+		w.Header().Set("WWW-Authenticate", `Basic realm="wsca enroll", charset="UTF-8"`)
+		s.refuse(w, x, http.StatusUnauthorized, ReasonNoToken,
+			errors.New("simpleenroll needs the enrollment token from wsca issue NAME --token (Authorization: Bearer TOKEN)"))
+		return
+	}
+	der, ok := s.readCSR(w, x)
+	if !ok {
+		return
+	}
+	rec, cert, err := s.issuer.Enroll(token, der, x.addr)
+	if err != nil {
+		if errors.Is(err, cadir.ErrBadToken) {
+			s.limit.fail(x.addr, s.now())
+		}
+		s.refuseIssue(w, x, err)
+		return
+	}
+	s.log.Info("enrolled", "name", rec.Name, "serial", store.SerialHex(rec.Serial), "addr", x.addr)
+	s.answer(w, x, cert)
+}
+
+// readCSR reads and decodes the request body, answering the refusal itself when it fails.
+func (s *Server) readCSR(w http.ResponseWriter, x *exchange) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, x.r.Body, MaxBody))
+	if err != nil {
+		s.refuse(w, x, http.StatusRequestEntityTooLarge, ReasonTooLarge,
+			fmt.Errorf("the request body is larger than %d bytes", MaxBody))
+		return nil, false
+	}
+	der, err := ParseCSRBody(x.r.Header.Get("Content-Type"), body)
+	if err != nil {
+		status, reason := http.StatusBadRequest, ReasonBadRequest
+		if errors.Is(err, ErrContentType) {
+			status, reason = http.StatusUnsupportedMediaType, ReasonContentType
+		}
+		s.refuse(w, x, status, reason, err)
+		return nil, false
+	}
+	return der, true
+}
+
+// refuseIssue answers a refusal of cadir.Issuer.
+func (s *Server) refuseIssue(w http.ResponseWriter, x *exchange, err error) {
+	switch {
+	case errors.Is(err, cadir.ErrRevoked):
+		s.refuse(w, x, http.StatusForbidden, ReasonRevoked, err)
+	case errors.Is(err, cadir.ErrUnknownCertificate):
+		s.refuse(w, x, http.StatusForbidden, ReasonUnknownCert, err)
+	case errors.Is(err, cadir.ErrCSRIdentity):
+		s.refuse(w, x, http.StatusForbidden, ReasonIdentity, err)
+	case errors.Is(err, cadir.ErrBadToken):
+		s.refuse(w, x, http.StatusForbidden, ReasonBadToken, err)
+	case errors.Is(err, cadir.ErrBadCSR):
+		s.refuse(w, x, http.StatusBadRequest, ReasonBadCSR, err)
+	default:
+		s.refuse(w, x, http.StatusInternalServerError, ReasonInternal, err)
+	}
+}
+
+// refuse answers status with one line "REASON: message", logs it and, for renewal and enrollment requests,
+// records it in the audit log.
+func (s *Server) refuse(w http.ResponseWriter, x *exchange, status int, reason string, err error) {
+	msg := ca.SafeText(err.Error())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "%s: %s\n", reason, msg)
+	if x == nil {
+		s.log.Error("refused", "reason", reason, "err", msg)
+		return
+	}
+	s.log.Warn("refused", "path", x.path, "addr", x.addr, "name", x.name, "serial", x.serial, "reason", reason, "err", msg)
+	detail := fmt.Sprintf("%s from %s: %s: %s", x.path, x.addr, reason, msg)
+	if aerr := s.issuer.AuditRefusal(x.name, x.serial, detail); aerr != nil {
+		s.log.Error("could not audit a refusal", "err", aerr)
+	}
+}
+
+func (s *Server) answer(w http.ResponseWriter, x *exchange, cert *x509.Certificate) {
+	der, err := pkcs7.EncodeCertsOnly(cert)
+	if err != nil {
+		s.refuse(w, x, http.StatusInternalServerError, ReasonInternal, err)
+		return
+	}
+	writeCerts(w, der)
+}
+
+// writeCerts answers a certs-only PKCS#7 as RFC 7030 §4.1.3 and §4.2.3 say: base64 with
+// Content-Transfer-Encoding, 76-character lines.
+func writeCerts(w http.ResponseWriter, der []byte) {
+	w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
+	w.Header().Set("Content-Transfer-Encoding", "base64")
+	b := base64.StdEncoding.EncodeToString(der)
+	for len(b) > 76 {
+		io.WriteString(w, b[:76]+"\r\n") //nolint:errcheck // the client sees a short answer
+		b = b[76:]
+	}
+	io.WriteString(w, b+"\r\n") //nolint:errcheck // the client sees a short answer
+}
