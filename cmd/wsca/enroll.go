@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -38,8 +39,9 @@ func newEnrollCmd(g *globals) *cobra.Command {
                   wsca issue NAME --token (Authorization: Bearer TOKEN, or Basic with the token as password)
 
 Client certificates are verified as wsca serve verifies them (chain to ca.crt, clientAuth, the CRLs of
-the whole chain, also on resumed sessions); a renewal is also refused when wsca.db lists the certificate
-as revoked, even before the next wsca crl. The identity of a new certificate comes from the CA, never from
+the whole chain), on every request, resumed sessions included; a refused certificate gets an HTTP answer
+saying why. A renewal is also refused when wsca.db lists the certificate as revoked, even before the
+next wsca crl. The identity of a new certificate comes from the CA, never from
 the request. Every certificate is recorded in wsca.db before it is returned; refusals are audited.
 
 The intermediate key is read once at start (the passphrase from --passphrase-file or the terminal) and
@@ -93,7 +95,7 @@ func runEnroll(g *globals, o *enrollOptions) error {
 	}
 	hs := &http.Server{Handler: srv.Handler(), TLSConfig: srv.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
-		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)

@@ -97,10 +97,12 @@ func (s *Server) current() (*relay.ClientVerifier, error) {
 }
 
 // TLSConfig is the listener's configuration: a client certificate is requested, not required (cacerts and
-// token enrollment are anonymous). VerifyConnection — which crypto/tls runs on resumed sessions too — ends
-// the handshake of a certificate from another CA or without clientAuth, as wsca serve does; a revoked or
-// expired one is let through to HTTP only so that its holder is told why (each request is verified again
-// by the handler, and nothing but a refusal answers it).
+// token enrollment are anonymous), and the handshake never fails on it. The certificate is verified instead
+// by simplereenroll on every request, with relay.ClientVerifier — the checks wsca serve makes in
+// VerifyConnection. Per request covers what VerifyConnection covers (full and resumed handshakes: both fill
+// PeerCertificates) and more (a keep-alive connection's later requests after a revocation), and it lets the
+// holder of a revoked, expired or foreign certificate get an HTTP answer that says why, with an audit entry,
+// instead of a bare TLS alert.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -117,17 +119,6 @@ func (s *Server) TLSConfig() *tls.Config {
 				CipherSuites: v.CipherSuites(),
 				ClientAuth:   tls.RequestClientCert,
 				ClientCAs:    v.ClientCAs(),
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					if len(cs.PeerCertificates) == 0 {
-						return nil
-					}
-					_, err := v.Verify(cs.PeerCertificates, s.now())
-					var rej *relay.RejectError
-					if errors.As(err, &rej) && (rej.Reason == relay.ReasonRevoked || rej.Reason == relay.ReasonExpired) {
-						return nil
-					}
-					return err
-				},
 			}, nil
 		},
 	}
