@@ -94,11 +94,7 @@ func (is *Issuer) Chain() []*x509.Certificate { return is.chain }
 // (ErrUnknownCertificate) or lists as revoked (ErrRevoked), and a CSR that asks for anything else
 // (ErrCSRIdentity). The new record is linked to prev and committed before Renew returns.
 func (is *Issuer) Renew(prev *x509.Certificate, csrData []byte) (store.Record, *x509.Certificate, error) {
-	csr, err := ca.ParseCSR(csrData)
-	if err != nil {
-		return store.Record{}, nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
-	}
-	st, err := is.d.OpenStore(false)
+	csr, st, err := is.begin(csrData)
 	if err != nil {
 		return store.Record{}, nil, err
 	}
@@ -131,11 +127,7 @@ func (is *Issuer) Renew(prev *x509.Certificate, csrData []byte) (store.Record, *
 // unknown, used or expired token fails with ErrBadToken; a CSR that asks for another identity fails with
 // ErrCSRIdentity and leaves the token unused.
 func (is *Issuer) Enroll(token string, csrData []byte, who string) (store.Record, *x509.Certificate, error) {
-	csr, err := ca.ParseCSR(csrData)
-	if err != nil {
-		return store.Record{}, nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
-	}
-	st, err := is.d.OpenStore(false)
+	csr, st, err := is.begin(csrData)
 	if err != nil {
 		return store.Record{}, nil, err
 	}
@@ -165,6 +157,20 @@ func (is *Issuer) Enroll(token string, csrData []byte, who string) (store.Record
 		return store.Record{}, nil, err
 	}
 	return is.issueFor(st, &r, csr, renewsSerial(prev), "enrollment by token")
+}
+
+// begin parses a request's CSR and opens wsca.db for it (with the directory's lock timeout): the database
+// is open only while one request is answered.
+func (is *Issuer) begin(csrData []byte) (*x509.CertificateRequest, *store.Store, error) {
+	csr, err := ca.ParseCSR(csrData)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
+	}
+	st, err := is.d.OpenStore(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return csr, st, nil
 }
 
 func renewsSerial(r *store.Record) *big.Int {
