@@ -23,6 +23,7 @@ type enrollOptions struct {
 	listen, cert, key string
 	caFile, crlFile   string
 	logFormat         string
+	grace             time.Duration
 }
 
 func newEnrollCmd(g *globals) *cobra.Command {
@@ -41,7 +42,8 @@ func newEnrollCmd(g *globals) *cobra.Command {
 Client certificates are verified as wsca serve verifies them (chain to ca.crt, clientAuth, the CRLs of
 the whole chain), on every request, resumed sessions included; a refused certificate gets an HTTP answer
 saying why. A renewal is also refused when wsca.db lists the certificate as revoked, even before the
-next wsca crl. The identity of a new certificate comes from the CA, never from
+next wsca crl. An expired certificate is refused, unless it expired less than --grace ago (its
+chain is then verified as at its expiry, the CRLs as now). The identity of a new certificate comes from the CA, never from
 the request. Every certificate is recorded in wsca.db before it is returned; refusals are audited.
 
 The intermediate key is read once at start (the passphrase from --passphrase-file or the terminal) and
@@ -60,11 +62,15 @@ change (a new crl.pem is in force within a second).`,
 	f.StringVar(&o.key, "key", "", "server key file")
 	f.StringVar(&o.caFile, "ca", "", "client CA bundle (default ca.crt in --dir)")
 	f.StringVar(&o.crlFile, "crl", "", "CRL file (default crl.pem in --dir)")
+	f.DurationVar(&o.grace, "grace", 0, "how long after its expiry a certificate may still renew itself (default: not at all)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
 }
 
 func runEnroll(g *globals, o *enrollOptions) error {
+	if o.grace < 0 {
+		return usageError{errors.New("--grace must not be negative")}
+	}
 	if o.cert == "" || o.key == "" {
 		return usageError{errors.New("wsca enroll needs --cert and --key (the server certificate, e.g. from wsca issue NAME --server)")}
 	}
@@ -89,6 +95,7 @@ func runEnroll(g *globals, o *enrollOptions) error {
 	if err != nil {
 		return err
 	}
+	srv.SetGrace(o.grace)
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", o.listen, err)

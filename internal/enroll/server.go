@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -38,6 +39,7 @@ type Server struct {
 	now    func() time.Time
 	log    *slog.Logger
 	limit  *failLimiter
+	grace  atomic.Int64 // see SetGrace
 
 	mu       sync.Mutex
 	verifier *relay.ClientVerifier
@@ -124,6 +126,10 @@ func (s *Server) TLSConfig() *tls.Config {
 	}
 }
 
+// SetGrace sets how long after its expiry a certificate may still renew itself (default 0: not at all).
+// Within it the chain is verified as at the certificate's expiry, the CRLs and wsca.db's revocations as now.
+func (s *Server) SetGrace(d time.Duration) { s.grace.Store(int64(d)) }
+
 // Handler returns the HTTP handler for /.well-known/est/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -173,7 +179,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, x, http.StatusInternalServerError, ReasonInternal, err)
 		return
 	}
-	if _, err := v.Verify(r.TLS.PeerCertificates, s.now()); err != nil {
+	if _, err := v.VerifyExpired(r.TLS.PeerCertificates, s.now(), time.Duration(s.grace.Load())); err != nil {
 		reason := ReasonRejected
 		var rej *relay.RejectError
 		if errors.As(err, &rej) && rej.Reason == relay.ReasonRevoked {

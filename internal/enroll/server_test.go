@@ -388,3 +388,39 @@ func otherCAClient(t *testing.T) tls.Certificate {
 	}
 	return pair
 }
+
+// TestRenewalGrace: an expired certificate renews only within --grace, and not when it was revoked since
+// (whether the revocation is in wsca.db only or published in crl.pem).
+func TestRenewalGrace(t *testing.T) {
+	c := newTestCA(t)
+	alice := c.issue(cadir.IssueRequest{Name: "alice", Validity: 2 * time.Second})
+	bob := c.issue(cadir.IssueRequest{Name: "bob", Validity: 2 * time.Second})
+	if _, err := c.d.Revoke(cadir.RevokeRequest{Target: "bob", Publish: true}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(alice.Leaf.NotAfter.Add(1100 * time.Millisecond)))
+	csr := func(p tls.Certificate, cn string) []byte {
+		return csrFor(t, p.PrivateKey, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}})
+	}
+	if status, body := c.post(reenroll, &alice, "application/pkcs10", csr(alice, "alice")); status != 403 ||
+		!strings.HasPrefix(string(body), ReasonRejected) || !strings.Contains(string(body), "expired") {
+		t.Fatalf("expired, no grace: %d %s", status, body)
+	}
+	c.srv.SetGrace(time.Hour)
+	status, body := c.post(reenroll, &alice, "application/pkcs10", csr(alice, "alice"))
+	if status != 200 {
+		t.Fatalf("expired within the grace: %d %s", status, body)
+	}
+	if cert := decodeAnswer(t, body); !cert.NotAfter.After(time.Now()) {
+		t.Errorf("the renewal expired at %s", cert.NotAfter)
+	}
+	if status, body := c.post(reenroll, &bob, "application/pkcs10", csr(bob, "bob")); status != 403 ||
+		!strings.HasPrefix(string(body), ReasonRevoked+": client certificate rejected: revoked") {
+		// The CRL's word, not wsca.db's: the CRLs are checked as now, not as at the expiry.
+		t.Errorf("revoked and expired within the grace: %d %s", status, body)
+	}
+	c.srv.SetGrace(time.Second)
+	if status, body := c.post(reenroll, &alice, "application/pkcs10", csr(alice, "alice")); status != 403 {
+		t.Errorf("expired longer than the grace: %d %s", status, body)
+	}
+}
