@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,6 +25,7 @@ type enrollOptions struct {
 	caFile, crlFile   string
 	logFormat         string
 	grace             time.Duration
+	allowCIDR         []string
 }
 
 func newEnrollCmd(g *globals) *cobra.Command {
@@ -63,6 +65,7 @@ change (a new crl.pem is in force within a second).`,
 	f.StringVar(&o.caFile, "ca", "", "client CA bundle (default ca.crt in --dir)")
 	f.StringVar(&o.crlFile, "crl", "", "CRL file (default crl.pem in --dir)")
 	f.DurationVar(&o.grace, "grace", 0, "how long after its expiry a certificate may still renew itself (default: not at all)")
+	f.StringArrayVar(&o.allowCIDR, "allow-cidr", nil, "only clients from this network may renew or enroll, e.g. 10.0.0.0/8 (repeatable; default: any)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
 }
@@ -70,6 +73,14 @@ change (a new crl.pem is in force within a second).`,
 func runEnroll(g *globals, o *enrollOptions) error {
 	if o.grace < 0 {
 		return usageError{errors.New("--grace must not be negative")}
+	}
+	var allow []netip.Prefix
+	for _, c := range o.allowCIDR {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return usageError{fmt.Errorf("--allow-cidr %q is not a network like 10.0.0.0/8 or 2001:db8::/32", c)}
+		}
+		allow = append(allow, p.Masked())
 	}
 	if o.cert == "" || o.key == "" {
 		return usageError{errors.New("wsca enroll needs --cert and --key (the server certificate, e.g. from wsca issue NAME --server)")}
@@ -96,6 +107,7 @@ func runEnroll(g *globals, o *enrollOptions) error {
 		return err
 	}
 	srv.SetGrace(o.grace)
+	srv.AllowFrom(allow)
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", o.listen, err)

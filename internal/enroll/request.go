@@ -26,6 +26,7 @@ const (
 	ReasonBadToken    = "bad_token"
 	ReasonNoToken     = "no_token"
 	ReasonRateLimited = "rate_limited"
+	ReasonAddress     = "address_refused"
 	ReasonInternal    = "internal"
 )
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type Server struct {
 	log    *slog.Logger
 	limit  *failLimiter
 	grace  atomic.Int64 // see SetGrace
+	allow  atomic.Pointer[[]netip.Prefix] // see AllowFrom
 
 	mu       sync.Mutex
 	verifier *relay.ClientVerifier
@@ -126,6 +128,29 @@ func (s *Server) TLSConfig() *tls.Config {
 	}
 }
 
+// AllowFrom restricts simplereenroll and simpleenroll to clients whose address is in one of prefixes, as a
+// relay route's allow_cidr does (cacerts stays open); none means any address. Call it before serving.
+func (s *Server) AllowFrom(prefixes []netip.Prefix) { s.allow = prefixes }
+
+// addressAllowed reports whether addr may renew or enroll.
+func (s *Server) addressAllowed(addr string) bool {
+	allow := s.allow.Load()
+	if allow == nil || len(*allow) == 0 {
+		return true
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range *allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // SetGrace sets how long after its expiry a certificate may still renew itself (default 0: not at all).
 // Within it the chain is verified as at the certificate's expiry, the CRLs and wsca.db's revocations as now.
 func (s *Server) SetGrace(d time.Duration) { s.grace.Store(int64(d)) }
@@ -158,6 +183,15 @@ type exchange struct {
 	serial string
 }
 
+// refuseAddress answers a request from an address outside AllowFrom; it reports whether it did.
+func (s *Server) refuseAddress(w http.ResponseWriter, x *exchange) bool {
+	if s.addressAllowed(x.addr) {
+		return false
+	}
+	s.refuse(w, x, http.StatusForbidden, ReasonAddress, fmt.Errorf("%s may not renew or enroll here (--allow-cidr)", x.addr))
+	return true
+}
+
 func newExchange(r *http.Request) *exchange {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -174,6 +208,9 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 	}
 	leaf := r.TLS.PeerCertificates[0]
 	x.name, x.serial = ca.SafeText(leaf.Subject.CommonName), store.SerialHex(leaf.SerialNumber)
+	if s.refuseAddress(w, x) {
+		return
+	}
 	v, err := s.current()
 	if err != nil {
 		s.refuse(w, x, http.StatusInternalServerError, ReasonInternal, err)
@@ -203,6 +240,9 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request) {
 	x := newExchange(r)
+	if s.refuseAddress(w, x) {
+		return
+	}
 	if !s.limit.allow(x.addr, s.now()) {
 		s.refuse(w, x, http.StatusTooManyRequests, ReasonRateLimited,
 			fmt.Errorf("too many failed token attempts from %s; wait %s", x.addr, FailWindow))

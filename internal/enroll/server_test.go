@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -422,5 +423,34 @@ func TestRenewalGrace(t *testing.T) {
 	c.srv.SetGrace(time.Second)
 	if status, body := c.post(reenroll, &alice, "application/pkcs10", csr(alice, "alice")); status != 403 {
 		t.Errorf("expired longer than the grace: %d %s", status, body)
+	}
+}
+
+// TestAllowFrom: a renewal or enrollment from an address outside --allow-cidr is refused, with a reason and
+// an audit entry; cacerts stays open.
+func TestAllowFrom(t *testing.T) {
+	c := newTestCA(t)
+	alice := c.issue(cadir.IssueRequest{Name: "alice", Validity: time.Hour})
+	c.srv.AllowFrom([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	before := countRecords(t, c.d)
+	status, body := c.post(reenroll, &alice, "application/pkcs10",
+		csrFor(t, alice.PrivateKey, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "alice"}}))
+	if status != 403 || !strings.HasPrefix(string(body), ReasonAddress+": ") {
+		t.Errorf("renewal from 127.0.0.1: %d %s", status, body)
+	}
+	if status, body := c.post(enrollPath, nil, "application/pkcs10", []byte("x"), "Authorization", "Bearer "+strings.Repeat("a", 32)); status != 403 ||
+		!strings.HasPrefix(string(body), ReasonAddress+": ") {
+		t.Errorf("enrollment from 127.0.0.1: %d %s", status, body)
+	}
+	if countRecords(t, c.d) != before {
+		t.Error("something was issued")
+	}
+	if last := lastAudit(t, c.d); !strings.Contains(last.Detail, ReasonAddress) {
+		t.Errorf("last audit entry %+v", last)
+	}
+	c.srv.AllowFrom([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	if status, body := c.post(reenroll, &alice, "application/pkcs10",
+		csrFor(t, alice.PrivateKey, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "alice"}})); status != 200 {
+		t.Errorf("renewal from an allowed address: %d %s", status, body)
 	}
 }
