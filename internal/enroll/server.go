@@ -129,8 +129,8 @@ func (s *Server) TLSConfig() *tls.Config {
 }
 
 // AllowFrom restricts simplereenroll and simpleenroll to clients whose address is in one of prefixes, as a
-// relay route's allow_cidr does (cacerts stays open); none means any address. Call it before serving.
-func (s *Server) AllowFrom(prefixes []netip.Prefix) { s.allow = prefixes }
+// relay route's allow_cidr does (cacerts stays open); none means any address.
+func (s *Server) AllowFrom(prefixes []netip.Prefix) { s.allow.Store(&prefixes) }
 
 // addressAllowed reports whether addr may renew or enroll.
 func (s *Server) addressAllowed(addr string) bool {
