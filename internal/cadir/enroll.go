@@ -110,8 +110,8 @@ func (is *Issuer) Renew(prev *x509.Certificate, csrData []byte) (store.Record, *
 		return store.Record{}, nil, fmt.Errorf("serial %s of %q, revoked %s (%s): %w", store.SerialHex(rec.Serial),
 			rec.Name, rec.Revocation.At.Format(time.RFC3339), rec.Revocation.Reason, ErrRevoked)
 	}
-	r := IssueRequest{Name: rec.Name, Renew: true, KeyType: "-"} // set so that nothing is carried: the CSR has the key
-	r.carryFrom(prev)
+	r := IssueRequest{Name: rec.Name, Renew: true}
+	r.carryFrom(prev) // the identity, like wsca issue --renew; the key type it carries is unused: the CSR has the key
 	if r.Kind == "" {
 		r.Kind = ca.KindClient
 	}
@@ -135,7 +135,7 @@ func (is *Issuer) Enroll(token string, csrData []byte, who string) (store.Record
 	now := is.d.now()
 	t, err := st.PeekToken(token, now)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTokenExpired) {
-		return store.Record{}, nil, fmt.Errorf("%w", ErrBadToken)
+		return store.Record{}, nil, ErrBadToken
 	}
 	if err != nil {
 		return store.Record{}, nil, err
@@ -149,8 +149,12 @@ func (is *Issuer) Enroll(token string, csrData []byte, who string) (store.Record
 	if err := checkCSRWithin(csr, lr); err != nil {
 		return store.Record{}, nil, err
 	}
-	if _, err := st.ConsumeToken(token, now, who); err != nil {
-		return store.Record{}, nil, fmt.Errorf("%w", ErrBadToken)
+	// Consumed before signing, in its own transaction: a failure after this point costs the token (the admin
+	// makes another), never a second certificate.
+	if _, err := st.ConsumeToken(token, now, who); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTokenExpired) {
+		return store.Record{}, nil, ErrBadToken
+	} else if err != nil {
+		return store.Record{}, nil, err
 	}
 	prev, err := validByName(st, t.Name, now)
 	if err != nil {
