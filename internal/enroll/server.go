@@ -40,7 +40,7 @@ type Server struct {
 	now    func() time.Time
 	log    *slog.Logger
 	limit  *failLimiter
-	grace  atomic.Int64 // see SetGrace
+	grace  atomic.Int64                   // see SetGrace
 	allow  atomic.Pointer[[]netip.Prefix] // see AllowFrom
 
 	mu       sync.Mutex
