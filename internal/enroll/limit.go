@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// FailLimit failed token attempts per address within FailWindow, then simpleenroll answers 429 until the
-// window is over: a 128-bit token cannot be guessed, but the limit keeps a guesser from loading the CA.
+// FailLimit refused requests without a valid certificate (wrong tokens, no token, a revoked or foreign
+// certificate) per address within FailWindow, then renewals and enrollments without a valid certificate are
+// answered 429, unaudited, until the window is over: a 128-bit token cannot be guessed, but the limit keeps a
+// guesser from loading the CA and from filling the audit log. Holders with a valid certificate are not limited.
 const (
 	FailLimit  = 5
 	FailWindow = time.Minute

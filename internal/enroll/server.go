@@ -176,11 +176,12 @@ func (s *Server) cacerts(w http.ResponseWriter, _ *http.Request) {
 // exchange is one renewal or enrollment request: where it came from and who it claims to be, for answers,
 // logs and audit entries.
 type exchange struct {
-	r      *http.Request
-	path   string
-	addr   string
-	name   string
-	serial string
+	r        *http.Request
+	path     string
+	addr     string
+	name     string
+	serial   string
+	verified bool // a client certificate of this CA authenticated the request
 }
 
 // refuseAddress answers a request from an address outside AllowFrom; it reports whether it did.
@@ -203,6 +204,9 @@ func newExchange(r *http.Request) *exchange {
 func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 	x := newExchange(r)
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		if s.rateLimited(w, x) {
+			return
+		}
 		s.refuse(w, x, http.StatusUnauthorized, ReasonNoCert, errors.New("simplereenroll needs the current client certificate"))
 		return
 	}
@@ -217,6 +221,9 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := v.VerifyExpired(r.TLS.PeerCertificates, s.now(), time.Duration(s.grace.Load())); err != nil {
+		if s.rateLimited(w, x) {
+			return
+		}
 		reason := ReasonRejected
 		var rej *relay.RejectError
 		if errors.As(err, &rej) && rej.Reason == relay.ReasonRevoked {
@@ -225,6 +232,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, x, http.StatusForbidden, reason, err)
 		return
 	}
+	x.verified = true
 	der, ok := s.readCSR(w, x)
 	if !ok {
 		return
@@ -243,14 +251,11 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request) {
 	if s.refuseAddress(w, x) {
 		return
 	}
-	if !s.limit.allow(x.addr, s.now()) {
-		s.refuse(w, x, http.StatusTooManyRequests, ReasonRateLimited,
-			fmt.Errorf("too many failed token attempts from %s; wait %s", x.addr, FailWindow))
+	if s.rateLimited(w, x) {
 		return
 	}
 	token := ParseToken(r.Header.Get("Authorization"))
 	if token == "" {
-		s.limit.fail(x.addr, s.now())
 		w.Header().Set("WWW-Authenticate", `Basic realm="wsca enroll", charset="UTF-8"`)
 		s.refuse(w, x, http.StatusUnauthorized, ReasonNoToken,
 			errors.New("simpleenroll needs the enrollment token from wsca issue NAME --token (Authorization: Bearer TOKEN)"))
@@ -262,14 +267,23 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, cert, err := s.issuer.Enroll(token, der, x.addr)
 	if err != nil {
-		if errors.Is(err, cadir.ErrBadToken) {
-			s.limit.fail(x.addr, s.now())
-		}
 		s.refuseIssue(w, x, err)
 		return
 	}
 	s.log.Info("enrolled", "name", rec.Name, "serial", store.SerialHex(rec.Serial), "addr", x.addr)
 	s.answer(w, x, cert)
+}
+
+// rateLimited answers 429 to an address that made FailLimit refused requests without a valid certificate
+// within FailWindow, and reports whether it did. Such answers are logged, not audited: a flood must not grow
+// the audit log.
+func (s *Server) rateLimited(w http.ResponseWriter, x *exchange) bool {
+	if s.limit.allow(x.addr, s.now()) {
+		return false
+	}
+	s.refuse(w, x, http.StatusTooManyRequests, ReasonRateLimited,
+		fmt.Errorf("too many refused requests from %s; wait %s", x.addr, FailWindow))
+	return true
 }
 
 // readCSR reads and decodes the request body, answering the refusal itself when it fails.
@@ -311,7 +325,8 @@ func (s *Server) refuseIssue(w http.ResponseWriter, x *exchange, err error) {
 }
 
 // refuse answers status with one line "REASON: message", logs it and, for renewal and enrollment requests,
-// records it in the audit log.
+// records it in the audit log (except rate-limit answers) and counts it towards the rate limit when no valid
+// certificate authenticated the request.
 func (s *Server) refuse(w http.ResponseWriter, x *exchange, status int, reason string, err error) {
 	msg := ca.SafeText(err.Error())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -323,6 +338,12 @@ func (s *Server) refuse(w http.ResponseWriter, x *exchange, status int, reason s
 		return
 	}
 	s.log.Warn("refused", "path", x.path, "addr", x.addr, "name", x.name, "serial", x.serial, "reason", reason, "err", msg)
+	if reason == ReasonRateLimited {
+		return
+	}
+	if !x.verified {
+		s.limit.fail(x.addr, s.now()) // anonymous, foreign, revoked or expired: counted towards the rate limit
+	}
 	detail := fmt.Sprintf("%s from %s: %s: %s", x.path, x.addr, reason, msg)
 	if aerr := s.issuer.AuditRefusal(x.name, x.serial, detail); aerr != nil {
 		s.log.Error("could not audit a refusal", "err", aerr)

@@ -304,6 +304,30 @@ func TestTokenGuessRateLimit(t *testing.T) {
 		!strings.HasPrefix(string(body), ReasonRateLimited) {
 		t.Errorf("after %d guesses: %d %s, want 429", FailLimit, status, body)
 	}
+	// A flood goes on being refused without growing the audit log, on either path; a holder with a valid
+	// certificate from the same address still renews.
+	entries := auditLen(t, c.d)
+	for range 3 {
+		if status, _ := c.post(reenroll, nil, "application/pkcs10", csr); status != 429 {
+			t.Errorf("anonymous simplereenroll after the limit: %d, want 429", status)
+		}
+		if status, _ := c.post(enrollPath, nil, "application/pkcs10", csr); status != 429 {
+			t.Errorf("simpleenroll without a token after the limit: %d, want 429", status)
+		}
+	}
+	if n := auditLen(t, c.d); n != entries {
+		t.Errorf("the flood added %d audit entries", n-entries)
+	}
+	alice := c.issue(cadir.IssueRequest{Name: "alice", Validity: time.Hour})
+	if status, body := c.post(reenroll, &alice, "application/pkcs10",
+		csrFor(t, alice.PrivateKey, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "alice"}})); status != 200 {
+		t.Errorf("a valid holder from a limited address: %d %s", status, body)
+	}
+}
+
+func auditLen(t *testing.T, d *cadir.Dir) int {
+	t.Helper()
+	return int(lastAudit(t, d).Seq)
 }
 
 func TestCACerts(t *testing.T) {
