@@ -80,6 +80,9 @@ func needTools(t *testing.T, tools ...string) {
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI=true and %s is missing (scripts/install-deps installs it)", tool)
+			}
 			t.Skipf("%s not installed", tool)
 		}
 	}
