@@ -125,7 +125,10 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 	if kind == KindServer {
 		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	notBefore := now.Add(-Backdate)
+	// A short-lived certificate (wsca issue --valid 2m, renewed by wsca renew) is backdated by a tenth of its
+	// lifetime at most: a full Backdate would put 2/3 of its lifetime before its issuance, and a holder
+	// renewing at 2/3 would renew again at once.
+	notBefore := now.Add(-min(Backdate, validity/10))
 	if notBefore.Before(issuer.Cert.NotBefore) {
 		// Keep the leaf's validity inside the issuer's: some relying
 		// parties (and RFC 5280 6.1.3 readers) find the opposite confusing.

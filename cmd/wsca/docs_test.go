@@ -306,7 +306,7 @@ func TestCompletionScripts(t *testing.T) {
 			want []string
 		}{
 			{"wsca se", []string{"serve"}},
-			{"wsca re", []string{"restore", "revoke"}},
+			{"wsca re", []string{"renew", "restore", "revoke"}},
 			{"wsca serve --con", []string{"--config"}},
 			{"wsca doctor --con", []string{"--connect"}},
 			{"wsca completion ", []string{"bash", "fish", "powershell", "zsh"}},

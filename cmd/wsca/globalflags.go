@@ -32,6 +32,8 @@ var globalsUsed = map[string][]string{
 	"wsca crl fetch":             {"dir", "verbose"},
 	"wsca publish":               {"dir"},
 	"wsca version":               {},
+	"wsca enroll":                {"dir", "lock-timeout", "passphrase-file"},
+	"wsca renew":                 {},
 	"wsca import openssl":        {"dir", "lock-timeout", "passphrase-file"},
 	"wsca import easy-rsa":       {"dir", "lock-timeout", "passphrase-file"},
 	"wsca completion bash":       {},

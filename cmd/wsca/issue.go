@@ -30,6 +30,9 @@ type issueOptions struct {
 	pickup, pickupTTLSet   bool
 	pickupTTL              time.Duration
 	pickupURL              string
+	valid                  string
+	token                  bool
+	tokenTTL               time.Duration
 }
 
 func newIssueCmd(g *globals) *cobra.Command {
@@ -75,6 +78,12 @@ Unicode NFC; a name that differs from another valid one only by letter case is i
 			}
 			o.keyTypeSet = cmd.Flags().Changed("key-type")
 			o.pickupTTLSet = cmd.Flags().Changed("pickup-ttl")
+			if o.valid != "" && cmd.Flags().Changed("days") {
+				return usageError{fmt.Errorf("give either --days or --valid, not both")}
+			}
+			if o.token {
+				return runIssueToken(g, o, args)
+			}
 			return runIssue(g, o, args)
 		},
 	}
@@ -95,6 +104,9 @@ Unicode NFC; a name that differs from another valid one only by letter case is i
 	f.StringVar(&o.p12Format, "p12-format", string(ca.P12Legacy), "bundle encryption: legacy (3DES/SHA-1, imports everywhere) or modern (AES-256/SHA-256)")
 	f.StringVar(&o.from, "from", "", "issue one certificate per row of this CSV file")
 	f.BoolVar(&o.samePassword, "same-p12-password", false, "with --from and --p12-password-file: protect every bundle with that one password")
+	f.StringVar(&o.valid, "valid", "", "validity as a duration instead of --days: 24h, 90m, 30d (short-lived certificates renewed by wsca renew)")
+	f.BoolVar(&o.token, "token", false, "issue nothing now: print a one-time token with which a device enrolls its own key (wsca enroll, simpleenroll)")
+	f.DurationVar(&o.tokenTTL, "token-ttl", cadir.DefaultTokenTTL, "with --token: how long the token can be used")
 	f.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point to put in the certificate (default: the URL given at wsca init, if any)")
 	f.StringVar(&o.ocspURL, "ocsp-url", "", "OCSP responder (wsca publish) to put in the certificate (default: the URL given at wsca init, if any)")
 	f.BoolVar(&o.pickup, "pickup", false, "with --p12: keep the bundle for a one-time download from wsca publish and print the link; no key file is written")
@@ -144,6 +156,12 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	if o.days < 1 {
 		return cadir.IssueRequest{}, usageError{fmt.Errorf("--days must be at least 1")}
 	}
+	validity := time.Duration(o.days) * 24 * time.Hour
+	if o.valid != "" {
+		if validity, err = parseValidity(o.valid); err != nil {
+			return cadir.IssueRequest{}, usageError{err}
+		}
+	}
 	if kt == ca.KeyEd25519 {
 		fmt.Fprintln(g.env.stderr, "wsca: warning: browsers and NSS reject Ed25519 client certificates")
 	}
@@ -155,7 +173,7 @@ func (o *issueOptions) request(g *globals) (cadir.IssueRequest, error) {
 	}
 	r := cadir.IssueRequest{
 		KeyType: kt, Emails: o.emails, URIs: o.uris, DNSNames: o.dns, IPs: o.ips,
-		OU: o.ou, Organization: o.org, Validity: time.Duration(o.days) * 24 * time.Hour, Renew: o.renew,
+		OU: o.ou, Organization: o.org, Validity: validity, Renew: o.renew,
 		OutDir: o.out, P12: o.p12, P12Format: pf, CRLURL: o.crlURL, OCSPURL: o.ocspURL,
 	}
 	if o.ocspURL != "" {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -113,37 +111,5 @@ routes:
 // startServe runs wsca serve as a child process until the test ends and returns its listen address.
 func startServe(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	serve := exec.Command(wscaExe(t), args...)
-	serve.Env = childEnv(dir)
-	stderr, err := serve.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
-	found := make(chan string, 2)
-	go func() {
-		re := regexp.MustCompile(`msg="relay listening" addr=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		var log []string
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-			log = append(log, sc.Text())
-		}
-		found <- "exited: " + strings.Join(log, "\n")
-	}()
-	select {
-	case a := <-found:
-		if strings.HasPrefix(a, "exited: ") {
-			t.Fatalf("wsca serve %s", a)
-		}
-		return a
-	case <-time.After(10 * time.Second):
-		t.Fatal("wsca serve did not log its address within 10s")
-	}
-	return ""
+	return startChild(t, dir, regexp.MustCompile(`msg="relay listening" addr=(\S+)`), args...)
 }

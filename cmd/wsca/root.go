@@ -149,6 +149,7 @@ Every command reads the CA directory from --dir or WSCA_DIR (default ./pki). Err
 		newVerifyCmd(g),
 		newServeCmd(g),
 		newPublishCmd(g),
+		newEnrollCmd(g), newRenewCmd(g),
 		newImportCmd(g), newBackupCmd(g), newRestoreCmd(g), newAuditCmd(g),
 		newConfigCmd(g),
 		newDoctorCmd(g),

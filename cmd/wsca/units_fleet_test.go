@@ -99,8 +99,8 @@ func TestShippedFleetUnitsAsWritten(t *testing.T) {
 	}
 	startUnit(t, fetchUnit, fetchCmd)
 	nginxCRL := web.path("/etc/wsca/crl.pem")
-	waitUntil(t, "the sidecar's first copy of crl.pem", func() bool { return sameFile(t, caHost.path("/etc/wsca/crl.pem"), nginxCRL) })
-	waitUntil(t, "the first reload", func() bool { return countReloads(reloads) == 1 })
+	waitUntil(t, 10*time.Second, "the sidecar's first copy of crl.pem", func() bool { return sameFile(t, caHost.path("/etc/wsca/crl.pem"), nginxCRL) })
+	waitUntil(t, 10*time.Second, "the first reload", func() bool { return countReloads(reloads) == 1 })
 
 	c := &wsClients{t: t, s: caHost, addr: relayAddr}
 	defer c.closeAll()
@@ -116,7 +116,7 @@ func TestShippedFleetUnitsAsWritten(t *testing.T) {
 	if _, err := os.Stat(caHost.path("/var/lib/wsca-publish/state.json")); err != nil {
 		t.Errorf("wsca-publish.service keeps no CRL state in its StateDirectory: %v", err)
 	}
-	waitUntil(t, "nginx's crl.pem to follow the revocation", func() bool {
+	waitUntil(t, 10*time.Second, "nginx's crl.pem to follow the revocation", func() bool {
 		return sameFile(t, caHost.path("/etc/wsca/crl.pem"), nginxCRL) && countReloads(reloads) == 2
 	})
 	if got := string(readFile(t, reloads)); got != "reload nginx\nreload nginx\n" {
@@ -190,15 +190,4 @@ func writeAs(t *testing.T, s *sandbox, p string, data []byte, mode os.FileMode, 
 func countReloads(path string) int {
 	data, _ := os.ReadFile(path)
 	return bytes.Count(data, []byte("reload nginx\n"))
-}
-
-// waitUntil polls cond every 20 ms for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

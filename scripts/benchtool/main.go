@@ -28,7 +28,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: benchtool ca|relay|publish|echo|report|reload-child|crl-fixture [flags]")
+		fmt.Fprintln(stderr, "usage: benchtool ca|relay|publish|renew|echo|report|reload-child|crl-fixture [flags]")
 		return 2
 	}
 	var err error
@@ -43,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runFixture(args[1:], stdout)
 	case "relay":
 		err = runRelay(args[1:], stdout, stderr)
+	case "renew":
+		err = runRenewBench(args[1:], stdout, stderr)
 	case "echo":
 		err = runEcho(args[1:], stderr)
 	case "publish":
