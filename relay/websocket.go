@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -315,10 +314,10 @@ func (ss *session) start2() {
 	if ss.srv.parker != nil {
 		ss.up.rc, ss.down.rc = rawConnOf(ss.client), rawConnOf(ss.backend)
 	}
-	if _, ok := ss.backend.(*net.TCPConn); ok {
+	if _, ok := ss.backend.(*net.TCPConn); ok && rawReads {
 		ss.down.raw = rawConnOf(ss.backend)
 	}
-	if _, ok := ss.client.(*tls.Conn); ok && ss.tc != nil {
+	if _, ok := ss.client.(*tls.Conn); ok && ss.tc != nil && rawReads {
 		if _, ok := ss.tc.Conn.(*net.TCPConn); ok {
 			ss.up.raw, ss.up.rawTLS = rawConnOf(ss.tc.Conn), ss.tc
 		}
@@ -493,33 +492,6 @@ type drainedError struct{}
 func (drainedError) Error() string   { return "relay: socket drained" }
 func (drainedError) Timeout() bool   { return true }
 func (drainedError) Temporary() bool { return true }
-
-// rawRead reads the non-blocking socket fd into p, unless *drained says it is empty. A read that returns less than
-// len(p) has emptied the socket's receive queue: it sets *drained. c names the connection in errors.
-func rawRead(fd uintptr, p []byte, drained *bool, c net.Conn) (int, error) {
-	if *drained {
-		return 0, errDrained
-	}
-	for {
-		n, err := syscall.Read(int(fd), p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			*drained = true
-			return 0, errDrained
-		case err != nil:
-			return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(),
-				Err: os.NewSyscallError("read", err)}
-		case n == 0:
-			return 0, io.EOF
-		}
-		if n < len(p) {
-			*drained = true
-		}
-		return n, nil
-	}
-}
 
 // park hands the socket to the parker and reports whether the goroutine may end.
 func (d *direction) park() bool {
