@@ -35,56 +35,32 @@ func removeHopHeaders(h http.Header) {
 // serveWebSocket relays a WebSocket opening handshake to the backend and, on 101, hijacks the client connection and
 // hands both sides to a session. It does not use ReverseProxy's upgrade path, whose copier holds two 32 KiB
 // buffers for each connection's whole life.
-func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route, p *peer, remote netip.Addr,
-	start time.Time) {
-	bconn, err := rt.dial(r.Context())
-	if err != nil {
-		s.backendError(w, r, rt, err)
-		s.access(r, p, rt, http.StatusBadGateway, start, 0, 0)
-		return
-	}
-	bconn.SetDeadline(time.Now().Add(backendResponseTimeout)) //nolint:errcheck // a failed deadline shows on I/O
+func (s *Server) serveWebSocket(x *exchange) {
 	// The handshake's buffers are pooled: a fresh request buffer grows by doubling to the ~3 KB of the identity
 	// headers, and with the response reader that was ~16 KB of garbage per connection (GC time in handshakes).
 	hb := s.hdrBufs.Get().(*bytes.Buffer)
 	defer s.putHdrBuf(hb)
-	s.upgradeRequest(hb, r, rt, p, remote)
-	if _, err := bconn.Write(hb.Bytes()); err != nil {
-		bconn.Close()
-		s.backendError(w, r, rt, err)
-		s.access(r, p, rt, http.StatusBadGateway, start, 0, 0)
-		return
-	}
 	br := s.readers.Get().(*bufio.Reader)
-	br.Reset(bconn)
 	defer func() {
 		br.Reset(nil)
 		s.readers.Put(br)
 	}()
-	resp, err := http.ReadResponse(br, r)
+	bconn, resp, err := s.backendHandshake(x, hb, br)
 	if err != nil {
-		bconn.Close()
-		s.backendError(w, r, rt, err)
-		s.access(r, p, rt, http.StatusBadGateway, start, 0, 0)
+		x.backendFailed(err)
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The backend refused the upgrade (auth, 404…): pass its answer on.
 		removeHopHeaders(resp.Header)
 		for k, v := range resp.Header {
-			w.Header()[k] = v
+			x.w.Header()[k] = v
 		}
-		w.WriteHeader(resp.StatusCode)
-		n, _ := io.Copy(w, resp.Body)
+		x.w.WriteHeader(resp.StatusCode)
+		n, _ := io.Copy(x.w, resp.Body)
 		resp.Body.Close()
 		bconn.Close()
-		s.access(r, p, rt, resp.StatusCode, start, 0, n)
-		return
-	}
-	if !headerHasToken(resp.Header, "Upgrade", "websocket") {
-		bconn.Close()
-		s.backendError(w, r, rt, errors.New("backend answered 101 without Upgrade: websocket"))
-		s.access(r, p, rt, http.StatusBadGateway, start, 0, 0)
+		x.done(resp.StatusCode, 0, n)
 		return
 	}
 	bconn.SetDeadline(time.Time{}) //nolint:errcheck
@@ -99,8 +75,39 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		b, _ := br.Peek(n)
 		fromBackend = bytes.Clone(b)
 	}
+	s.startSession(x, bconn, head.Bytes(), fromBackend)
+}
 
-	cconn, cbuf, err := http.NewResponseController(w).Hijack()
+// backendHandshake dials the route's backend, sends it the opening handshake built in hb and reads its answer
+// through br: the connection and the answer, which is either not a 101 or a valid 101 with Upgrade: websocket.
+// On an error the connection is closed.
+func (s *Server) backendHandshake(x *exchange, hb *bytes.Buffer, br *bufio.Reader) (net.Conn, *http.Response,
+	error) {
+	bconn, err := x.rt.dial(x.r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	bconn.SetDeadline(time.Now().Add(backendResponseTimeout)) //nolint:errcheck // a failed deadline shows on I/O
+	s.upgradeRequest(hb, x.r, x.rt, x.p, x.remote)
+	if _, err = bconn.Write(hb.Bytes()); err == nil {
+		br.Reset(bconn)
+		var resp *http.Response
+		if resp, err = http.ReadResponse(br, x.r); err == nil {
+			if resp.StatusCode != http.StatusSwitchingProtocols || headerHasToken(resp.Header, "Upgrade", "websocket") {
+				return bconn, resp, nil
+			}
+			err = errors.New("backend answered 101 without Upgrade: websocket")
+		}
+	}
+	bconn.Close()
+	return nil, nil, err
+}
+
+// startSession hijacks the client connection, sends it the backend's 101 head and the bytes either side sent
+// early, and starts the relay. Past the hijack there is no HTTP answer to give: a failure closes both sides.
+func (s *Server) startSession(x *exchange, bconn net.Conn, head, fromBackend []byte) {
+	r := x.r
+	cconn, cbuf, err := http.NewResponseController(x.w).Hijack()
 	if err != nil {
 		bconn.Close()
 		s.log.Error("cannot hijack client connection", "remote", r.RemoteAddr, "error", err.Error())
@@ -111,9 +118,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		b, _ := cbuf.Reader.Peek(n)
 		fromClient = bytes.Clone(b)
 	}
-	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
-	ss := &session{srv: s, tc: tc, client: cconn, backend: bconn, rt: rt, start: start,
-		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(p), serial: serialStr(p), ua: r.UserAgent()}
+	ss := &session{srv: s, tc: x.tc, client: cconn, backend: bconn, rt: x.rt, start: x.start,
+		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(x.p), serial: serialStr(x.p), ua: r.UserAgent()}
 	ss.pending.Store(2)
 	if !s.addSession(ss) {
 		cconn.Close()
@@ -121,7 +127,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		return
 	}
 	cconn.SetWriteDeadline(time.Now().Add(backendResponseTimeout)) //nolint:errcheck
-	_, err = cconn.Write(head.Bytes())
+	_, err = cconn.Write(head)
 	cconn.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	if err == nil && len(fromBackend) > 0 {
 		err = ss.writeClient(fromBackend)
