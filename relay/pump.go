@@ -37,25 +37,16 @@ type direction struct {
 
 // run copies src to write until either fails, or until src stays idle and the direction parks.
 func (d *direction) run() {
-	ss := d.ss
-	idleAfter := ss.srv.idleAfter
 	var deadline time.Time // the read deadline in force while d.rc != nil
 	var err error
 	for {
-		if d.rc != nil {
-			// Moving the deadline costs a runtime timer update: do it only when less than half of idleAfter
-			// is left, so a busy connection updates it rarely and an idle one parks after ½–1 idleAfter.
-			if now := time.Now(); deadline.Sub(now) < idleAfter/2 {
-				deadline = now.Add(idleAfter)
-				d.src.SetReadDeadline(deadline) //nolint:errcheck // a failed deadline shows in Read
-			}
-		}
+		d.armDeadline(&deadline)
 		var n int
 		var rerr error
 		if d.raw != nil {
 			rerr = d.readRaw(&deadline)
 		} else {
-			n, rerr = d.src.Read(d.small)
+			n, err, rerr = d.pass(d.src.Read)
 		}
 		if n == 0 && d.rc != nil && isTimeout(rerr) {
 			// Idle. A timeout leaves crypto/tls usable (it is a temporary error; a partial record is kept),
@@ -68,26 +59,7 @@ func (d *direction) run() {
 			continue
 		}
 		if isTimeout(rerr) {
-			rerr = nil
-		}
-		buf := d.small
-		var bp *[]byte
-		if n == len(d.small) && rerr == nil {
-			bp = ss.srv.bufs.Get().(*[]byte)
-			buf = *bp
-			copy(buf, d.small)
-			var m int
-			m, rerr = d.src.Read(buf[n:])
-			if isTimeout(rerr) {
-				rerr = nil // the idle deadline: no more data for now
-			}
-			n += m
-		}
-		if n > 0 {
-			err = d.relay(buf[:n])
-		}
-		if bp != nil {
-			ss.srv.bufs.Put(bp)
+			rerr = nil // the idle deadline: no more data for now
 		}
 		if err == nil {
 			err = rerr
@@ -96,6 +68,12 @@ func (d *direction) run() {
 			break
 		}
 	}
+	d.end(err)
+}
+
+// end records why the direction stopped and finishes its half of the session.
+func (d *direction) end(err error) {
+	ss := d.ss
 	side := "backend"
 	if d.fromClient {
 		side = "client"
@@ -107,6 +85,44 @@ func (d *direction) run() {
 	}
 	d.state.Store(dirDone)
 	ss.finish()
+}
+
+// armDeadline moves the idle read deadline of a direction that can park. Moving it costs a runtime timer update:
+// it is done only when less than half of idleAfter is left, so a busy connection updates it rarely and an idle one
+// parks after ½–1 idleAfter.
+func (d *direction) armDeadline(deadline *time.Time) {
+	if d.rc == nil {
+		return
+	}
+	idleAfter := d.ss.srv.idleAfter
+	if now := time.Now(); deadline.Sub(now) < idleAfter/2 {
+		*deadline = now.Add(idleAfter)
+		d.src.SetReadDeadline(*deadline) //nolint:errcheck // a failed deadline shows in the next read or wait
+	}
+}
+
+// pass reads once with read into the small buffer and, when that fills it, once more into a pooled big buffer
+// (more data is then almost certainly waiting: the rest of a TLS record or of a socket buffer), and relays what
+// it read. It returns the bytes read, the relay's error and the last read's error.
+func (d *direction) pass(read func([]byte) (int, error)) (n int, werr, rerr error) {
+	buf := d.small
+	n, rerr = read(buf)
+	var bp *[]byte
+	if rerr == nil && n == len(buf) {
+		bp = d.ss.srv.bufs.Get().(*[]byte)
+		buf = *bp
+		copy(buf, d.small)
+		var m int
+		m, rerr = read(buf[n:])
+		n += m
+	}
+	if n > 0 {
+		werr = d.relay(buf[:n])
+	}
+	if bp != nil {
+		d.ss.srv.bufs.Put(bp)
+	}
+	return n, werr, rerr
 }
 
 // relay accounts for p, read from the source, and writes it to the destination.
@@ -134,8 +150,6 @@ func (d *direction) relay(p []byte) error {
 // them), so no data is missed. A plain TCP source is read here with read(2); a TLS source through crypto/tls, whose
 // reads of the socket land in trackedConn.Read in raw mode (see rawRead).
 func (d *direction) readRaw(deadline *time.Time) error {
-	ss := d.ss
-	idleAfter := ss.srv.idleAfter
 	var err error
 	var fd uintptr
 	drained := false
@@ -151,32 +165,11 @@ func (d *direction) readRaw(deadline *time.Time) error {
 			tc.rawFD, tc.drained = f, false
 		}
 		for {
-			if d.rc != nil {
-				if now := time.Now(); deadline.Sub(now) < idleAfter/2 {
-					*deadline = now.Add(idleAfter)
-					d.src.SetReadDeadline(*deadline) //nolint:errcheck // a failed deadline shows in the wait
-				}
-			}
-			buf := d.small
-			n, e := read(buf)
-			var bp *[]byte
-			if e == nil && n == len(buf) {
-				// A full small buffer: more is almost certainly waiting; read it in one go.
-				bp = ss.srv.bufs.Get().(*[]byte)
-				buf = *bp
-				copy(buf, d.small)
-				m, e2 := read(buf[n:])
-				n += m
-				e = e2
-			}
-			if n > 0 {
-				err = d.relay(buf[:n])
-			}
-			if bp != nil {
-				ss.srv.bufs.Put(bp)
-			}
+			d.armDeadline(deadline)
+			_, werr, e := d.pass(read)
 			switch {
-			case err != nil:
+			case werr != nil:
+				err = werr
 				return true
 			case errors.Is(e, errDrained):
 				return false // wait for the next edge
