@@ -8,12 +8,67 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // watchInterval is how often the file watcher stats the configuration, certificate, CA and CRL files: small enough
 // that a new CRL cuts a revoked session within one second, cheap enough (a few stat calls) to ignore.
 const watchInterval = 250 * time.Millisecond
+
+// loader owns the relay's files between reloads: the configuration file as last read (its path, the digest of its
+// content and its restart-only settings), the lock that runs one reload at a time, and the watcher's stop and done
+// signals. The certificate, key, CA and CRL files' digests travel with the generation that loaded them
+// (material.digests), so the watcher compares each file with what is in force.
+type loader struct {
+	configPath   string // "" when the Server was not built from a file
+	configDigest atomic.Pointer[[sha256.Size]byte]
+	restart      *restartOnly // the restart-only settings as last read from configPath (guarded by mu)
+	mu           sync.Mutex   // one reload at a time
+	watchStop    chan struct{}
+	watchDone    chan struct{}
+}
+
+// newLoader records the configuration file's current digest and restart-only settings (path "": none).
+func newLoader(path string) *loader {
+	l := &loader{configPath: path, watchStop: make(chan struct{}), watchDone: make(chan struct{})}
+	if path == "" {
+		return l
+	}
+	cfg, digest, err := l.readConfig()
+	if digest != nil {
+		l.configDigest.Store(digest)
+	}
+	if err == nil {
+		r := restartOf(cfg)
+		l.restart = &r
+	}
+	return l
+}
+
+// readConfig reads and parses the configuration file. The digest is that of the bytes read, nil when the file could
+// not be read; the Config is nil on any error.
+func (l *loader) readConfig() (*Config, *[sha256.Size]byte, error) {
+	data, err := os.ReadFile(l.configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := sha256.Sum256(data)
+	cfg, err := ParseConfig(data, filepath.Dir(l.configPath))
+	if err != nil {
+		return nil, &d, err
+	}
+	cfg.path = l.configPath
+	return cfg, &d, nil
+}
+
+// stopWatch stops the watcher and waits for it (watchDone must be closed by the watcher, or by Shutdown when the
+// watcher never started).
+func (l *loader) stopWatch() {
+	close(l.watchStop)
+	<-l.watchDone
+}
 
 // Reload re-reads the configuration file (when the Server was built from LoadConfig), the server certificate and
 // key, the client CA bundle and the CRL file, and swaps them in without dropping connections. Open sessions are then
@@ -31,36 +86,28 @@ func (s *Server) Reload() error { return s.reload(nil) }
 // reload is Reload with, from the CRL URL's poller, a newly downloaded CRL body (nil: the CRL in force, or the
 // CRL file). It returns an error when that body was refused (verification or rollback): the poller counts it.
 func (s *Server) reload(offered []byte) error {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
+	s.files.mu.Lock()
+	defer s.files.mu.Unlock()
 	start := time.Now()
 	old := s.mat.Load()
 	cfg := old.cfg
 	var digest *[sha256.Size]byte
 	var cfgErr error
-	if s.configPath != "" {
+	if s.files.configPath != "" {
 		// A broken configuration file must not block the other reloads (above all a new CRL): it is reported
 		// and the last good configuration is used with freshly read certificate, CA and CRL files.
-		data, err := os.ReadFile(s.configPath)
-		if err == nil {
-			d := sha256.Sum256(data)
-			digest = &d
-			var next *Config
-			if next, err = ParseConfig(data, filepath.Dir(s.configPath)); err == nil {
-				next.path = s.configPath
-				cfg = next
-			}
-		}
+		next, d, err := s.files.readConfig()
 		if err != nil {
-			cfgErr = fmt.Errorf("%s: %w", s.configPath, err)
+			cfgErr = fmt.Errorf("%s: %w", s.files.configPath, err)
 			s.metrics.reload("error")
 			s.log.Error("relay config rejected, keeping the previous one", "error", err.Error())
 		} else {
+			cfg, digest = next, d
 			// Settings bound to the listeners stay as running (including command-line overrides); say so
 			// only when the file really changed them.
 			fr := restartOf(cfg)
-			s.warnRestartOnly(s.fileRestart, fr, old.cfg)
-			s.fileRestart = &fr
+			s.warnRestartOnly(s.files.restart, fr, old.cfg)
+			s.files.restart = &fr
 			keepRestartOnly(cfg, old.cfg)
 			s.keepCRLSource(old.cfg, cfg)
 		}
@@ -76,7 +123,7 @@ func (s *Server) reload(offered []byte) error {
 	s.prepare(m)
 	s.mat.Store(m)
 	if digest != nil && cfgErr == nil {
-		s.configDigest.Store(digest)
+		s.files.configDigest.Store(digest)
 	}
 	if cfgErr == nil {
 		s.metrics.reload("ok")
@@ -134,10 +181,10 @@ func (s *Server) logCRLState(m *material, level slog.Level, msg string, args ...
 }
 
 // watchedFiles returns the files whose change triggers a reload.
-func (s *Server) watchedFiles(m *material) []string {
+func (l *loader) watchedFiles(m *material) []string {
 	files := make([]string, 0, len(m.digests)+1)
-	if s.configPath != "" {
-		files = append(files, s.configPath)
+	if l.configPath != "" {
+		files = append(files, l.configPath)
 	}
 	for name := range m.digests {
 		files = append(files, name)
@@ -145,6 +192,7 @@ func (s *Server) watchedFiles(m *material) []string {
 	return files
 }
 
+// fileSig is the metadata the watcher compares between two looks at a file.
 type fileSig struct {
 	mod  time.Time
 	size int64
@@ -155,51 +203,58 @@ type fileSig struct {
 // generation loaded. Polling (instead of inotify) survives the atomic renames that `wsca crl` and editors do, works
 // on every platform, and costs a handful of stat calls per interval.
 func (s *Server) watch() {
-	defer close(s.watchDone)
+	defer close(s.files.watchDone)
 	seen := make(map[string]fileSig)
 	var clock crlClock
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.watchStop:
+		case <-s.files.watchStop:
 			return
 		case <-t.C:
 		}
 		m := s.mat.Load()
 		s.tickCRLClock(&clock, m)
-		changed := false
-		for _, name := range s.watchedFiles(m) {
-			var sig fileSig
-			if fi, err := os.Stat(name); err == nil {
-				sig = fileSig{mod: fi.ModTime(), size: fi.Size(), ok: true}
-			}
-			prev, known := seen[name]
-			seen[name] = sig
-			if known && prev == sig {
-				continue
-			}
-			// Metadata changed (or first look): compare content with what is loaded, so that a touch or a
-			// rewrite with identical bytes does not reload.
-			data, err := os.ReadFile(name)
-			if err != nil {
-				if known {
-					changed = true // vanished: let Reload report it
-				}
-				continue
-			}
-			want, have := sha256.Sum256(data), m.digests[name]
-			if name == s.configPath {
-				if d := s.configDigest.Load(); d != nil {
-					have = *d
-				}
-			}
-			if want != have {
-				changed = true
-			}
-		}
-		if changed {
+		if s.files.changed(seen, m) {
 			s.Reload() //nolint:errcheck // logged and counted by Reload
 		}
 	}
+}
+
+// changed looks at every watched file and reports whether one differs in content from what m (or, for the
+// configuration file, the last good read of it) loaded, or vanished. seen keeps each file's metadata between calls,
+// so that only a file whose metadata moved is read and hashed.
+func (l *loader) changed(seen map[string]fileSig, m *material) bool {
+	changed := false
+	for _, name := range l.watchedFiles(m) {
+		var sig fileSig
+		if fi, err := os.Stat(name); err == nil {
+			sig = fileSig{mod: fi.ModTime(), size: fi.Size(), ok: true}
+		}
+		prev, known := seen[name]
+		seen[name] = sig
+		if known && prev == sig {
+			continue
+		}
+		// Metadata changed (or first look): compare content with what is loaded, so that a touch or a rewrite
+		// with identical bytes does not reload.
+		data, err := os.ReadFile(name)
+		if err != nil {
+			if known {
+				changed = true // vanished: let Reload report it
+			}
+			continue
+		}
+		want, have := sha256.Sum256(data), m.digests[name]
+		if name == l.configPath {
+			if d := l.configDigest.Load(); d != nil {
+				have = *d
+			}
+		}
+		if want != have {
+			changed = true
+		}
+	}
+	return changed
 }

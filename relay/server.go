@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,14 +33,10 @@ type Server struct {
 	hdrBufs sync.Pool // *bytes.Buffer for a WebSocket handshake's request to the backend and answer to the client
 	readers sync.Pool // *bufio.Reader for a backend's handshake response
 
-	configPath   string
-	configDigest atomic.Pointer[[sha256.Size]byte]
-	fileRestart  *restartOnly // the restart-only settings as last read from configPath (guarded by reloadMu)
+	files *loader // the configuration file as last read, the reload lock and the file watcher (reload.go)
 
 	httpSrv    *http.Server
 	metricsSrv *http.Server
-
-	reloadMu sync.Mutex // one reload at a time
 
 	mu       sync.Mutex
 	conns    map[*trackedConn]struct{} // connections with a verified client certificate
@@ -54,9 +47,7 @@ type Server struct {
 	// idleAfter is how long a relay direction waits in Read before parking (defaultIdleAfter; tests shorten it).
 	idleAfter time.Duration
 
-	watchOnce sync.Once
-	watchStop chan struct{}
-	watchDone chan struct{}
+	startOnce sync.Once // Serve's first call starts the parker, the file watcher and the CRL poller
 
 	crl *crlState // rollback watermark and, with a CRL URL, its poller (crlsource.go)
 }
@@ -71,29 +62,17 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		log:        logger,
-		metrics:    newMetrics(),
-		now:        time.Now,
-		idleAfter:  defaultIdleAfter,
-		configPath: cfg.path,
-		conns:      make(map[*trackedConn]struct{}),
-		sessions:   make(map[*session]struct{}),
-		watchStop:  make(chan struct{}),
-		watchDone:  make(chan struct{}),
+		log:       logger,
+		metrics:   newMetrics(),
+		now:       time.Now,
+		idleAfter: defaultIdleAfter,
+		files:     newLoader(cfg.path),
+		conns:     make(map[*trackedConn]struct{}),
+		sessions:  make(map[*session]struct{}),
 	}
 	s.bufs.New = func() any { b := make([]byte, bigBufSize); return &b }
 	s.hdrBufs.New = func() any { return bytes.NewBuffer(make([]byte, 0, 4096)) }
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, 4096) }
-	if s.configPath != "" {
-		if data, err := os.ReadFile(s.configPath); err == nil {
-			d := sha256.Sum256(data)
-			s.configDigest.Store(&d)
-			if fc, err := ParseConfig(data, filepath.Dir(s.configPath)); err == nil {
-				r := restartOf(fc)
-				s.fileRestart = &r
-			}
-		}
-	}
 	m, err := s.initCRL(cfg)
 	if err != nil {
 		return nil, err
@@ -157,7 +136,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if cfg.MaxConnections > 0 {
 		ll.sem = make(chan struct{}, cfg.MaxConnections)
 	}
-	s.watchOnce.Do(func() {
+	s.startOnce.Do(func() {
 		s.parker = newParker() // set before the first connection is accepted
 		go s.watch()
 		s.startCRLPoll()
@@ -221,9 +200,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if already {
 		return ErrServerClosed
 	}
-	s.watchOnce.Do(func() { close(s.watchDone) }) // the watcher never started
-	close(s.watchStop)
-	<-s.watchDone
+	s.startOnce.Do(func() { close(s.files.watchDone) }) // the watcher never started
+	s.files.stopWatch()
 	s.stopCRLPoll()
 
 	grace := s.mat.Load().cfg.ShutdownGrace.D()
