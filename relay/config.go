@@ -313,8 +313,24 @@ func (c *Config) resolvePaths(baseDir string) {
 // Validate checks the configuration without touching the files it names (New loads them). Every error wraps
 // ErrInvalidConfig and names the offending key.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var p problems
+	c.checkListenersAndFiles(&p)
+	c.checkLimitsAndLog(&p)
+	c.checkRoutes(&p)
+	if len(p) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(p...))
+	}
+	return nil
+}
+
+// problems collects what Validate finds, in the order of the file, so that one run names every mistake.
+type problems []error
+
+func (p *problems) bad(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
+
+// checkListenersAndFiles checks the listen addresses and the files the relay loads: TLS, client CA, CRL.
+func (c *Config) checkListenersAndFiles(p *problems) {
+	bad := p.bad
 	checkAddr := func(key, addr string) {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("%s: %q is not host:port", key, addr)
@@ -352,6 +368,11 @@ func (c *Config) Validate() error {
 	if c.VerifyDepth < 1 || c.VerifyDepth > maxVerifyDepth {
 		bad("verify_depth: %d is outside 1..%d", c.VerifyDepth, maxVerifyDepth)
 	}
+}
+
+// checkLimitsAndLog checks the connection limits, the log settings and strip_headers.
+func (c *Config) checkLimitsAndLog(p *problems) {
+	bad := p.bad
 	if c.MaxConnections < 0 {
 		bad("max_connections: %d is negative", c.MaxConnections)
 	}
@@ -377,6 +398,11 @@ func (c *Config) Validate() error {
 			bad("strip_headers: %q is not a header name (letters, digits, '-', '_', optionally ending in '*')", n)
 		}
 	}
+}
+
+// checkRoutes checks each route: path, backend and policy.
+func (c *Config) checkRoutes(probs *problems) {
+	bad := probs.bad
 	if len(c.Routes) == 0 {
 		bad("routes: at least one route is required")
 	}
@@ -405,10 +431,6 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
-	}
-	return nil
 }
 
 // NewLogger returns a slog.Logger writing to w in the configured format and level.
