@@ -81,27 +81,27 @@ func (ss *session) start2() {
 	go ss.down.run()
 }
 
+// writeBackend relays p to the backend; writeClient to the client. Each write is serialized with the frames the
+// relay injects itself and fed to that stream's frame tracker.
 func (ss *session) writeBackend(p []byte) error {
-	ss.bwmu.Lock()
-	defer ss.bwmu.Unlock()
-	n, err := ss.backend.Write(p)
-	if err != nil {
-		ss.bframes.broken = true
-		return err
-	}
-	ss.bframes.feed(p[:n])
-	return nil
+	return writeTracked(&ss.bwmu, ss.backend, &ss.bframes, p)
 }
 
 func (ss *session) writeClient(p []byte) error {
-	ss.wmu.Lock()
-	defer ss.wmu.Unlock()
-	n, err := ss.client.Write(p)
+	return writeTracked(&ss.wmu, ss.client, &ss.frames, p)
+}
+
+// writeTracked writes p to c under mu and feeds what was written to f; a failed write leaves f broken (the stream's
+// position is unknown: the relay never injects a frame into it again).
+func writeTracked(mu *sync.Mutex, c net.Conn, f *frameTracker, p []byte) error {
+	mu.Lock()
+	defer mu.Unlock()
+	n, err := c.Write(p)
 	if err != nil {
-		ss.frames.broken = true
+		f.broken = true
 		return err
 	}
-	ss.frames.feed(p[:n])
+	f.feed(p[:n])
 	return nil
 }
 
