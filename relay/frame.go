@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 )
 
@@ -21,6 +22,21 @@ func closeFrame(code uint16, reason string) []byte {
 	f[1] = byte(2 + len(reason))
 	binary.BigEndian.PutUint16(f[2:], code)
 	return append(f, reason...)
+}
+
+// maskedCloseFrame is closeFrame as a client sends it: with the mask bit and a random masking key.
+func maskedCloseFrame(code uint16, reason string) []byte {
+	f := closeFrame(code, reason)
+	payload := f[2:]
+	var key [4]byte
+	rand.Read(key[:]) //nolint:errcheck // crypto/rand.Read does not fail (Go 1.24+)
+	out := make([]byte, 0, len(f)+4)
+	out = append(out, f[0], f[1]|0x80)
+	out = append(out, key[:]...)
+	for i, b := range payload {
+		out = append(out, b^key[i%4])
+	}
+	return out
 }
 
 // frameTracker follows RFC 6455 §5.2 frame boundaries in a byte stream without buffering payloads: it reads each
