@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/wsca/wsca/crlsync"
 )
 
 // Defaults applied by ParseConfig and NewSimpleConfig to keys left unset.
@@ -32,10 +27,6 @@ const (
 	// maxVerifyDepth bounds verify_depth: deeper chains are a configuration mistake, not a PKI.
 	maxVerifyDepth = 8
 )
-
-// ErrInvalidConfig is wrapped by every error that Validate, ParseConfig and LoadConfig return for a configuration
-// that is well-formed YAML but not a usable relay configuration.
-var ErrInvalidConfig = errors.New("invalid relay configuration")
 
 // Duration is a time.Duration written in YAML as a Go duration string ("10m", "1h30m", "500ms"). A bare number is
 // rejected: "600" could mean seconds or nanoseconds, and guessing wrong silently changes a timeout.
@@ -310,107 +301,6 @@ func (c *Config) resolvePaths(baseDir string) {
 	}
 }
 
-// Validate checks the configuration without touching the files it names (New loads them). Every error wraps
-// ErrInvalidConfig and names the offending key.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	checkAddr := func(key, addr string) {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			bad("%s: %q is not host:port", key, addr)
-		}
-	}
-	if c.Listen == "" {
-		bad("listen: missing")
-	} else {
-		checkAddr("listen", c.Listen)
-	}
-	if c.MetricsListen != "" {
-		checkAddr("metrics_listen", c.MetricsListen)
-	}
-	if c.TLS.Cert == "" || c.TLS.Key == "" {
-		bad("tls: cert and key are required")
-	}
-	if _, err := cipherSuiteIDs(c.TLS.CipherSuites); err != nil {
-		bad("%v", err)
-	}
-	if c.ClientCA == "" {
-		bad("client_ca: missing (the client CA bundle, e.g. ca.crt)")
-	}
-	if c.CRL == "" {
-		bad("crl: missing (the relay refuses to run without revocation checking)")
-	} else if crlsync.IsURL(c.CRL) {
-		if _, err := crlsync.ParseURL(c.CRL); err != nil {
-			bad("crl: %v", err)
-		}
-		if c.StateDir == "" {
-			bad("state_dir: required with a CRL URL (where the relay caches the last good CRL and its CRL numbers)")
-		}
-	} else if strings.Contains(c.CRL, "://") {
-		bad("crl: %q: a URL must be http:// or https://", c.CRL)
-	}
-	if c.VerifyDepth < 1 || c.VerifyDepth > maxVerifyDepth {
-		bad("verify_depth: %d is outside 1..%d", c.VerifyDepth, maxVerifyDepth)
-	}
-	if c.MaxConnections < 0 {
-		bad("max_connections: %d is negative", c.MaxConnections)
-	}
-	if c.MaxConnectionsPerAddress < 0 {
-		bad("max_connections_per_address: %d is negative", c.MaxConnectionsPerAddress)
-	}
-	if c.MaxConnections == 0 && c.ReservedConnections > 0 {
-		bad("reserved_connections: %d needs max_connections", c.ReservedConnections)
-	} else if c.ReservedConnections < 0 || c.MaxConnections > 0 && c.ReservedConnections >= c.MaxConnections {
-		bad("reserved_connections: %d must be at least 0 and below max_connections (%d)", c.ReservedConnections,
-			c.MaxConnections)
-	}
-	switch c.Log.Format {
-	case "", "text", "json":
-	default:
-		bad("log.format: %q is not text or json", c.Log.Format)
-	}
-	if _, err := parseLevel(c.Log.Level); err != nil {
-		bad("log.level: %v", err)
-	}
-	for _, n := range c.StripHeaders {
-		if !validHeaderPattern(n) {
-			bad("strip_headers: %q is not a header name (letters, digits, '-', '_', optionally ending in '*')", n)
-		}
-	}
-	if len(c.Routes) == 0 {
-		bad("routes: at least one route is required")
-	}
-	seen := make(map[string]bool)
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		where := fmt.Sprintf("routes[%d]", i)
-		if !strings.HasPrefix(r.Path, "/") {
-			bad("%s.path: %q must start with /", where, r.Path)
-		} else {
-			p := normalizePrefix(r.Path)
-			if seen[p] {
-				bad("%s.path: %q is a duplicate", where, r.Path)
-			}
-			seen[p] = true
-		}
-		if _, err := parseBackend(r.Backend); err != nil {
-			bad("%s.backend: %v", where, err)
-		}
-		if !r.RequiresClientCert() && len(r.AllowCN)+len(r.AllowOU)+len(r.AllowEmail)+len(r.AllowURI) > 0 {
-			bad("%s: allow_cn/allow_ou/allow_email/allow_uri need require_client_cert: true", where)
-		}
-		for _, s := range r.AllowCIDR {
-			if _, err := parsePrefix(s); err != nil {
-				bad("%s.allow_cidr: %v", where, err)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
-	}
-	return nil
-}
-
 // NewLogger returns a slog.Logger writing to w in the configured format and level.
 func (l LogConfig) NewLogger(w io.Writer) (*slog.Logger, error) {
 	lvl, err := parseLevel(l.Level)
@@ -448,41 +338,4 @@ func normalizePrefix(p string) string {
 		p = p[:len(p)-1]
 	}
 	return p
-}
-
-func parseBackend(s string) (*url.URL, error) {
-	if s == "" {
-		return nil, errors.New("missing")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q: %w", s, err)
-	}
-	switch u.Scheme {
-	case "ws", "wss", "http", "https":
-	default:
-		return nil, fmt.Errorf("%q: scheme must be ws, wss, http or https", s)
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%q: missing host", s)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%q: user info, query and fragment are not allowed", s)
-	}
-	return u, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

@@ -24,7 +24,8 @@ const (
 )
 
 // crlState is the relay's side of package crlsync: the rollback watermark (both CRL kinds) and, with a CRL URL,
-// the poller's source. Reloads read it under reloadMu; the counters are read by the metrics handler.
+// the poller's source. Reloads read it under the loader's lock (files.mu); the counters are read by the metrics
+// handler.
 type crlState struct {
 	wm        *crlsync.Watermark
 	rollbacks atomic.Uint64

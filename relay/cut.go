@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"crypto/rand"
 	"time"
 )
 
@@ -59,19 +58,4 @@ func (ss *session) closeBackend(code uint16, reason string) bool {
 	ss.backend.SetWriteDeadline(time.Now().Add(injectTimeout)) //nolint:errcheck // a failed deadline shows in Write
 	_, err := ss.backend.Write(maskedCloseFrame(code, reason))
 	return err == nil
-}
-
-// maskedCloseFrame is closeFrame as a client sends it: with the mask bit and a random masking key.
-func maskedCloseFrame(code uint16, reason string) []byte {
-	f := closeFrame(code, reason)
-	payload := f[2:]
-	var key [4]byte
-	rand.Read(key[:]) //nolint:errcheck // crypto/rand.Read does not fail (Go 1.24+)
-	out := make([]byte, 0, len(f)+4)
-	out = append(out, f[0], f[1]|0x80)
-	out = append(out, key[:]...)
-	for i, b := range payload {
-		out = append(out, b^key[i%4])
-	}
-	return out
 }

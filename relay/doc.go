@@ -1,6 +1,6 @@
-// Package relay is the mTLS-gated WebSocket relay behind `wsca serve`: a TLS 1.2+ listener that verifies client
-// certificates against a private CA and its CRLs, applies per-route policy, and relays WebSocket upgrades (and plain
-// HTTP, where a route allows it) to backends, with identity headers.
+// Package relay is the mTLS-gated WebSocket relay behind `wsca serve`. It is a TLS 1.2+ listener that verifies
+// client certificates against a private CA and its CRLs, applies per-route policy, and relays WebSocket upgrades (and
+// plain HTTP, where a route allows it) to backends, with identity headers.
 //
 // Verification runs in tls.Config.VerifyConnection, which crypto/tls also calls on resumed sessions, so a session
 // ticket issued before a revocation does not get a revoked client back in. The certificate is requested, not
@@ -26,4 +26,8 @@
 // a pooled 32 KiB buffer only while data flows, and after two idle seconds it parks (on Linux): its goroutine ends
 // and one epoll waiter per server restarts it when data arrives. An idle session then costs its TLS and TCP state
 // and about 1 KiB of relay state — no goroutine, no copy buffer.
+//
+// One file per concern: server.go (Server, Serve, Shutdown), handshake.go (TLS and VerifyConnection), reload.go
+// (Reload and the loader that owns and watches the files), handler.go (ServeHTTP over a per-request exchange),
+// upgrade.go, session.go, pump.go, frame.go; docs/architecture.md has the full list.
 package relay

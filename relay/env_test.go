@@ -313,3 +313,15 @@ func (e *testEnv) waitMetric(line string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// readErr starts a read on c and returns a channel with its error.
+func readErr(c *websocket.Conn) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _, err := c.Read(ctx)
+		ch <- err
+	}()
+	return ch
+}

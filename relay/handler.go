@@ -26,50 +26,84 @@ type reqInfo struct {
 	body   *countingBody // the client's request body, nil without one
 }
 
+// exchange is one request on its way through ServeHTTP: what every exit needs to answer and log it. Its exits are
+// fail (a refusal the relay answers itself), backendFailed (502) and done (the access line of any other outcome).
+type exchange struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	tc     *trackedConn // nil only in tests that bypass the listener
+	p      *peer        // nil: no client certificate
+	rt     *route       // nil until a route matched
+	remote netip.Addr
+	start  time.Time
+}
+
 // ServeHTTP routes one request: path sanity, route match, per-request revocation re-check, route policy, then a
 // WebSocket relay or a plain reverse-proxied request. Every refusal is answered with a short plain-text reason and
 // logged with its exact reason.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
-	var p *peer
-	if tc != nil {
-		p = tc.peer
+	x := &exchange{s: s, w: w, r: r, start: time.Now()}
+	x.tc, _ = r.Context().Value(connKey{}).(*trackedConn)
+	if x.tc != nil {
+		x.p = x.tc.peer
 	}
-	remote := remoteAddr(r)
-	m := s.mat.Load()
+	x.remote = remoteAddr(r)
+	if !x.admit(s.mat.Load()) {
+		return
+	}
+	rt := x.rt
+	switch {
+	case isWebSocketUpgrade(r) && (r.ContentLength != 0 || len(r.TransferEncoding) > 0):
+		// An opening handshake has no body (RFC 6455 §4.1); one with a body is an attempt to smuggle bytes.
+		x.fail(http.StatusBadRequest, "bad_request", "WebSocket handshake with a body")
+	case isWebSocketUpgrade(r):
+		s.serveWebSocket(x)
+	case headerHasToken(r.Header, "Connection", "upgrade"):
+		x.fail(http.StatusBadRequest, "bad_request", "only WebSocket upgrades are relayed")
+	case rt.cfg.IsWebSocketOnly():
+		// RFC 9110 §15.5.22: 426 with the protocol to switch to.
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		x.fail(http.StatusUpgradeRequired, "", rt.cfg.Path+" accepts WebSocket connections only")
+	default:
+		s.serveProxy(x)
+	}
+}
 
-	if p == nil && tc != nil && tc.lim.lim != nil && tc.lim.lim.overShare() {
+// admit runs the checks every request passes before it is relayed — connection share, path, route, revocation,
+// route policy — and sets x.rt. On a refusal it answers through fail and returns false.
+func (x *exchange) admit(m *material) bool {
+	s, r, p := x.s, x.r, x.p
+	if p == nil && x.tc != nil && x.tc.lim.lim != nil && x.tc.lim.lim.overShare() {
 		s.metrics.refused(limitReserved)
-		s.refuse(w, r, nil, nil, http.StatusServiceUnavailable, "limit_reserved",
-			"too many connections without a client certificate", start)
-		return
+		x.fail(http.StatusServiceUnavailable, "limit_reserved", "too many connections without a client certificate")
+		return false
 	}
-
 	if msg := checkRequestPath(r); msg != "" {
-		s.refuse(w, r, p, nil, http.StatusBadRequest, "bad_request", msg, start)
-		return
+		x.fail(http.StatusBadRequest, "bad_request", msg)
+		return false
 	}
-	rt := m.match(r.URL.Path)
-	if rt == nil {
-		s.refuse(w, r, p, nil, http.StatusNotFound, "no_route", "no route for this path", start)
-		return
+	if x.rt = m.match(r.URL.Path); x.rt == nil {
+		x.fail(http.StatusNotFound, "no_route", "no route for this path")
+		return false
 	}
+	rt := x.rt
 	if msg := ambiguousPath(r.URL.Path); msg != "" && !rt.cfg.AllowAmbiguousPaths {
-		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", msg, start)
-		return
+		x.fail(http.StatusBadRequest, "bad_request", msg)
+		return false
 	}
 	if p != nil {
 		// A keep-alive connection may outlive a reload: re-check it on every request, an O(1) lookup per CA.
 		if rej := m.recheck(p, s.now(), false); rej != nil {
 			rej.CN = cnOf(p)
-			w.Header().Set("Connection", "close")
+			x.w.Header().Set("Connection", "close")
 			s.logReject(r.RemoteAddr, rt.cfg.Path, rej)
-			s.refuse(w, r, p, rt, http.StatusForbidden, "", "client certificate revoked", start)
-			return
+			x.fail(http.StatusForbidden, "", "client certificate revoked")
+			return false
 		}
 	}
-	if reason, detail := rt.authorize(p, remote); reason != "" {
+	if reason, detail := rt.authorize(p, x.remote); reason != "" {
 		s.logReject(r.RemoteAddr, rt.cfg.Path, &RejectError{Reason: reason, Subject: subjectOf(p), CN: cnOf(p),
 			Serial: serialOf(p), Err: errors.New(detail)}, slog.String("path", r.URL.Path))
 		s.metrics.policy(reason)
@@ -77,25 +111,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason == ReasonNoCertificate {
 			msg = "client certificate required"
 		}
-		s.refuse(w, r, p, rt, http.StatusForbidden, "", msg, start)
-		return
+		x.fail(http.StatusForbidden, "", msg)
+		return false
 	}
-	switch {
-	case isWebSocketUpgrade(r) && (r.ContentLength != 0 || len(r.TransferEncoding) > 0):
-		// An opening handshake has no body (RFC 6455 §4.1); one with a body is an attempt to smuggle bytes.
-		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", "WebSocket handshake with a body", start)
-	case isWebSocketUpgrade(r):
-		s.serveWebSocket(w, r, rt, p, remote, start)
-	case headerHasToken(r.Header, "Connection", "upgrade"):
-		s.refuse(w, r, p, rt, http.StatusBadRequest, "bad_request", "only WebSocket upgrades are relayed", start)
-	case rt.cfg.IsWebSocketOnly():
-		// RFC 9110 §15.5.22: 426 with the protocol to switch to.
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Connection", "Upgrade")
-		s.refuse(w, r, p, rt, http.StatusUpgradeRequired, "", rt.cfg.Path+" accepts WebSocket connections only", start)
-	default:
-		s.serveProxy(w, r, rt, p, remote, start)
+	return true
+}
+
+// fail answers status with a one-line plain-text body and writes the access line. A non-empty reason also logs
+// the refusal with msg as its detail (refusals logged elsewhere, with their certificate, pass "").
+func (x *exchange) fail(status int, reason, msg string) {
+	r, w := x.r, x.w
+	if reason != "" {
+		x.s.log.Info("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", status, "reason", reason,
+			"detail", msg)
 	}
+	if x.p == nil {
+		// A client without a certificate gets its answer and loses the connection: a refused anonymous
+		// keep-alive must not hold a slot (issue 11 §1).
+		w.Header().Set("Connection", "close")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	n, _ := io.WriteString(w, fmt.Sprintf("%d %s: %s\n", status, http.StatusText(status), msg))
+	x.done(status, 0, int64(n))
+}
+
+// backendFailed answers 502 for a backend that could not be reached or answered wrongly, and writes the access line.
+func (x *exchange) backendFailed(err error) {
+	x.s.backendError(x.w, x.r, x.rt, err)
+	x.done(http.StatusBadGateway, 0, 0)
+}
+
+// done writes the access line of the finished request: in and out are the body bytes either way.
+func (x *exchange) done(status int, in, out int64) {
+	x.s.access(x.r, x.p, x.rt, status, x.start, in, out)
 }
 
 // checkRequestPath refuses request targets that could reach another route's backend after normalization there:
@@ -127,25 +177,6 @@ func remoteAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
-}
-
-// refuse answers an error status with a one-line plain-text body and writes the access line.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *peer, rt *route, status int, reason, msg string,
-	start time.Time) {
-	if reason != "" {
-		s.log.Info("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", status, "reason", reason,
-			"detail", msg)
-	}
-	if p == nil {
-		// A client without a certificate gets its answer and loses the connection: a refused anonymous
-		// keep-alive must not hold a slot (issue 11 §1).
-		w.Header().Set("Connection", "close")
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	n, _ := io.WriteString(w, fmt.Sprintf("%d %s: %s\n", status, http.StatusText(status), msg))
-	s.access(r, p, rt, status, start, 0, int64(n))
 }
 
 // logReject writes the rejection line: the reason, and the certificate that was refused, under the same keys as
@@ -229,24 +260,25 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, rt *route,
 }
 
 // serveProxy relays a plain HTTP request through the route's ReverseProxy.
-func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *route, p *peer, remote netip.Addr,
-	start time.Time) {
-	cw := &countingWriter{ResponseWriter: w}
+func (s *Server) serveProxy(x *exchange) {
+	cw := &countingWriter{ResponseWriter: x.w}
 	var in atomic.Int64
 	var body *countingBody
+	r := x.r
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &countingBody{ReadCloser: r.Body, n: &in}
 		r.Body = body
 	}
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{peer: p, remote: remote, body: body}))
-	rt.proxy.ServeHTTP(cw, r)
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{peer: x.p, remote: x.remote, body: body}))
+	x.rt.proxy.ServeHTTP(cw, r)
 	status := cw.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	s.metrics.bytesIn.Add(uint64(in.Load()))
 	s.metrics.bytesOut.Add(uint64(cw.n))
-	s.access(r, p, rt, status, start, in.Load(), cw.n)
+	x.r = r
+	x.done(status, in.Load(), cw.n)
 }
 
 // rewrite builds the outbound request of a plain proxied request. ReverseProxy has already removed hop-by-hop

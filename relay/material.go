@@ -95,56 +95,85 @@ func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte) (*material, er
 	}
 	m := &material{cfg: cfg, loaded: now, digests: make(map[string][sha256.Size]byte),
 		caByRaw: make(map[string]*x509.Certificate), vcache: new(sync.Map)}
-	read := func(what, name string) ([]byte, error) {
-		data, err := os.ReadFile(name)
+	if err := m.loadServerCert(now); err != nil {
+		return nil, err
+	}
+	if err := m.loadClientCAs(); err != nil {
+		return nil, err
+	}
+	if err := m.loadCRL(crlData); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Routes {
+		rt, err := compileRoute(m, &cfg.Routes[i])
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", what, err)
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		m.digests[name] = sha256.Sum256(data)
-		return data, nil
+		m.routes = append(m.routes, rt)
 	}
+	slices.SortStableFunc(m.routes, func(a, b *route) int { return len(b.prefix) - len(a.prefix) })
+	return m, nil
+}
 
-	certPEM, err := read("server certificate", cfg.TLS.Cert)
+// read reads one of the generation's files and records its digest, which the file watcher compares.
+func (m *material) read(what, name string) ([]byte, error) {
+	data, err := os.ReadFile(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
-	keyPEM, err := read("server key", cfg.TLS.Key)
+	m.digests[name] = sha256.Sum256(data)
+	return data, nil
+}
+
+// loadServerCert loads the server certificate and key, and refuses a certificate without serverAuth or expired.
+func (m *material) loadServerCert(now time.Time) error {
+	cfg := m.cfg
+	certPEM, err := m.read("server certificate", cfg.TLS.Cert)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	keyPEM, err := m.read("server key", cfg.TLS.Key)
+	if err != nil {
+		return err
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("loading server certificate %s and key %s: %w", cfg.TLS.Cert, cfg.TLS.Key, err)
+		return fmt.Errorf("loading server certificate %s and key %s: %w", cfg.TLS.Cert, cfg.TLS.Key, err)
 	}
 	m.cert = []tls.Certificate{pair}
 	if m.ciphers, err = cipherSuiteIDs(cfg.TLS.CipherSuites); err != nil {
-		return nil, err // checked by Validate already
+		return err // checked by Validate already
 	}
 	m.leafCert = pair.Leaf
 	if m.leafCert == nil {
 		if m.leafCert, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("parsing server certificate %s: %w", cfg.TLS.Cert, err)
+			return fmt.Errorf("parsing server certificate %s: %w", cfg.TLS.Cert, err)
 		}
 	}
 	if err := checkServerEKU(m.leafCert, cfg.TLS.Cert); err != nil {
-		return nil, err
+		return err
 	}
 	if now.After(m.leafCert.NotAfter) {
-		return nil, fmt.Errorf("server certificate %s expired at %s", cfg.TLS.Cert, m.leafCert.NotAfter.Format(time.RFC3339))
+		return fmt.Errorf("server certificate %s expired at %s", cfg.TLS.Cert, m.leafCert.NotAfter.Format(time.RFC3339))
 	}
+	return nil
+}
 
-	caPEM, err := read("client CA bundle", cfg.ClientCA)
+// loadClientCAs loads the client CA bundle: CA certificates only, at least one self-signed root.
+func (m *material) loadClientCAs() error {
+	cfg := m.cfg
+	caPEM, err := m.read("client CA bundle", cfg.ClientCA)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if m.cas, err = parseCertificates(caPEM); err != nil {
-		return nil, fmt.Errorf("client CA bundle %s: %w", cfg.ClientCA, err)
+		return fmt.Errorf("client CA bundle %s: %w", cfg.ClientCA, err)
 	}
 	m.roots, m.inters, m.clientCAs = x509.NewCertPool(), x509.NewCertPool(), x509.NewCertPool()
 	nroots := 0
 	for _, c := range m.cas {
 		if !c.IsCA || !c.BasicConstraintsValid {
-			return nil, fmt.Errorf("client CA bundle %s: %q is not a CA certificate", cfg.ClientCA, c.Subject)
+			return fmt.Errorf("client CA bundle %s: %q is not a CA certificate", cfg.ClientCA, c.Subject)
 		}
 		m.clientCAs.AddCert(c)
 		m.caByRaw[string(c.Raw)] = c
@@ -156,36 +185,33 @@ func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte) (*material, er
 		}
 	}
 	if nroots == 0 {
-		return nil, fmt.Errorf("client CA bundle %s: no self-signed root CA certificate", cfg.ClientCA)
+		return fmt.Errorf("client CA bundle %s: no self-signed root CA certificate", cfg.ClientCA)
 	}
+	return nil
+}
 
+// loadCRL loads and verifies the CRLs: crlData with a CRL URL, else the CRL file.
+func (m *material) loadCRL(crlData []byte) error {
+	cfg := m.cfg
+	var err error
 	// With a CRL URL the caller passes the body it fetched (or its cache); a file is read here.
 	crlPEM, what := crlData, "CRL file "+cfg.CRL
 	if crlsync.IsURL(cfg.CRL) {
 		what = "CRL from " + cfg.CRL
 		if crlPEM == nil {
-			return nil, fmt.Errorf("%s: no CRL fetched yet", what)
+			return fmt.Errorf("%s: no CRL fetched yet", what)
 		}
-	} else if crlPEM, err = read("CRL file", cfg.CRL); err != nil {
-		return nil, err
+	} else if crlPEM, err = m.read("CRL file", cfg.CRL); err != nil {
+		return err
 	}
 	// Chain mode (Apache SSLCARevocationCheck chain): every CA that can issue a client certificate or an
 	// intermediate needs its CRL, or every client under it would be refused at the handshake. crlsync.Verify
 	// checks that and every signature against the client CA bundle.
 	if m.crls, err = crlsync.Verify(crlPEM, m.cas); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	m.bundle = crl.NewBundle(m.crls)
-
-	for i := range cfg.Routes {
-		rt, err := compileRoute(m, &cfg.Routes[i])
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d]: %w", i, err)
-		}
-		m.routes = append(m.routes, rt)
-	}
-	slices.SortStableFunc(m.routes, func(a, b *route) int { return len(b.prefix) - len(a.prefix) })
-	return m, nil
+	return nil
 }
 
 func isSelfSigned(c *x509.Certificate) bool {

@@ -47,3 +47,44 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 }
 
 func isTimeout(err error) bool { return err != nil && errors.Is(err, os.ErrDeadlineExceeded) }
+
+// park hands the socket to the parker and reports whether the goroutine may end.
+func (d *direction) park() bool {
+	d.state.Store(dirParked)
+	id, err := d.ss.srv.parker.park(d.rc, d.wake)
+	if err != nil {
+		if !d.state.CompareAndSwap(dirParked, dirRunning) {
+			return true // woken or unparked meanwhile (cannot happen without a registration, but be safe)
+		}
+		return false
+	}
+	d.parkID.Store(id)
+	d.ss.srv.metrics.parked.Add(1)
+	if d.ss.closing.Load() {
+		d.unpark() // the session ended while this direction was parking
+	}
+	if d.state.Load() == dirDone {
+		// unpark ran before parkID was stored and could not remove the registration: do it now.
+		d.ss.srv.parker.unpark(id)
+	}
+	return true
+}
+
+// wake runs on the parker's goroutine when the socket is readable: restart the direction.
+func (d *direction) wake() {
+	if d.state.CompareAndSwap(dirParked, dirRunning) {
+		d.ss.srv.metrics.parked.Add(-1)
+		go d.run()
+	}
+}
+
+// unpark ends a parked direction of a closing session.
+func (d *direction) unpark() {
+	if d.state.CompareAndSwap(dirParked, dirDone) {
+		d.ss.srv.metrics.parked.Add(-1)
+		if id := d.parkID.Load(); id != 0 {
+			d.ss.srv.parker.unpark(id)
+		}
+		d.ss.finish()
+	}
+}

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -152,19 +150,8 @@ func runServe(g *globals, o *serveOptions, flagSet func(string) bool) error {
 		return nil
 	}
 	if os.Getenv("GOGC") == "" {
-		// The default GC target (GOGC=100) while the relay works: a tighter one costs handshake CPU
-		// (docs/benchmarks.md: GOGC=50 took ~3% of the handshake rate). The heap may then grow to twice its live
-		// size, so once a burst of work is over the relay hands the garbage back (releaseWhenQuiet): thousands of
-		// idle sessions cost their live size, not the GC's headroom.
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			releaseWhenQuiet(stop, releaseCheck)
-		}()
-		defer func() {
-			close(stop)
-			<-done
-		}()
+		// Only at the default GC target: an operator who set GOGC chose the trade-off (relay.ReleaseMemoryWhenQuiet).
+		defer relay.ReleaseMemoryWhenQuiet()()
 	}
 	// Signals are caught before the listener opens, so a SIGTERM during start-up still drains cleanly.
 	sigs := make(chan os.Signal, 4)
@@ -196,49 +183,5 @@ func runServe(g *globals, o *serveOptions, flagSet func(string) bool) error {
 			logger.Info("stopped")
 			return nil
 		}
-	}
-}
-
-// The memory policy of a running relay (see releaseWhenQuiet).
-const (
-	// releaseCheck is how often the relay looks at its allocation rate.
-	releaseCheck = 250 * time.Millisecond
-	// quietAlloc is the allocation within one releaseCheck under which the relay counts as quiet (1 MiB/s):
-	// parked sessions, pings and the file watcher allocate far less.
-	quietAlloc = 256 << 10
-	// burstAlloc is the allocation since the last release that makes a release worth a forced GC.
-	burstAlloc = 16 << 20
-)
-
-// releaseWhenQuiet returns the heap's free memory to the operating system (debug.FreeOSMemory: a GC, then the
-// free pages released) when the relay has gone quiet after allocating at least burstAlloc since the last release.
-// While the relay is busy the GC runs at its default target and costs no extra CPU; a forced GC comes at most once
-// per burst, when nothing else needs the CPU. It returns when stop is closed.
-func releaseWhenQuiet(stop <-chan struct{}, every time.Duration) {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	allocs := func() uint64 {
-		metrics.Read(s)
-		if s[0].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return s[0].Value.Uint64()
-	}
-	last := allocs()
-	released := last
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		now := allocs()
-		if now-last < quietAlloc && now-released >= burstAlloc {
-			debug.FreeOSMemory()
-			now = allocs()
-			released = now
-		}
-		last = now
 	}
 }

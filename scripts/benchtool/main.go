@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchtool is wsca's benchmark harness: it runs each workload against wsca and its peers
 // (OpenSSL for the CA; nginx, HAProxy, Apache and a direct TLS echo for the relay), repeats every
 // measurement with the peers interleaved (A B A B …), and reports medians, min–max and the ratio

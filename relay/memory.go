@@ -1,0 +1,68 @@
+package relay
+
+import (
+	"runtime/debug"
+	rtmetrics "runtime/metrics"
+	"time"
+)
+
+// The memory policy of a running relay (see ReleaseMemoryWhenQuiet).
+const (
+	// releaseCheck is how often the relay looks at its allocation rate.
+	releaseCheck = 250 * time.Millisecond
+	// quietAlloc is the allocation within one releaseCheck under which the relay counts as quiet (1 MiB/s):
+	// parked sessions, pings and the file watcher allocate far less.
+	quietAlloc = 256 << 10
+	// burstAlloc is the allocation since the last release that makes a release worth a forced GC.
+	burstAlloc = 16 << 20
+)
+
+// ReleaseMemoryWhenQuiet starts the relay's memory policy for a process run at the default GC target (GOGC=100: a
+// tighter one costs handshake CPU, docs/benchmarks.md: GOGC=50 took ~3% of the handshake rate). The heap may then
+// grow to twice its live size, so once a burst of work is over the garbage is handed back: thousands of idle
+// sessions cost their live size, not the GC's headroom. It returns a function that stops the policy and waits for
+// it to end. The policy is process-wide (it reads the runtime's allocation counter): start it once per process.
+func ReleaseMemoryWhenQuiet() (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		releaseWhenQuiet(quit, releaseCheck)
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// releaseWhenQuiet returns the heap's free memory to the operating system (debug.FreeOSMemory: a GC, then the
+// free pages released) when the relay has gone quiet after allocating at least burstAlloc since the last release.
+// While the relay is busy the GC runs at its default target and costs no extra CPU; a forced GC comes at most once
+// per burst, when nothing else needs the CPU. It returns when stop is closed.
+func releaseWhenQuiet(stop <-chan struct{}, every time.Duration) {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	allocs := func() uint64 {
+		rtmetrics.Read(s)
+		if s[0].Value.Kind() != rtmetrics.KindUint64 {
+			return 0
+		}
+		return s[0].Value.Uint64()
+	}
+	last := allocs()
+	released := last
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := allocs()
+		if now-last < quietAlloc && now-released >= burstAlloc {
+			debug.FreeOSMemory()
+			now = allocs()
+			released = now
+		}
+		last = now
+	}
+}
