@@ -14,9 +14,9 @@ var variable = []struct {
 }{
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "<TIME>"},
 	{regexp.MustCompile(`\d{4}-\d\d-\d\d`), "<DATE>"},
-	{regexp.MustCompile(`\b[0-9a-f]{16,40}\b`), "<HEX>"},                       // serials, key ids
-	{regexp.MustCompile(`\b[0-9a-z]{4}(-[0-9a-z]{4}){6}\b`), "<PASSWORD>"},     // bundle passwords
-	{regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|us|ms|s)\b`), "<DURATION>"},       // took=2.009777ms
+	{regexp.MustCompile(`\b[0-9a-f]{16,40}\b`), "<HEX>"},                              // serials, key ids
+	{regexp.MustCompile(`\b[0-9a-z]{4}(-[0-9a-z]{4}){6}\b`), "<PASSWORD>"},            // bundle passwords
+	{regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|us|ms|s)\b`), "<DURATION>"},              // took=2.009777ms
 	{regexp.MustCompile(`\b(127\.0\.0\.1|localhost|\[::1\]):\d{2,5}\b`), "$1:<PORT>"}, // free ports
 }
 

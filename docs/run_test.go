@@ -15,7 +15,6 @@ import (
 // Bounds of every wait: a documented command that hangs fails the page instead of the CI job.
 const (
 	stepTimeout    = 3 * time.Minute  // a foreground command (go install on a cold cache is the slowest)
-	startTimeout   = 20 * time.Second // a background command prints its first lines
 	outputTimeout  = 30 * time.Second // a background command whose whole output a later block shows ends
 	stopGrace      = 5 * time.Second  // SIGTERM → SIGKILL at the end of a page
 	expectFailLine = "wsca: error:"
@@ -143,7 +142,7 @@ func (s *sandbox) startBlock(b block) error {
 			return err
 		}
 		p := &bgProc{cmd: st.cmd, done: make(chan struct{})}
-		p.c = s.bash(s.script("exec "+cmd, false))
+		p.c = s.bash(s.script(cmd, false))
 		p.c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		p.c.Stdout, p.c.Stderr = p, p
 		if err := p.c.Start(); err != nil {
@@ -153,9 +152,9 @@ func (s *sandbox) startBlock(b block) error {
 		s.bg = append(s.bg, p)
 		started = append(started, p)
 	}
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(s.startTimeout)
 	for i, p := range started {
-		for {
+		for finished := false; ; {
 			got := s.output(p.text())
 			ready := strings.TrimSpace(p.text()) != ""
 			if steps[i].shown {
@@ -164,14 +163,17 @@ func (s *sandbox) startBlock(b block) error {
 			if ready {
 				break
 			}
-			select {
-			case <-p.done:
+			if finished {
 				return fmt.Errorf("$ %s: ended (%v) before printing what the page shows:\n\t%s", p.cmd, p.err,
 					strings.Join(got, "\n\t"))
+			}
+			select {
+			case <-p.done:
+				finished = true // look at the output once more: it may have printed everything, then ended
 			case <-time.After(50 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("$ %s: after %v the page shows:\n\t%s\nbut it printed:\n\t%s", p.cmd, startTimeout,
+				return fmt.Errorf("$ %s: after %v the page shows:\n\t%s\nbut it printed:\n\t%s", p.cmd, s.startTimeout,
 					strings.Join(steps[i].output, "\n\t"), strings.Join(got, "\n\t"))
 			}
 		}

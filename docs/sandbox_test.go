@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // sandbox is where one page's commands run: a temporary directory standing in for /, loopback addresses and
@@ -19,6 +20,8 @@ type sandbox struct {
 	env        []string
 	ports      map[string]string // port on the page → free loopback port
 	bg         []*bgProc
+	// startTimeout bounds the wait for a background command's first lines.
+	startTimeout time.Duration
 }
 
 // literal is the substitution table for paths: text on the page → text run in the sandbox. Output is mapped
@@ -41,7 +44,7 @@ var (
 )
 
 func newSandbox(root, repo string, goEnv map[string]string) (*sandbox, error) {
-	s := &sandbox{root: root, repo: repo, ports: map[string]string{}}
+	s := &sandbox{root: root, repo: repo, ports: map[string]string{}, startTimeout: 20 * time.Second}
 	for _, d := range []string{"bin", "home", "root", "etc", "var/www", "state", "work"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return nil, err
