@@ -29,6 +29,7 @@ type sandbox struct {
 func (s *sandbox) literal() [][2]string {
 	return [][2]string{
 		{"go install ./cmd/wsca", `(cd "$REPO" && go install ./cmd/wsca)`},
+		{"go build -o /usr/bin/wsca ./cmd/wsca", `(cd "$REPO" && go build -o /usr/bin/wsca ./cmd/wsca)`},
 		{"/usr/bin/wsca", s.root + "/bin/wsca"},
 		{"/etc/wsca", s.root + "/etc/wsca"}, // also /etc/wsca-relay
 		{"/root/", s.root + "/root/"},
