@@ -68,6 +68,7 @@ func TestExtractorRunsGoodExamples(t *testing.T) {
 		"$ echo serial 5fb4078773125d248a17448a04204c1 at 2026-11-26T16:39:30.428Z on 127.0.0.1:8443", "serial 0123456789abcdef0123456789abcdef at 2027-01-01T00:00:00Z on 127.0.0.1:9999",
 		"$ seq 1 5", "1", "…", "5",
 		fence,
+		"<!-- docs-test: run -->", fence + "sh", "$ echo an sh block pasted with its prompt", "an sh block pasted with its prompt", fence,
 		"<!-- docs-test: background -->", fence + "sh", "sh -c 'echo up; sleep 1; echo done'", fence,
 		"<!-- docs-test: output-of: 1 -->", fence + "console", "up", "done", fence,
 		"<!-- docs-test: skip: needs a browser -->", fence + "sh", "chromium --no-such-flag", fence,
@@ -84,6 +85,7 @@ func TestExtractorRefusesUnmarkedBlocks(t *testing.T) {
 	for _, tc := range []struct{ name, page, want string }{
 		{"unmarked sh", "# T\n\n" + fence + "sh\nwsca init\n" + fence + "\n", "snippet.md:3: sh block has no docs-test marker"},
 		{"unmarked console", fence + "console\n$ wsca list\n" + fence + "\n", "console block has no docs-test marker"},
+		{"unlabelled session", "text\n" + fence + "\n$ wsca list\n" + fence + "\n", "snippet.md:2: unlabelled block has no docs-test marker"},
 		{"skip without reason", "<!-- docs-test: skip -->\n" + fence + "sh\nx\n" + fence + "\n", "skip needs a reason"},
 		{"typo", "<!-- docs-test: runn -->\n" + fence + "sh\nx\n" + fence + "\n", `unknown docs-test mark "runn"`},
 		{"marker astray", "<!-- docs-test: run -->\nsome prose\n", "snippet.md:1: docs-test marker is not followed"},

@@ -95,9 +95,13 @@ func extract(file, src string) ([]block, error) {
 // setMark parses the text of a docs-test marker ("" when there was none) into the block.
 func (b *block) setMark(text string) error {
 	if text == "" {
-		if shellLangs[b.lang] {
+		if shellLangs[b.lang] || b.prompted() {
+			kind := b.lang
+			if kind == "" {
+				kind = "unlabelled"
+			}
 			return fmt.Errorf("%s block has no docs-test marker: put <!-- docs-test: run --> or "+
-				"<!-- docs-test: skip: WHY IT CANNOT RUN HERE --> on the line before it", b.lang)
+				"<!-- docs-test: skip: WHY IT CANNOT RUN HERE --> on the line before it", kind)
 		}
 		return nil
 	}
@@ -119,11 +123,25 @@ func (b *block) setMark(text string) error {
 	default:
 		return fmt.Errorf("unknown docs-test mark %q (run, background, output-of: N, skip: REASON)", name)
 	}
-	if name != markSkip && !shellLangs[b.lang] && name != markOutputOf {
+	if name != markSkip && !shellLangs[b.lang] && !b.prompted() && name != markOutputOf {
 		return fmt.Errorf("docs-test: %s on a %q block: only sh and console blocks run", name, b.lang)
 	}
 	b.mark, b.arg = name, arg
 	return nil
+}
+
+// prompted reports whether the block is a terminal session: a console block, or any block whose first line is a
+// "$ " prompt (an sh block pasted with its output, an unlabelled one).
+func (b block) prompted() bool {
+	if b.lang == "console" {
+		return true
+	}
+	for _, l := range b.body {
+		if strings.TrimSpace(l) != "" {
+			return strings.HasPrefix(l, "$ ")
+		}
+	}
+	return false
 }
 
 // step is one command of a block and the output the page shows for it (console blocks only).
@@ -137,7 +155,7 @@ type step struct {
 // a console block has a step per "$ " line, its output the lines up to the next "$ ". A line ending in "\"
 // continues on the next.
 func (b block) steps() []step {
-	if b.lang != "console" {
+	if !b.prompted() {
 		return []step{{cmd: strings.Join(b.body, "\n")}}
 	}
 	var out []step

@@ -126,7 +126,7 @@ func (p *bgProc) text() string {
 // lines the page shows first), or each line of an sh block (each must print something: it is up and connected).
 func (s *sandbox) startBlock(b block) error {
 	var steps []step
-	if b.lang == "console" {
+	if b.prompted() {
 		steps = b.steps()
 	} else {
 		for _, l := range b.body {
