@@ -102,3 +102,24 @@ func TestExtractorRefusesUnmarkedBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExtractorAfter: a page that continues another runs the other's run blocks first, in the same sandbox, and
+// fails with the other page's line when one of them breaks.
+func TestExtractorAfter(t *testing.T) {
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.md")
+	write := func(page string) {
+		if err := os.WriteFile(first, []byte(page), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("<!-- docs-test: run -->\n" + fence + "sh\nexport CA=/etc/wsca\n" + fence + "\n")
+	page := "<!-- docs-test: after: " + first + " -->\n<!-- docs-test: run -->\n" + fence + "console\n$ echo $CA\n/etc/wsca\n" + fence + "\n"
+	if err := runSnippet(t, page); err != nil {
+		t.Fatal(err)
+	}
+	write("text\n<!-- docs-test: run -->\n" + fence + "sh\nfalse\n" + fence + "\n")
+	if err := runSnippet(t, page); err == nil || !strings.Contains(err.Error(), "snippet.md:1: after: "+first+":3:") {
+		t.Fatalf("got %v, want the failure at %s:3", err, first)
+	}
+}

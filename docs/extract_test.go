@@ -22,6 +22,9 @@ const (
 	markBackground = "background" // start each command and keep it running until the page ends
 	markOutputOf   = "output-of"  // the whole output of background command N of the page (1-based)
 	markSkip       = "skip"       // not runnable here; the reason follows and is mandatory
+	// markAfter stands alone (no block follows): the page continues another page's story, whose run blocks are
+	// run first in the same sandbox (the README quick start's CA in /etc/wsca, say).
+	markAfter = "after"
 )
 
 var (
@@ -51,6 +54,10 @@ func extract(file, src string) ([]block, error) {
 	pending, pendingLine := "", 0
 	for i := 0; i < len(lines); i++ {
 		if m := markerRe.FindStringSubmatch(strings.TrimSpace(lines[i])); m != nil {
+			if name, arg, _ := strings.Cut(m[1], ":"); strings.TrimSpace(name) == markAfter {
+				blocks = append(blocks, block{file: file, line: i + 1, mark: markAfter, arg: strings.TrimSpace(arg)})
+				continue
+			}
 			pending, pendingLine = m[1], i+1
 			continue
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,11 @@ func runPage(s *sandbox, blocks []block) (err error) {
 			err = e
 		}
 	}()
+	return s.runBlocks(blocks, 0)
+}
+
+// runBlocks runs the blocks in order; depth bounds a chain of "after" marks.
+func (s *sandbox) runBlocks(blocks []block, depth int) error {
 	for _, b := range blocks {
 		var e error
 		switch b.mark {
@@ -37,6 +44,8 @@ func runPage(s *sandbox, blocks []block) (err error) {
 			e = s.startBlock(b)
 		case markOutputOf:
 			e = s.checkOutputOf(b)
+		case markAfter:
+			e = s.runAfter(b, depth)
 		}
 		if e != nil {
 			return fmt.Errorf("%s: %w", b.where(), e)
@@ -221,6 +230,30 @@ func (s *sandbox) stopAll() error {
 	s.bg = nil
 	if len(hung) > 0 {
 		return fmt.Errorf("did not stop within %v of Ctrl-C: %s", stopGrace, strings.Join(hung, "; "))
+	}
+	return nil
+}
+
+// runAfter runs the run blocks of the page a page continues, in the same sandbox. The path is relative to the
+// page's directory.
+func (s *sandbox) runAfter(b block, depth int) error {
+	if depth > 3 {
+		return fmt.Errorf("after: %s: more than 3 pages deep", b.arg)
+	}
+	path := b.arg
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(b.file), path)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("after: %v", err)
+	}
+	blocks, err := extract(path, string(src))
+	if err != nil {
+		return fmt.Errorf("after: %v", err)
+	}
+	if err := s.runBlocks(blocks, depth+1); err != nil {
+		return fmt.Errorf("after: %w", err)
 	}
 	return nil
 }
