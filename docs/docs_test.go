@@ -69,18 +69,60 @@ func TestDocsRun(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := newSandbox(t.TempDir(), repo, env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Every page finds wsca on PATH and at /usr/bin/wsca, as after the install steps of the quick start.
-			if err := s.runBlock(block{lang: "sh", body: []string{"go install ./cmd/wsca"}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := runPage(s, blocks); err != nil {
+			if err := runPage(pageSandbox(t, repo, env), blocks); err != nil {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// pageSandbox returns a fresh sandbox in which wsca is on PATH and at /usr/bin/wsca, as after the install steps
+// of the quick start.
+func pageSandbox(t *testing.T, repo string, env map[string]string) *sandbox {
+	t.Helper()
+	s, err := newSandbox(t.TempDir(), repo, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.runBlock(block{lang: "sh", body: []string{"go install ./cmd/wsca"}}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestDocsRunCatchesBrokenQuickstart breaks one command of the real quick start (a reason wsca does not know)
+// and one output line (another CRL number) and checks that the run fails at that block, with the relay and
+// clients it started stopped.
+func TestDocsRunCatchesBrokenQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsca and runs the quick start")
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("quickstart.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := goEnv(t)
+	for _, tc := range []struct{ old, new, want string }{
+		{"$ wsca revoke bob --reason keyCompromise\n", "$ wsca revoke bob --reason keyCompromised\n",
+			"$ wsca revoke bob --reason keyCompromised: exit status 2, but the page shows success"},
+		{"published CRL number 2 in", "published CRL number 3 in", "published CRL number 3 in"},
+	} {
+		if !strings.Contains(string(src), tc.old) {
+			t.Fatalf("quickstart.md no longer has %q: update this test", tc.old)
+		}
+		broken := strings.Replace(string(src), tc.old, tc.new, 1)
+		blocks, err := extract("quickstart.md", broken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = runPage(pageSandbox(t, repo, env), blocks)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "quickstart.md:") {
+			t.Errorf("broken quick start (%q): got %v, want an error at its line containing %q", tc.new, err, tc.want)
+		}
 	}
 }
 

@@ -42,7 +42,7 @@ func TestExtractorCatchesBrokenExamples(t *testing.T) {
 		{"error not shown", "<!-- docs-test: run -->\n" + fence + "console\n$ echo 'wsca: error: no' >&2; exit 1\n" + fence + "\n",
 			"exit status 1, but the page shows success"},
 		{"success shown as error", "<!-- docs-test: run -->\n" + fence + "console\n$ echo 'wsca: error: x'\nwsca: error: x\n" + fence + "\n",
-			"but the page shows an error"},
+			"succeeded, but the page shows an error"},
 		{"unknown command", "<!-- docs-test: run -->\n" + fence + "sh\nwsca-no-such-command --help\n" + fence + "\n",
 			"command not found"},
 		{"server never says it is up", "<!-- docs-test: background -->\n" + fence + "console\n$ sleep 30\nlistening\n" + fence + "\n",

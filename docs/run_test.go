@@ -84,9 +84,11 @@ func (s *sandbox) runBlock(b block) error {
 		if _, exit := err.(*exec.ExitError); err != nil && !exit {
 			return fmt.Errorf("$ %s: %v", st.cmd, err)
 		}
-		if wantFail != (err != nil) {
-			return fmt.Errorf("$ %s: exit status %v, but the page shows %s\n\t%s", st.cmd, err,
-				map[bool]string{true: "an error", false: "success"}[wantFail], strings.Join(got, "\n\t"))
+		if wantFail && err == nil {
+			return fmt.Errorf("$ %s: succeeded, but the page shows an error\n\t%s", st.cmd, strings.Join(got, "\n\t"))
+		}
+		if !wantFail && err != nil {
+			return fmt.Errorf("$ %s: %v, but the page shows success\n\t%s", st.cmd, err, strings.Join(got, "\n\t"))
 		}
 		if e := matchOutput(st.output, got); e != nil {
 			return fmt.Errorf("$ %s: %v", st.cmd, e)
