@@ -73,7 +73,9 @@ func TestExtractorRunsGoodExamples(t *testing.T) {
 		fence,
 		"<!-- docs-test: run -->", fence + "sh", "$ echo an sh block pasted with its prompt", "an sh block pasted with its prompt", fence,
 		"<!-- docs-test: background -->", fence + "sh", "sh -c 'echo up; sleep 1; echo done'", fence,
+		"<!-- docs-test: run -->", fence + "sh", "cd /", "export LATER=1", fence,
 		"<!-- docs-test: output-of: 1 -->", fence + "console", "up", "done", fence,
+		"<!-- docs-test: run -->", fence + "console", "$ pwd; echo $LATER", "/", "1", fence,
 		"<!-- docs-test: skip: needs a browser -->", fence + "sh", "chromium --no-such-flag", fence,
 		fence + "yaml", "not: a command", fence,
 	}, "\n")

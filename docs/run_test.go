@@ -61,7 +61,7 @@ func (s *sandbox) runBlock(b block) error {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-		c := s.bash(s.script(cmd, !st.shown))
+		c := s.bash(s.script(cmd, !st.shown, true))
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		var out bytes.Buffer
 		c.Stdout, c.Stderr = &out, &out
@@ -153,7 +153,7 @@ func (s *sandbox) startBlock(b block) error {
 			return err
 		}
 		p := &bgProc{cmd: st.cmd, done: make(chan struct{})}
-		p.c = s.bash(s.script(cmd, false))
+		p.c = s.bash(s.script(cmd, false, false))
 		p.c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		p.c.Stdout, p.c.Stderr = p, p
 		if err := p.c.Start(); err != nil {

@@ -142,17 +142,21 @@ func (s *sandbox) output(out string) []string {
 	return strings.Split(strings.TrimRight(out, "\n"), "\n")
 }
 
-// script wraps a command: restore the shell state, run, save the state. strict is set -e for sh blocks, where
-// every line must succeed.
-func (s *sandbox) script(cmd string, strict bool) string {
+// script wraps a command: restore the shell state, run, and — for a foreground command only — save the state.
+// A background command that ends later must not write back the state it started with over a newer one.
+// strict is set -e for sh blocks, where every line must succeed.
+func (s *sandbox) script(cmd string, strict, foreground bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "set -o pipefail\ncd \"$(cat %q)\" && umask \"$(cat %q)\" && . %q || exit 99\n",
 		s.state("cwd"), s.state("umask"), s.state("env"))
 	if strict {
 		b.WriteString("set -e\n")
 	}
-	fmt.Fprintf(&b, "%s\n__rc=$?\nset +e\npwd >%q; umask >%q; export -p >%q\nexit $__rc\n", cmd,
-		s.state("cwd"), s.state("umask"), s.state("env"))
+	b.WriteString(cmd + "\n")
+	if foreground {
+		fmt.Fprintf(&b, "__rc=$?\nset +e\npwd >%q; umask >%q; export -p >%q\nexit $__rc\n",
+			s.state("cwd"), s.state("umask"), s.state("env"))
+	}
 	return b.String()
 }
 
