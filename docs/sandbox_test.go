@@ -164,5 +164,7 @@ func (s *sandbox) bash(script string) *exec.Cmd {
 	c := exec.Command("bash", "--noprofile", "--norc", "-c", script)
 	c.Env = s.env
 	c.Dir = s.root
+	// A command that leaves a child holding its output open (cmd &) must not keep Wait from returning.
+	c.WaitDelay = 5 * time.Second
 	return c
 }
