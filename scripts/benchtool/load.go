@@ -128,6 +128,7 @@ func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Du
 type HandshakeResult struct {
 	PerSec float64
 	P99    time.Duration
+	Count  int // handshakes completed
 	Errors int
 }
 
@@ -160,7 +161,7 @@ func runHandshake(addr string, conf *tls.Config, workers int, dur time.Duration)
 	wg.Wait()
 	elapsed := time.Since(start)
 	all := slices.Concat(lat...)
-	res := HandshakeResult{PerSec: float64(len(all)) / elapsed.Seconds(), P99: percentile(all, 99), Errors: int(failed.Load())}
+	res := HandshakeResult{PerSec: float64(len(all)) / elapsed.Seconds(), P99: percentile(all, 99), Count: len(all), Errors: int(failed.Load())}
 	if res.Errors > len(all)/100 {
 		return res, fmt.Errorf("handshake: %d of %d connections failed", res.Errors, res.Errors+len(all))
 	}

@@ -53,17 +53,21 @@ type relayBench struct {
 	work     string
 	pass     string
 	peerCPUs string
-	pki      pkiFiles
-	certs    string // client certificates
-	valid    *tls.Config
-	noCert   *tls.Config
-	revoked  *tls.Config
-	log      io.Writer
-	res      *Results
-	ctx      context.Context
-	cleanup  []string
-	peerN    int
-	out      string
+	// backendCPUs is where the echo backend runs: with the load generator (layout isolated) or with the peer (shared).
+	backendCPUs string
+	layout      layout
+	tick        time.Duration // /proc clock tick, for the peers' CPU time
+	pki         pkiFiles
+	certs       string // client certificates
+	valid       *tls.Config
+	noCert      *tls.Config
+	revoked     *tls.Config
+	log         io.Writer
+	res         *Results
+	ctx         context.Context
+	cleanup     []string
+	peerN       int
+	out         string
 	// doProfile adds, for wsca in the first repetition, an rtt and a handshake run under perf (profile-relay-*.txt).
 	doProfile bool
 }
@@ -87,11 +91,25 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	cpus := fs.String("peer-cpus", "1", "CPU list the peer and the echo backend are pinned to (benchtool's own affinity is the load generator's)")
 	idle := fs.Int("idle", 0, "idle connections (default 9,000; quick 300)")
 	prof := fs.Bool("profile", false, "profile wsca serve with perf during an extra rtt and handshake run")
+	lay := fs.String("layout", string(layoutShared), "isolated (the peer alone on -peer-cpus, the echo backend with the load generator on -other-cpus) or shared (the backend on -peer-cpus too)")
+	other := fs.String("other-cpus", "", "the load generator's CPU list (default: benchtool's own affinity)")
+	sessions := fs.Int("sessions", 0, "concurrent idle WebSocket sessions through one wsca serve, after the peers (0: skip)")
+	sessionsCRL := fs.Int("sessions-crl", 1_000_000, "entries of the CRL reloaded while the sessions are open")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *wsca == "" || *out == "" || *work == "" {
 		return errors.New("-wsca, -out and -work are required")
+	}
+	l, err := parseLayout(*lay)
+	if err != nil {
+		return err
+	}
+	if *sessions < 0 || *sessionsCRL < 1 {
+		return errors.New("-sessions must be ≥ 0 and -sessions-crl ≥ 1")
+	}
+	if *other == "" {
+		*other = cpuList()
 	}
 	cfg := relayDefaults(*quick)
 	if *reps > 0 {
@@ -124,7 +142,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		res = &Results{Mode: mode, Reps: cfg.reps, Started: time.Now().UTC().Format(time.RFC3339)}
 		res.Machine = describeMachine(context.Background(), *wsca)
 	}
-	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay"), peerCPUs: *cpus,
+	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay-"+string(l)), peerCPUs: *cpus,
+		backendCPUs: l.backendCPUs(*cpus, *other), layout: l, tick: clockTick(),
 		log: stderr, res: res, ctx: context.Background(), out: *out, doProfile: *prof}
 	defer func() {
 		for _, d := range b.cleanup {
@@ -136,10 +155,14 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("relay setup: %w", err)
 	}
 	b.res.Machine.Versions = mergeVersions(b.res.Machine.Versions, peerVersions(b.ctx, *wsca))
-	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay: load generator (benchtool) pinned to CPUs %s; each peer and the echo backend to CPUs %s",
-		cpuList(), b.peerCPUs))
+	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay, %s (benchtool runs on CPUs %s)", l.describe(b.peerCPUs, *other), cpuList()))
 	if err := b.measure(names); err != nil {
 		return err
+	}
+	if *sessions > 0 {
+		if err := b.measureSessions(*sessions, *sessionsCRL); err != nil {
+			return fmt.Errorf("sessions workload (%d sessions): %w", *sessions, err)
+		}
 	}
 	b.res.Seconds += time.Since(start).Seconds()
 	return writeReport(b.res, *out, stdout)
@@ -237,7 +260,7 @@ func (b *relayBench) setup() error {
 		return err
 	}
 	var csv strings.Builder
-	csv.WriteString("name\nalice\nmallory\n")
+	csv.WriteString("name\nalice\nmallory\n" + sessionsCutVictim + "\n" + sessionsCRLVictim + "\n")
 	for _, p := range relayPeerNames {
 		for rep := range b.cfg.reps {
 			fmt.Fprintf(&csv, "victim-%s-%d\n", p, rep)
@@ -326,20 +349,26 @@ func freeAddr() (string, error) {
 
 // relayMetrics are the relay table's rows, with the targets of issue #5 (as bounds on peer/wsca).
 type relayMetrics struct {
-	rtt, p50, p99, hs, hsP99, bulk, idle, cut *Metric
+	rtt, rttCPU, p50, p99, hs, hsCPU, hsP99, bulk, bulkCPU, idle, cut *Metric
 }
 
-func newRelayMetrics(peers []string) relayMetrics {
+// newRelayMetrics names each workload with its layout ("rtt isolated"): one results.json holds both layouts.
+func newRelayMetrics(l layout, peers []string) relayMetrics {
+	w := func(name string) string { return name + " " + string(l) }
 	m := relayMetrics{
-		rtt:   newMetric("rtt", "msgs/s", "1/s", false, peers...),
-		p50:   newMetric("rtt", "p50 latency", "ms", true, peers...),
-		p99:   newMetric("rtt", "p99 latency", "ms", true, peers...),
-		hs:    newMetric("handshake", "handshakes/s", "1/s", false, peers...),
-		hsP99: newMetric("handshake", "p99", "ms", true, peers...),
-		bulk:  newMetric("bulk", "MB/s each way", "MB/s", false, peers...),
-		idle:  newMetric("idle", "memory per connection", "KiB", true, peers...),
-		cut:   newMetric("revoke", "live session cut", "ms", true, peers...),
+		rtt:     newMetric(w("rtt"), "msgs/s", "1/s", false, peers...),
+		rttCPU:  newMetric(w("rtt"), "proxy CPU per round trip", "µs", true, peers...),
+		p50:     newMetric(w("rtt"), "p50 latency", "ms", true, peers...),
+		p99:     newMetric(w("rtt"), "p99 latency", "ms", true, peers...),
+		hs:      newMetric(w("handshake"), "handshakes/s", "1/s", false, peers...),
+		hsCPU:   newMetric(w("handshake"), "proxy CPU per handshake", "µs", true, peers...),
+		hsP99:   newMetric(w("handshake"), "p99", "ms", true, peers...),
+		bulk:    newMetric(w("bulk"), "MB/s each way", "MB/s", false, peers...),
+		bulkCPU: newMetric(w("bulk"), "proxy CPU per MB echoed", "ms", true, peers...),
+		idle:    newMetric(w("idle"), "memory per connection", "KiB", true, peers...),
+		cut:     newMetric(w("revoke"), "live session cut", "ms", true, peers...),
 	}
+	m.rttCPU.target(&Target{Text: "≤ 0.85× nginx's", Kind: "ratio-min", Value: 1 / 0.85, Peer: "nginx"})
 	m.rtt.target(&Target{Text: "≥ 1.15× nginx", Kind: "ratio-max", Value: 1 / 1.15, Peer: "nginx"})
 	m.rtt.target(&Target{Text: "≥ 1.0× the best peer", Kind: "ratio-max", Value: 1, Peer: "*"})
 	m.p99.target(&Target{Text: "≤ nginx's", Kind: "ratio-min", Value: 1, Peer: "nginx"})
@@ -352,7 +381,7 @@ func newRelayMetrics(peers []string) relayMetrics {
 }
 
 func (m relayMetrics) all() []*Metric {
-	return []*Metric{m.rtt, m.p50, m.p99, m.hs, m.hsP99, m.bulk, m.idle, m.cut}
+	return []*Metric{m.rtt, m.rttCPU, m.p50, m.p99, m.hs, m.hsCPU, m.hsP99, m.bulk, m.bulkCPU, m.idle, m.cut}
 }
 
 // measure runs every workload against every peer, repetition after repetition, the order of the peers
@@ -363,7 +392,7 @@ func (b *relayBench) measure(names []string) error {
 	if err != nil {
 		return err
 	}
-	backend, err := startProcess("backend", b.work, b.peerCPUs, b.self, "echo", "-listen", backendAddr)
+	backend, err := startProcess("backend", b.work, b.backendCPUs, b.self, "echo", "-listen", backendAddr)
 	if err != nil {
 		return err
 	}
@@ -371,7 +400,7 @@ func (b *relayBench) measure(names []string) error {
 	if err := backend.waitListening(backendAddr); err != nil {
 		return err
 	}
-	m := newRelayMetrics(names)
+	m := newRelayMetrics(b.layout, names)
 	b.res.Metrics = append(b.res.Metrics, m.all()...)
 	for rep := range b.cfg.reps {
 		for k := range names {
@@ -392,6 +421,10 @@ func (b *relayBench) measure(names []string) error {
 	m.rtt.Notes = append(m.rtt.Notes, fmt.Sprintf("%d connections × %d echo round trips of %d bytes, all at once", c.rttConns, c.rttTrips, c.rttSize))
 	m.hs.Notes = append(m.hs.Notes, fmt.Sprintf("%d workers opening TCP + full TLS 1.3 handshake with client certificate (no resumption) + WebSocket upgrade, back to back for %s", c.hsWorkers, c.hsDur))
 	m.bulk.Notes = append(m.bulk.Notes, fmt.Sprintf("%d connections streaming %d-byte messages both ways for %s", c.bulkConns, c.bulkSize, c.bulkDur))
+	cpuNote := fmt.Sprintf("utime+stime of all the peer's processes (/proc/PID/stat, %s ticks) over the whole workload (dials included), divided by its work; %s", b.tick, b.layout.describe(b.peerCPUs, "the load generator's"))
+	m.rttCPU.Notes = append(m.rttCPU.Notes, cpuNote+"; one round trip is two relayed messages (there and back)")
+	m.hsCPU.Notes = append(m.hsCPU.Notes, cpuNote)
+	m.bulkCPU.Notes = append(m.bulkCPU.Notes, cpuNote+"; each MB echoed crosses the proxy twice (once each way)")
 	m.idle.Notes = append(m.idle.Notes, fmt.Sprintf("%d open WebSockets: growth of the summed Pss (/proc/PID/smaps_rollup) of all the peer's processes, per connection; the echo backend is not counted", c.idleN))
 	m.cut.Notes = append(m.cut.Notes, "time from `wsca revoke` + `wsca crl` (plus the peer's reload: nginx -s reload, HAProxy SIGUSR2, apache2 -k graceful) to the open session failing; – = not cut within "+c.revokeLimit.String())
 	return nil
@@ -414,6 +447,20 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 		b.res.Notes = append(b.res.Notes, name+": pre-check passed (valid client relayed; no certificate and revoked client refused)")
 	}
 	c := b.cfg
+	cpu, err := srv.cpuTime(b.tick)
+	if err != nil {
+		return err
+	}
+	// charge adds to mt the peer's CPU since the last call per unit of work.
+	charge := func(mt *Metric, work float64, unit time.Duration) error {
+		now, err := srv.cpuTime(b.tick)
+		if err != nil {
+			return err
+		}
+		mt.add(name, perUnit(cpu, now, work, unit))
+		cpu = now
+		return nil
+	}
 	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute)
 	if err != nil {
 		return err
@@ -421,17 +468,26 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 	m.rtt.add(name, r.MsgsPerSec)
 	m.p50.add(name, ms(r.P50))
 	m.p99.add(name, ms(r.P99))
+	if err := charge(m.rttCPU, float64(c.rttConns*c.rttTrips), time.Microsecond); err != nil {
+		return err
+	}
 	hs, err := runHandshake(addr, b.valid, c.hsWorkers, c.hsDur)
 	if err != nil {
 		return err
 	}
 	m.hs.add(name, hs.PerSec)
 	m.hsP99.add(name, ms(hs.P99))
+	if err := charge(m.hsCPU, float64(hs.Count+hs.Errors), time.Microsecond); err != nil {
+		return err
+	}
 	mbps, err := runBulk(addr, b.valid, c.bulkConns, c.bulkSize, c.bulkDur)
 	if err != nil {
 		return err
 	}
 	m.bulk.add(name, mbps)
+	if err := charge(m.bulkCPU, mbps*c.bulkDur.Seconds(), time.Millisecond); err != nil {
+		return err
+	}
 	perConn, err := b.idle(srv)
 	if err != nil {
 		return err
@@ -445,9 +501,18 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 	if name == "wsca" && rep == 0 && b.doProfile {
 		b.profileWsca(srv)
 	}
-	b.logf("relay %s rep %d: rtt %.0f msg/s (p99 %.2f ms), handshake %.0f/s, bulk %.0f MB/s, idle %.1f KiB/conn, revoke %s",
-		name, rep+1, r.MsgsPerSec, ms(r.P99), hs.PerSec, mbps, perConn, cutString(cut))
+	b.logf("relay %s %s rep %d: rtt %.0f msg/s (p99 %.2f ms, %.1f µs CPU each), handshake %.0f/s (%.0f µs CPU each), bulk %.0f MB/s (%.2f ms CPU/MB), idle %.1f KiB/conn, revoke %s",
+		name, b.layout, rep+1, r.MsgsPerSec, ms(r.P99), last(m.rttCPU, name), hs.PerSec, last(m.hsCPU, name), mbps, last(m.bulkCPU, name), perConn, cutString(cut))
 	return nil
+}
+
+// last is the value of peer's latest repetition in mt.
+func last(mt *Metric, peer string) float64 {
+	v := mt.Values[peer]
+	if len(v) == 0 {
+		return notMeasured
+	}
+	return v[len(v)-1]
 }
 
 func cutString(v float64) string {
@@ -559,8 +624,8 @@ func (b *relayBench) profileWsca(srv *server) {
 		}},
 	}
 	for _, r := range runs {
-		path := filepath.Join(b.out, "profile-relay-"+r.name+".txt")
-		title := "wsca serve during " + r.name + " (perf -p, load from benchtool on CPUs " + cpuList() + ")"
+		path := filepath.Join(b.out, "profile-relay-"+r.name+"-"+string(b.layout)+".txt")
+		title := "wsca serve during " + r.name + " (perf -p, load from benchtool on CPUs " + cpuList() + ", layout " + string(b.layout) + ")"
 		if err := profilePID(b.ctx, srv.cmd.Process.Pid, path, title, r.fn); err != nil {
 			b.logf("profile relay %s: %v", r.name, err)
 		}
