@@ -152,8 +152,14 @@ func TestPlanSessionsNamesTheLimit(t *testing.T) {
 			_, err := planSessions(100_000, 32768, 60999, 1<<20, 1<<20, 300_000, 20*gib, true)
 			return err
 		}, "fs.file-max"},
-		{"memory", func() error { _, err := planSessions(100_000, 32768, 60999, 1<<20, 1<<20, 1<<22, gib, true); return err }, "MemAvailable"},
-		{"ports", func() error { _, err := planSessions(100_000, 40000, 40010, 1<<20, 1<<20, 1<<22, 20*gib, true); return err }, "ip_local_port_range"},
+		{"memory", func() error {
+			_, err := planSessions(100_000, 32768, 60999, 1<<20, 1<<20, 1<<22, gib, true)
+			return err
+		}, "MemAvailable"},
+		{"ports", func() error {
+			_, err := planSessions(100_000, 40000, 40010, 1<<20, 1<<20, 1<<22, 20*gib, true)
+			return err
+		}, "ip_local_port_range"},
 		{"none", func() error { _, err := ok(0, true); return err }, "at least one"},
 	} {
 		if err := tt.err(); err == nil || !strings.Contains(err.Error(), tt.want) {
