@@ -235,3 +235,29 @@ func TestMetricValue(t *testing.T) {
 		t.Error("a missing series: no error")
 	}
 }
+
+func TestCPUModelAndLayoutInReport(t *testing.T) {
+	if m := cpuinfoModel(); m == "" {
+		t.Error("cpuinfoModel: empty")
+	}
+	res := &Results{Mode: "quick", Reps: 1, Machine: Machine{Model: "AMD EPYC", Layouts: []string{
+		layoutIsolated.describe("1", "0") + "; CPU AMD EPYC"}}}
+	dir := t.TempDir()
+	var out strings.Builder
+	if err := writeReport(res, dir, &out); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(dir + "/results.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(dir + "/results.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"results.md": string(md), "results.json": string(js)} {
+		if !strings.Contains(data, "layout isolated: the proxy alone on CPUs 1") || !strings.Contains(data, "AMD EPYC") {
+			t.Errorf("%s does not name the layout and the CPU:\n%s", name, data)
+		}
+	}
+}

@@ -56,6 +56,7 @@ type relayBench struct {
 	// backendCPUs is where the echo backend runs: with the load generator (layout isolated) or with the peer (shared).
 	backendCPUs string
 	layout      layout
+	otherCPUs   string        // the load generator's
 	tick        time.Duration // /proc clock tick, for the peers' CPU time
 	pki         pkiFiles
 	certs       string // client certificates
@@ -143,7 +144,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		res.Machine = describeMachine(context.Background(), *wsca)
 	}
 	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay-"+string(l)), peerCPUs: *cpus,
-		backendCPUs: l.backendCPUs(*cpus, *other), layout: l, tick: clockTick(),
+		backendCPUs: l.backendCPUs(*cpus, *other), otherCPUs: *other, layout: l, tick: clockTick(),
 		log: stderr, res: res, ctx: context.Background(), out: *out, doProfile: *prof}
 	defer func() {
 		for _, d := range b.cleanup {
@@ -156,6 +157,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	}
 	b.res.Machine.Versions = mergeVersions(b.res.Machine.Versions, peerVersions(b.ctx, *wsca))
 	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay, %s (benchtool runs on CPUs %s)", l.describe(b.peerCPUs, *other), cpuList()))
+	b.res.Machine.Layouts = append(b.res.Machine.Layouts, fmt.Sprintf("%s; CPU %s; load average at its start: %s (the machine may be shared: compare ratios within one run)",
+		l.describe(b.peerCPUs, *other), b.res.Machine.Model, loadAvg()))
 	if err := b.measure(names); err != nil {
 		return err
 	}
@@ -421,7 +424,7 @@ func (b *relayBench) measure(names []string) error {
 	m.rtt.Notes = append(m.rtt.Notes, fmt.Sprintf("%d connections × %d echo round trips of %d bytes, all at once", c.rttConns, c.rttTrips, c.rttSize))
 	m.hs.Notes = append(m.hs.Notes, fmt.Sprintf("%d workers opening TCP + full TLS 1.3 handshake with client certificate (no resumption) + WebSocket upgrade, back to back for %s", c.hsWorkers, c.hsDur))
 	m.bulk.Notes = append(m.bulk.Notes, fmt.Sprintf("%d connections streaming %d-byte messages both ways for %s", c.bulkConns, c.bulkSize, c.bulkDur))
-	cpuNote := fmt.Sprintf("utime+stime of all the peer's processes (/proc/PID/stat, %s ticks) over the whole workload (dials included), divided by its work; %s", b.tick, b.layout.describe(b.peerCPUs, "the load generator's"))
+	cpuNote := fmt.Sprintf("utime+stime of all the peer's processes (/proc/PID/stat, %s ticks) over the whole workload (dials included), divided by its work; %s", b.tick, b.layout.describe(b.peerCPUs, b.otherCPUs))
 	m.rttCPU.Notes = append(m.rttCPU.Notes, cpuNote+"; one round trip is two relayed messages (there and back)")
 	m.hsCPU.Notes = append(m.hsCPU.Notes, cpuNote)
 	m.bulkCPU.Notes = append(m.bulkCPU.Notes, cpuNote+"; each MB echoed crosses the proxy twice (once each way)")

@@ -254,7 +254,7 @@ func (b *relayBench) recordSessions(plan sessionPlan, r sessionsResult, crlN int
 	rtt.add("wsca", 100*float64(r.rttLoaded.P50)/float64(r.rttAlone.P50))
 	rtt.target(&Target{Text: "≤ 110%", Kind: "max", Value: 110})
 	mem.Notes = append(mem.Notes, fmt.Sprintf("VmRSS growth of wsca serve over %d idle WebSockets (opened in %s from %d source addresses 127.0.1.x, relayed to %d echo addresses 127.0.0.x); %s",
-		plan.n, r.open.Round(time.Second), plan.sources, plan.backends, b.layout.describe(b.peerCPUs, "the load generator's")))
+		plan.n, r.open.Round(time.Second), plan.sources, plan.backends, b.layout.describe(b.peerCPUs, b.otherCPUs)))
 	rtt.Notes = append(rtt.Notes, fmt.Sprintf("p50 of %d connections × %d round trips of %d bytes with the sessions open (%.2f ms, %.0f msgs/s) against none open (%.2f ms, %.0f msgs/s)",
 		b.cfg.rttConns, b.cfg.rttTrips, b.cfg.rttSize, ms(r.rttLoaded.P50), r.rttLoaded.MsgsPerSec, ms(r.rttAlone.P50), r.rttAlone.MsgsPerSec))
 	reload.Notes = append(reload.Notes, "from the rename of crl.pem to relay_crl_entries reporting it (polled every 10 ms); the cut row: to the session it revokes failing")
