@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -83,9 +88,14 @@ func clockTick() time.Duration {
 // cpuTime sums the CPU time of the peer's processes (the main one and every descendant alive now). A worker
 // that exits between two readings takes its ticks with it: the peers here keep their workers for the run.
 func (s *server) cpuTime(tick time.Duration) (time.Duration, error) {
+	return treeCPUTime(s.cmd.Process.Pid, tick)
+}
+
+// treeCPUTime sums the CPU time of root and its descendants alive now.
+func treeCPUTime(root int, tick time.Duration) (time.Duration, error) {
 	var ticks int64
 	n := 0
-	for _, pid := range s.pids() {
+	for _, pid := range processTree(root) {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue // exited meanwhile
@@ -145,4 +155,63 @@ func loadAvg() string {
 	}
 	f := strings.Fields(string(data))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// runRTTCmd is `benchtool rtt`: one rtt workload against a relay started by hand (under perf or strace), with
+// the client certificate given; it prints msgs/s, p50 and p99.
+func runRTTCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rtt", flag.ContinueOnError)
+	addr := fs.String("addr", "", "the relay's loopback address")
+	cert := fs.String("cert", "", "client certificate")
+	key := fs.String("key", "", "client key")
+	root := fs.String("root", "", "root certificate the relay's server certificate chains to")
+	conns := fs.Int("conns", 50, "connections")
+	trips := fs.Int("trips", 100, "round trips per connection")
+	size := fs.Int("size", 128, "message size in bytes")
+	pid := fs.Int("pid", 0, "the relay's process ID: print its CPU (and its children's) per round trip, the round trips only")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil || !strings.HasPrefix(host, "127.") {
+		return fmt.Errorf("-addr %q: a loopback address and port", *addr)
+	}
+	if *conns < 1 || *trips < 1 || *size < 1 || *trips > 1_000_000 {
+		return errors.New("-conns, -trips (≤ 1,000,000) and -size must be positive")
+	}
+	pemData, err := os.ReadFile(*root)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return fmt.Errorf("-root %s: no certificate", *root)
+	}
+	pair, err := tls.LoadX509KeyPair(*cert, *key)
+	if err != nil {
+		return err
+	}
+	conf := &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	tick := clockTick()
+	var before time.Duration
+	var cpuErr error
+	opened := func() {
+		if *pid > 0 {
+			before, cpuErr = treeCPUTime(*pid, tick)
+		}
+	}
+	r, err := runRTT(*addr, conf, *conns, *trips, *size, 10*time.Minute, opened)
+	if err = errors.Join(err, cpuErr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d round trips: %.0f msgs/s, p50 %.3f ms, p99 %.3f ms", *conns**trips, r.MsgsPerSec, ms(r.P50), ms(r.P99))
+	if *pid > 0 {
+		after, err := treeCPUTime(*pid, tick)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, ", proxy CPU %.1f µs per round trip", perUnit(before, after, float64(*conns**trips), time.Microsecond))
+	}
+	fmt.Fprintln(stdout)
+	return nil
 }

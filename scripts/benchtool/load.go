@@ -78,8 +78,10 @@ type RTTResult struct {
 }
 
 // runRTT opens conns WebSockets, then has each make trips echo round trips of size bytes, all connections at
-// once: round trips per second over the whole run, and the latency percentiles of every round trip.
-func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Duration) (RTTResult, error) {
+// once: round trips per second over the whole run, and the latency percentiles of every round trip. opened, if
+// not nil, is called once every connection is open, before the first round trip: the proxy's CPU per round trip
+// is read from there, without the handshakes.
+func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Duration, opened func()) (RTTResult, error) {
 	ws := make([]*wsConn, 0, conns)
 	defer func() {
 		for _, w := range ws {
@@ -92,6 +94,9 @@ func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Du
 			return RTTResult{}, err
 		}
 		ws = append(ws, w)
+	}
+	if opened != nil {
+		opened()
 	}
 	lat := make([][]time.Duration, conns)
 	errs := make([]error, conns)

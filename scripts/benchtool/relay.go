@@ -425,7 +425,7 @@ func (b *relayBench) measure(names []string) error {
 	m.hs.Notes = append(m.hs.Notes, fmt.Sprintf("%d workers opening TCP + full TLS 1.3 handshake with client certificate (no resumption) + WebSocket upgrade, back to back for %s", c.hsWorkers, c.hsDur))
 	m.bulk.Notes = append(m.bulk.Notes, fmt.Sprintf("%d connections streaming %d-byte messages both ways for %s", c.bulkConns, c.bulkSize, c.bulkDur))
 	cpuNote := fmt.Sprintf("utime+stime of all the peer's processes (/proc/PID/stat, %s ticks) over the whole workload (dials included), divided by its work; %s", b.tick, b.layout.describe(b.peerCPUs, b.otherCPUs))
-	m.rttCPU.Notes = append(m.rttCPU.Notes, cpuNote+"; one round trip is two relayed messages (there and back)")
+	m.rttCPU.Notes = append(m.rttCPU.Notes, cpuNote+"; the round trips only (from the moment every connection is open); one round trip is two relayed messages (there and back)")
 	m.hsCPU.Notes = append(m.hsCPU.Notes, cpuNote)
 	m.bulkCPU.Notes = append(m.bulkCPU.Notes, cpuNote+"; each MB echoed crosses the proxy twice (once each way)")
 	m.idle.Notes = append(m.idle.Notes, fmt.Sprintf("%d open WebSockets: growth of the summed Pss (/proc/PID/smaps_rollup) of all the peer's processes, per connection; the echo backend is not counted", c.idleN))
@@ -464,8 +464,9 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 		cpu = now
 		return nil
 	}
-	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute)
-	if err != nil {
+	var openErr error
+	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute, func() { cpu, openErr = srv.cpuTime(b.tick) })
+	if err = errors.Join(err, openErr); err != nil {
 		return err
 	}
 	m.rtt.add(name, r.MsgsPerSec)
@@ -618,7 +619,7 @@ func (b *relayBench) profileWsca(srv *server) {
 		fn   func() error
 	}{
 		{"rtt", func() error {
-			_, err := runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips/2, c.rttSize, 2*time.Minute)
+			_, err := runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips/2, c.rttSize, 2*time.Minute, nil)
 			return err
 		}},
 		{"handshake", func() error {

@@ -90,7 +90,7 @@ func (b *relayBench) runSessions(srv *server, plan sessionPlan, metricsURL strin
 	var r sessionsResult
 	c := b.cfg
 	var err error
-	if r.rttAlone, err = runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute); err != nil {
+	if r.rttAlone, err = runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute, nil); err != nil {
 		return r, fmt.Errorf("rtt with no sessions open: %w", err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -119,7 +119,7 @@ func (b *relayBench) runSessions(srv *server, plan sessionPlan, metricsURL strin
 	if r.perSessionKiB, err = perSessionKiB(before, after, plan.n); err != nil {
 		return r, err
 	}
-	if r.rttLoaded, err = runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute); err != nil {
+	if r.rttLoaded, err = runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute, nil); err != nil {
 		return r, fmt.Errorf("rtt with %d sessions open: %w", plan.n, err)
 	}
 	if r.cut, r.cutOK, err = b.sessionsCut(srv); err != nil {
