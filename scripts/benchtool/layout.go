@@ -134,18 +134,7 @@ func perSessionKiB(beforeKiB, afterKiB int64, sessions int) (float64, error) {
 }
 
 // rssKiB is VmRSS of pid from /proc/PID/status.
-func rssKiB(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
-}
+func rssKiB(pid int) (int64, error) { return procKiB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS") }
 
 // loadAvg is the first three fields of /proc/loadavg.
 func loadAvg() string {

@@ -46,8 +46,9 @@ const sessionKiBEstimate = 96
 
 // planSessions checks n sessions against the limits that bind on loopback and says which one hits: ephemeral
 // ports (one connection per port per source/destination address pair: ip_local_port_range), descriptors
-// (RLIMIT_NOFILE, which root can raise up to fs.nr_open; fs.file-max for the whole system) and memory.
-func planSessions(n, portLo, portHi int, nofileHard, nrOpen, fileMax, memAvailKiB int64, root bool) (sessionPlan, error) {
+// (RLIMIT_NOFILE, whose hard limit only a process with CAP_SYS_RESOURCE raises, up to fs.nr_open; fs.file-max
+// for the whole system) and memory.
+func planSessions(n, portLo, portHi int, nofileHard, nrOpen, fileMax, memAvailKiB int64, canRaise bool) (sessionPlan, error) {
 	if n <= 0 {
 		return sessionPlan{}, errors.New("-sessions: need at least one session")
 	}
@@ -62,9 +63,9 @@ func planSessions(n, portLo, portHi int, nofileHard, nrOpen, fileMax, memAvailKi
 			n, p.backends, perAddr, portLo, portHi)
 	}
 	switch {
-	case p.relayFDs > nofileHard && !root:
-		return p, fmt.Errorf("RLIMIT_NOFILE: the relay needs %d file descriptors (2 per session + 1024), the hard limit is %d and only root raises it: ulimit -Hn, LimitNOFILE=, or run as root",
-			p.relayFDs, nofileHard)
+	case p.relayFDs > nofileHard && !canRaise:
+		return p, fmt.Errorf("RLIMIT_NOFILE: the relay needs %d file descriptors (2 per session + 1024), the hard limit is %d and this process cannot raise it (no CAP_SYS_RESOURCE: not root, or a container without it): raise it outside (ulimit -Hn, LimitNOFILE=, docker --ulimit nofile=) or run at most %d sessions",
+			p.relayFDs, nofileHard, max(0, (nofileHard-1024)/2))
 	case p.relayFDs > nrOpen:
 		return p, fmt.Errorf("fs.nr_open is %d: the relay needs %d file descriptors (2 per session + 1024): sysctl -w fs.nr_open=%d",
 			nrOpen, p.relayFDs, p.relayFDs)
@@ -102,15 +103,16 @@ func readSessionLimits() (portLo, portHi int, nofileHard, nrOpen, fileMax, memAv
 	portLo, portHi = int(ports[0]), int(ports[1])
 	nrOpen = num("/proc/sys/fs/nr_open")[0]
 	fileMax = num("/proc/sys/fs/file-max")[0]
-	memAvail, e := procMeminfoKiB("MemAvailable")
+	memAvail, e := procKiB("/proc/meminfo", "MemAvailable")
 	err = errors.Join(err, e)
 	var rl syscall.Rlimit
 	err = errors.Join(err, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
 	return portLo, portHi, int64(rl.Max), nrOpen, fileMax, memAvail, err
 }
 
-func procMeminfoKiB(field string) (int64, error) {
-	data, err := os.ReadFile("/proc/meminfo")
+// procKiB reads "field: N kB" from a /proc file.
+func procKiB(path, field string) (int64, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -119,7 +121,23 @@ func procMeminfoKiB(field string) (int64, error) {
 			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("/proc/meminfo: no %s", field)
+	return 0, fmt.Errorf("%s: no %s", path, field)
+}
+
+// capSysResource tells whether this process holds CAP_SYS_RESOURCE (bit 24 of CapEff): what raising a hard
+// RLIMIT_NOFILE takes. Root in a container often lacks it.
+func capSysResource() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<24) != 0
+		}
+	}
+	return false
 }
 
 // raiseNofile raises this process's RLIMIT_NOFILE (soft, and hard when root) to at least need; the relay and

@@ -28,7 +28,7 @@ func (b *relayBench) measureSessions(n, crlN int) error {
 	if err != nil {
 		return fmt.Errorf("reading the machine's limits: %w", err)
 	}
-	plan, err := planSessions(n, lo, hi, hard, nrOpen, fileMax, avail, os.Geteuid() == 0)
+	plan, err := planSessions(n, lo, hi, hard, nrOpen, fileMax, avail, capSysResource())
 	if err != nil {
 		return err
 	}
