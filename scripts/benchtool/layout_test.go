@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -276,5 +278,52 @@ func TestCapSysResourceMatchesTheKernel(t *testing.T) {
 	err := exec.Command("sh", "-c", fmt.Sprintf("ulimit -Hn %d", rl.Max+1)).Run()
 	if got, want := capSysResource(), err == nil; got != want {
 		t.Errorf("capSysResource = %v, but raising the hard limit in a child: %v", got, err)
+	}
+}
+
+// TestWatchCutStalledIsNotCut: a session that stops answering (the peer reads and never writes back) until the
+// limit is reported as not cut; one the peer closes is cut, at about the time it closed.
+func TestWatchCutStalledIsNotCut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closeAfter := make(chan time.Duration, 2)
+	go func() {
+		for range 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			d := <-closeAfter
+			go func() {
+				defer c.Close()
+				end := time.Now().Add(d)
+				buf := make([]byte, 512)
+				for time.Now().Before(end) {
+					_ = c.SetReadDeadline(end)
+					if _, err := c.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	for _, tt := range []struct {
+		serverCloses time.Duration
+		wantCut      bool
+	}{{5 * time.Second, false}, {300 * time.Millisecond, true}} {
+		closeAfter <- tt.serverCloses
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newWSConn(c, bufio.NewReader(c), true)
+		d, cut := watchCut(w, time.Now(), time.Second)
+		c.Close()
+		if cut != tt.wantCut || (cut && (d < 250*time.Millisecond || d > 900*time.Millisecond)) {
+			t.Errorf("server closes after %s: watchCut = %s, %v; want cut %v", tt.serverCloses, d, cut, tt.wantCut)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -279,12 +280,16 @@ func closeAll(ws []*wsConn) {
 }
 
 // watchCut echoes a small message on w every 20 ms until the connection fails or limit passes, and returns
-// when it failed, measured from t0.
+// when it failed, measured from t0. A session that merely stops answering until the limit (the read deadline
+// expires) was not cut: a peer that stalls the session after its reload is not one that closed it.
 func watchCut(w *wsConn, t0 time.Time, limit time.Duration) (time.Duration, bool) {
 	end := t0.Add(limit)
 	for n := 0; n < 100_000 && time.Now().Before(end); n++ {
 		_ = w.c.SetDeadline(end)
 		if err := echoOnce(w, []byte("still here?")); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, false
+			}
 			return time.Since(t0), true
 		}
 		time.Sleep(20 * time.Millisecond)
