@@ -76,7 +76,7 @@ func (b *relayBench) measureSessions(n, crlN int) error {
 	if err := srv.waitListening(addr); err != nil {
 		return err
 	}
-	b.logf("sessions: %d sessions from %d source addresses over %d backend addresses (RLIMIT_NOFILE %d; relay max_connections: 0, unlimited, the default)",
+	b.logf("sessions: %d sessions from %d source addresses over %d backend addresses (the relay needs %d descriptors; its max_connections: 0, unlimited, the default)",
 		n, plan.sources, plan.backends, plan.relayFDs)
 	r, err := b.runSessions(srv, plan, "http://"+metrics+"/metrics", crlN)
 	if err != nil {
