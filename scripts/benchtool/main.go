@@ -6,7 +6,8 @@
 // Subcommands:
 //
 //	benchtool ca     -wsca BIN -out DIR [-quick] [-reps N]   CA workloads: issue, issue --from, crl, CRL reload
-//	benchtool relay  -wsca BIN -out DIR [-quick] [-reps N]   relay workloads: rtt, handshake, bulk, idle, revoke
+//	benchtool relay  -wsca BIN -out DIR [-quick] [-reps N] [-layout isolated|shared] [-sessions N]
+//	                 relay workloads: rtt, handshake, bulk (each with the proxy's CPU per unit), idle, revoke; sessions
 //	benchtool publish -wsca BIN -out DIR -work DIR            publisher workloads: propagation, OCSP, idle long-polls
 //	benchtool echo   -listen ADDR [-cert F -key F -ca F -crl F]  WebSocket echo: the backend, or (TLS) the direct peer
 //	benchtool rtt    -addr ADDR -cert F -key F -root F [-conns 50 -trips 100 -size 128]  one rtt run, to profile a relay by hand

@@ -123,16 +123,9 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	names := []string{"wsca"}
-	for _, p := range strings.Split(*peers, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" || p == "wsca" {
-			continue
-		}
-		if relayStarter(p) == nil {
-			return fmt.Errorf("-peers: unknown peer %q (known: %s)", p, strings.Join(relayPeerNames, ", "))
-		}
-		names = append(names, p)
+	names, err := parsePeers(*peers)
+	if err != nil {
+		return err
 	}
 	res, err := loadResults(filepath.Join(*out, "results.json"))
 	if err != nil {
@@ -172,6 +165,22 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	}
 	b.res.Seconds += time.Since(start).Seconds()
 	return errors.Join(writeReport(b.res, *out, stdout), sessErr)
+}
+
+// parsePeers turns -peers into the peers to measure, wsca first.
+func parsePeers(list string) ([]string, error) {
+	names := []string{"wsca"}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || p == "wsca" {
+			continue
+		}
+		if relayStarter(p) == nil {
+			return nil, fmt.Errorf("-peers: unknown peer %q (known: %s)", p, strings.Join(relayPeerNames, ", "))
+		}
+		names = append(names, p)
+	}
+	return names, nil
 }
 
 // cpuList is this process's CPU affinity, from /proc/self/status.
@@ -353,43 +362,6 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// relayMetrics are the relay table's rows, with the targets of issue #5 (as bounds on peer/wsca).
-type relayMetrics struct {
-	rtt, rttCPU, p50, p99, hs, hsCPU, hsP99, bulk, bulkCPU, idle, cut *Metric
-}
-
-// newRelayMetrics names each workload with its layout ("rtt isolated"): one results.json holds both layouts.
-func newRelayMetrics(l layout, peers []string) relayMetrics {
-	w := func(name string) string { return name + " " + string(l) }
-	m := relayMetrics{
-		rtt:     newMetric(w("rtt"), "msgs/s", "1/s", false, peers...),
-		rttCPU:  newMetric(w("rtt"), "proxy CPU per round trip", "µs", true, peers...),
-		p50:     newMetric(w("rtt"), "p50 latency", "ms", true, peers...),
-		p99:     newMetric(w("rtt"), "p99 latency", "ms", true, peers...),
-		hs:      newMetric(w("handshake"), "handshakes/s", "1/s", false, peers...),
-		hsCPU:   newMetric(w("handshake"), "proxy CPU per handshake", "µs", true, peers...),
-		hsP99:   newMetric(w("handshake"), "p99", "ms", true, peers...),
-		bulk:    newMetric(w("bulk"), "MB/s each way", "MB/s", false, peers...),
-		bulkCPU: newMetric(w("bulk"), "proxy CPU per MB echoed", "ms", true, peers...),
-		idle:    newMetric(w("idle"), "memory per connection", "KiB", true, peers...),
-		cut:     newMetric(w("revoke"), "live session cut", "ms", true, peers...),
-	}
-	m.rttCPU.target(&Target{Text: "≤ 0.85× nginx's", Kind: "ratio-min", Value: 1 / 0.85, Peer: "nginx"})
-	m.rtt.target(&Target{Text: "≥ 1.15× nginx", Kind: "ratio-max", Value: 1 / 1.15, Peer: "nginx"})
-	m.rtt.target(&Target{Text: "≥ 1.0× the best peer", Kind: "ratio-max", Value: 1, Peer: "*"})
-	m.p99.target(&Target{Text: "≤ nginx's", Kind: "ratio-min", Value: 1, Peer: "nginx"})
-	m.hs.target(&Target{Text: "≥ 2× nginx", Kind: "ratio-max", Value: 0.5, Peer: "nginx"})
-	m.hs.target(&Target{Text: "≥ 0.8× direct", Kind: "ratio-max", Value: 1 / 0.8, Peer: "direct"})
-	m.bulk.target(&Target{Text: "≥ 1.1× nginx", Kind: "ratio-max", Value: 1 / 1.1, Peer: "nginx"})
-	m.idle.target(&Target{Text: "≤ HAProxy's", Kind: "ratio-min", Value: 1, Peer: "haproxy"})
-	m.cut.target(&Target{Text: "wsca ≤ 1 s", Kind: "max", Value: 1000})
-	return m
-}
-
-func (m relayMetrics) all() []*Metric {
-	return []*Metric{m.rtt, m.rttCPU, m.p50, m.p99, m.hs, m.hsCPU, m.hsP99, m.bulk, m.bulkCPU, m.idle, m.cut}
-}
-
 // measure runs every workload against every peer, repetition after repetition, the order of the peers
 // rotating between repetitions (A B C, B C A, …), with the peer and the echo backend pinned to peerCPUs
 // and the load generated here.
@@ -511,130 +483,4 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 	b.logf("relay %s %s rep %d: rtt %.0f msg/s (p99 %.2f ms, %.1f µs CPU each), handshake %.0f/s (%.0f µs CPU each), bulk %.0f MB/s (%.2f ms CPU/MB), idle %.1f KiB/conn, revoke %s",
 		name, b.layout, rep+1, r.MsgsPerSec, ms(r.P99), last(m.rttCPU, name), hs.PerSec, last(m.hsCPU, name), mbps, last(m.bulkCPU, name), perConn, cutString(cut))
 	return nil
-}
-
-// last is the value of peer's latest repetition in mt.
-func last(mt *Metric, peer string) float64 {
-	v := mt.Values[peer]
-	if len(v) == 0 {
-		return notMeasured
-	}
-	return v[len(v)-1]
-}
-
-func cutString(v float64) string {
-	if missing(v) {
-		return "not cut"
-	}
-	return fmt.Sprintf("%.0f ms", v)
-}
-
-// idle opens the idle connections and returns the peer's memory growth per connection in KiB.
-func (b *relayBench) idle(srv *server) (float64, error) {
-	time.Sleep(300 * time.Millisecond) // let the previous workloads' connections close
-	before, err := srv.memKiB()
-	if err != nil {
-		return 0, err
-	}
-	ws, err := openIdle(srv.addr, b.valid, b.cfg.idleN, b.cfg.idlePar, b.cfg.idleLimit)
-	if err != nil {
-		return 0, err
-	}
-	defer closeAll(ws)
-	time.Sleep(time.Second)
-	after, err := srv.memKiB()
-	if err != nil {
-		return 0, err
-	}
-	return float64(after-before) / float64(len(ws)), nil
-}
-
-// revoke opens a session as this peer's victim, revokes the victim with wsca and publishes the CRL (then
-// reloads the peer the way its admin would), and returns how long until the open session failed, in ms,
-// or notMeasured if it was not cut within the limit. The direct peer has no reload: it is skipped.
-func (b *relayBench) revoke(srv *server, name string, rep int) (float64, error) {
-	if name == "direct" {
-		return notMeasured, nil
-	}
-	victim := fmt.Sprintf("victim-%s-%d", name, rep)
-	conf, err := b.clientTLS(b.noCert, victim)
-	if err != nil {
-		return 0, err
-	}
-	w, err := dialWS(srv.addr, "/", conf, dialTimeout)
-	if err != nil {
-		return 0, fmt.Errorf("victim session: %w", err)
-	}
-	defer w.c.Close()
-	_ = w.c.SetDeadline(time.Now().Add(dialTimeout))
-	if err := echoOnce(w, []byte("before")); err != nil {
-		return 0, fmt.Errorf("victim session: %w", err)
-	}
-	t0 := time.Now()
-	if err := b.run(b.wscaCmd("revoke", victim, "--reason", "keyCompromise")...); err != nil {
-		return 0, err
-	}
-	if err := b.run(b.wscaCmd("crl")...); err != nil {
-		return 0, err
-	}
-	if srv.reload != nil {
-		if err := srv.reload(); err != nil {
-			return 0, fmt.Errorf("reloading %s: %w", name, err)
-		}
-	}
-	d, cut := watchCut(w, t0, b.cfg.revokeLimit)
-	// The reload did take: a new session of the victim is refused.
-	refused := false
-	for range 20 {
-		nw, err := dialWS(srv.addr, "/", conf, dialTimeout)
-		if err != nil {
-			refused = true
-			break
-		}
-		_ = nw.c.SetDeadline(time.Now().Add(dialTimeout))
-		err = echoOnce(nw, []byte("after"))
-		nw.close()
-		if err != nil {
-			refused = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if rep == 0 {
-		b.res.Notes = append(b.res.Notes, fmt.Sprintf("%s revoke: open session %s; new session of the revoked client refused after the CRL update: %v",
-			name, map[bool]string{true: fmt.Sprintf("cut after %.0f ms", ms(d)), false: "NOT cut within " + b.cfg.revokeLimit.String()}[cut], refused))
-	}
-	if !refused {
-		return 0, fmt.Errorf("%s still accepts a new session of the revoked client %s after the CRL update", name, victim)
-	}
-	if !cut {
-		return notMeasured, nil
-	}
-	return ms(d), nil
-}
-
-// profileWsca runs the rtt and handshake workloads once more against wsca serve under perf, outside the
-// measurements: the evidence docs/benchmarks.md cites for the relay targets.
-func (b *relayBench) profileWsca(srv *server) {
-	c := b.cfg
-	runs := []struct {
-		name string
-		fn   func() error
-	}{
-		{"rtt", func() error {
-			_, err := runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips/2, c.rttSize, 2*time.Minute, nil)
-			return err
-		}},
-		{"handshake", func() error {
-			_, err := runHandshake(srv.addr, b.valid, c.hsWorkers, 3*time.Second)
-			return err
-		}},
-	}
-	for _, r := range runs {
-		path := filepath.Join(b.out, "profile-relay-"+r.name+"-"+string(b.layout)+".txt")
-		title := "wsca serve during " + r.name + " (perf -p, load from benchtool on CPUs " + cpuList() + ", layout " + string(b.layout) + ")"
-		if err := profilePID(b.ctx, srv.cmd.Process.Pid, path, title, r.fn); err != nil {
-			b.logf("profile relay %s: %v", r.name, err)
-		}
-	}
 }
