@@ -89,7 +89,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "small sizes")
 	reps := fs.Int("reps", 0, "repetitions (default 3)")
 	peers := fs.String("peers", strings.Join(relayPeerNames, ","), "peers to measure (wsca is always first)")
-	cpus := fs.String("peer-cpus", "1", "CPU list the peer and the echo backend are pinned to (benchtool's own affinity is the load generator's)")
+	cpus := fs.String("peer-cpus", "1", "CPU list the peer (and, in layout shared, the echo backend) is pinned to; benchtool's own affinity is the load generator's")
 	idle := fs.Int("idle", 0, "idle connections (default 9,000; quick 300)")
 	prof := fs.Bool("profile", false, "profile wsca serve with perf during an extra rtt and handshake run")
 	lay := fs.String("layout", string(layoutShared), "isolated (the peer alone on -peer-cpus, the echo backend with the load generator on -other-cpus) or shared (the backend on -peer-cpus too)")
