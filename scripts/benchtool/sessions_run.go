@@ -214,13 +214,19 @@ func (b *relayBench) sessionsCRL(srv *server, metricsURL string, crlN int, r *se
 	if err := bigCRL(b.pki.dir, []byte(strings.TrimRight(string(pass), "\r\n")), crlN, certs[0].SerialNumber, number, tmp, time.Now()); err != nil {
 		return fmt.Errorf("building the %d-entry CRL: %w", crlN, err)
 	}
+	// The new CRL is recognised by its size: it must differ from the current one's.
+	if cur, err := metricValue(metricsURL, "relay_crl_entries"); err != nil {
+		return err
+	} else if int(cur) == crlN {
+		return fmt.Errorf("-sessions-crl %d: the relay's CRL has that many entries already; pick another size", crlN)
+	}
 	const limit = time.Minute
 	t0 := time.Now()
 	if err := os.Rename(tmp, b.pki.crl); err != nil {
 		return err
 	}
 	for n := 0; n < 6000 && time.Since(t0) < limit; n++ {
-		if v, err := metricValue(metricsURL, "relay_crl_entries"); err == nil && v >= float64(crlN) {
+		if v, err := metricValue(metricsURL, "relay_crl_entries"); err == nil && int(v) == crlN {
 			r.crlReload, r.reloadOK = time.Since(t0), true
 			break
 		}
