@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +27,7 @@ import (
 // the CRLs with the same O(1) set the relay uses.
 func runEcho(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "loopback address")
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address, or a comma-separated list of them (plain echo only)")
 	certFile := fs.String("cert", "", "server certificate (leaf + intermediate): serve TLS")
 	keyFile := fs.String("key", "", "server key")
 	caFile := fs.String("ca", "", "client CA bundle (intermediate + root)")
@@ -33,11 +35,25 @@ func runEcho(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(*listen)
-	if err != nil || (host != "127.0.0.1" && host != "::1") {
-		return fmt.Errorf("-listen %q: loopback only", *listen)
+	addrs := strings.Split(*listen, ",")
+	for _, a := range addrs {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil || !ap.Addr().IsLoopback() {
+			return fmt.Errorf("-listen %q: loopback addresses only", a)
+		}
 	}
-	ln, err := net.Listen("tcp", *listen)
+	if len(addrs) > 1 && *certFile != "" {
+		return errors.New("-listen: one address only with -cert")
+	}
+	// Every address past the first is served by its own accept loop; the first one's loop is this function's.
+	for _, a := range addrs[1:] {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return err
+		}
+		go func() { _ = serveEcho(ln, stderr) }()
+	}
+	ln, err := net.Listen("tcp", addrs[0])
 	if err != nil {
 		return err
 	}
@@ -54,6 +70,11 @@ func runEcho(args []string, stderr io.Writer) error {
 		<-sig
 		ln.Close()
 	}()
+	return serveEcho(ln, stderr)
+}
+
+// serveEcho answers WebSocket upgrades on ln with an echo until ln is closed.
+func serveEcho(ln net.Listener, stderr io.Writer) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -80,8 +81,10 @@ type RTTResult struct {
 }
 
 // runRTT opens conns WebSockets, then has each make trips echo round trips of size bytes, all connections at
-// once: round trips per second over the whole run, and the latency percentiles of every round trip.
-func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Duration) (RTTResult, error) {
+// once: round trips per second over the whole run, and the latency percentiles of every round trip. opened, if
+// not nil, is called once every connection is open, before the first round trip: the proxy's CPU per round trip
+// is read from there, without the handshakes.
+func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Duration, opened func()) (RTTResult, error) {
 	ws := make([]*wsConn, 0, conns)
 	defer func() {
 		for _, w := range ws {
@@ -94,6 +97,9 @@ func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Du
 			return RTTResult{}, err
 		}
 		ws = append(ws, w)
+	}
+	if opened != nil {
+		opened()
 	}
 	lat := make([][]time.Duration, conns)
 	errs := make([]error, conns)
@@ -130,6 +136,7 @@ func runRTT(addr string, conf *tls.Config, conns, trips, size int, limit time.Du
 type HandshakeResult struct {
 	PerSec float64
 	P99    time.Duration
+	Count  int // handshakes completed
 	Errors int
 }
 
@@ -162,7 +169,7 @@ func runHandshake(addr string, conf *tls.Config, workers int, dur time.Duration)
 	wg.Wait()
 	elapsed := time.Since(start)
 	all := slices.Concat(lat...)
-	res := HandshakeResult{PerSec: float64(len(all)) / elapsed.Seconds(), P99: percentile(all, 99), Errors: int(failed.Load())}
+	res := HandshakeResult{PerSec: float64(len(all)) / elapsed.Seconds(), P99: percentile(all, 99), Count: len(all), Errors: int(failed.Load())}
 	if res.Errors > len(all)/100 {
 		return res, fmt.Errorf("handshake: %d of %d connections failed", res.Errors, res.Errors+len(all))
 	}
@@ -275,12 +282,16 @@ func closeAll(ws []*wsConn) {
 }
 
 // watchCut echoes a small message on w every 20 ms until the connection fails or limit passes, and returns
-// when it failed, measured from t0.
+// when it failed, measured from t0. A session that merely stops answering until the limit (the read deadline
+// expires) was not cut: a peer that stalls the session after its reload is not one that closed it.
 func watchCut(w *wsConn, t0 time.Time, limit time.Duration) (time.Duration, bool) {
 	end := t0.Add(limit)
 	for n := 0; n < 100_000 && time.Now().Before(end); n++ {
 		_ = w.c.SetDeadline(end)
 		if err := echoOnce(w, []byte("still here?")); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, false
+			}
 			return time.Since(t0), true
 		}
 		time.Sleep(20 * time.Millisecond)

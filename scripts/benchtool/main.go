@@ -8,9 +8,11 @@
 // Subcommands:
 //
 //	benchtool ca     -wsca BIN -out DIR [-quick] [-reps N]   CA workloads: issue, issue --from, crl, CRL reload
-//	benchtool relay  -wsca BIN -out DIR [-quick] [-reps N]   relay workloads: rtt, handshake, bulk, idle, revoke
+//	benchtool relay  -wsca BIN -out DIR [-quick] [-reps N] [-layout isolated|shared] [-sessions N]
+//	                 relay workloads: rtt, handshake, bulk (each with the proxy's CPU per unit), idle, revoke; sessions
 //	benchtool publish -wsca BIN -out DIR -work DIR            publisher workloads: propagation, OCSP, idle long-polls
 //	benchtool echo   -listen ADDR [-cert F -key F -ca F -crl F]  WebSocket echo: the backend, or (TLS) the direct peer
+//	benchtool rtt    -addr ADDR -cert F -key F -root F [-conns 50 -trips 100 -size 128]  one rtt run, to profile a relay by hand
 //	benchtool report -in DIR/results.json [-png FILE]        reprint the table (and draw the plot) from saved results
 //	benchtool reload-child -impl wsca|stdlib -crl F -ca F    one CRL load in a fresh process (used by ca)
 //	benchtool crl-fixture -wsca BIN -dir DIR -n N           a CA directory with N revocations, to profile wsca crl
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRenewBench(args[1:], stdout, stderr)
 	case "echo":
 		err = runEcho(args[1:], stderr)
+	case "rtt":
+		err = runRTTCmd(args[1:], stdout)
 	case "publish":
 		err = runPublish(args[1:], stdout, stderr)
 	default:

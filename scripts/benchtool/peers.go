@@ -103,7 +103,10 @@ func (s *server) stop() {
 }
 
 // pids returns the main process and all its descendants, from /proc.
-func (s *server) pids() []int {
+func (s *server) pids() []int { return processTree(s.cmd.Process.Pid) }
+
+// processTree returns root and all its descendants, from /proc.
+func processTree(root int) []int {
 	children := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -124,7 +127,7 @@ func (s *server) pids() []int {
 		ppid, _ := strconv.Atoi(f[1])
 		children[ppid] = append(children[ppid], pid)
 	}
-	out := []int{s.cmd.Process.Pid}
+	out := []int{root}
 	for i := 0; i < len(out) && i < 100_000; i++ {
 		out = append(out, children[out[i]]...)
 	}

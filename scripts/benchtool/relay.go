@@ -55,17 +55,22 @@ type relayBench struct {
 	work     string
 	pass     string
 	peerCPUs string
-	pki      pkiFiles
-	certs    string // client certificates
-	valid    *tls.Config
-	noCert   *tls.Config
-	revoked  *tls.Config
-	log      io.Writer
-	res      *Results
-	ctx      context.Context
-	cleanup  []string
-	peerN    int
-	out      string
+	// backendCPUs is where the echo backend runs: with the load generator (layout isolated) or with the peer (shared).
+	backendCPUs string
+	layout      layout
+	otherCPUs   string        // the load generator's
+	tick        time.Duration // /proc clock tick, for the peers' CPU time
+	pki         pkiFiles
+	certs       string // client certificates
+	valid       *tls.Config
+	noCert      *tls.Config
+	revoked     *tls.Config
+	log         io.Writer
+	res         *Results
+	ctx         context.Context
+	cleanup     []string
+	peerN       int
+	out         string
 	// doProfile adds, for wsca in the first repetition, an rtt and a handshake run under perf (profile-relay-*.txt).
 	doProfile bool
 }
@@ -86,14 +91,28 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "small sizes")
 	reps := fs.Int("reps", 0, "repetitions (default 3)")
 	peers := fs.String("peers", strings.Join(relayPeerNames, ","), "peers to measure (wsca is always first)")
-	cpus := fs.String("peer-cpus", "1", "CPU list the peer and the echo backend are pinned to (benchtool's own affinity is the load generator's)")
+	cpus := fs.String("peer-cpus", "1", "CPU list the peer (and, in layout shared, the echo backend) is pinned to; benchtool's own affinity is the load generator's")
 	idle := fs.Int("idle", 0, "idle connections (default 9,000; quick 300)")
 	prof := fs.Bool("profile", false, "profile wsca serve with perf during an extra rtt and handshake run")
+	lay := fs.String("layout", string(layoutShared), "isolated (the peer alone on -peer-cpus, the echo backend with the load generator on -other-cpus) or shared (the backend on -peer-cpus too)")
+	other := fs.String("other-cpus", "", "the load generator's CPU list (default: benchtool's own affinity)")
+	sessions := fs.Int("sessions", 0, "concurrent idle WebSocket sessions through one wsca serve, after the peers (0: skip)")
+	sessionsCRL := fs.Int("sessions-crl", 1_000_000, "entries of the CRL reloaded while the sessions are open")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *wsca == "" || *out == "" || *work == "" {
 		return errors.New("-wsca, -out and -work are required")
+	}
+	l, err := parseLayout(*lay)
+	if err != nil {
+		return err
+	}
+	if *sessions < 0 || *sessionsCRL < 1 {
+		return errors.New("-sessions must be ≥ 0 and -sessions-crl ≥ 1")
+	}
+	if *other == "" {
+		*other = cpuList()
 	}
 	cfg := relayDefaults(*quick)
 	if *reps > 0 {
@@ -106,16 +125,9 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	names := []string{"wsca"}
-	for _, p := range strings.Split(*peers, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" || p == "wsca" {
-			continue
-		}
-		if relayStarter(p) == nil {
-			return fmt.Errorf("-peers: unknown peer %q (known: %s)", p, strings.Join(relayPeerNames, ", "))
-		}
-		names = append(names, p)
+	names, err := parsePeers(*peers)
+	if err != nil {
+		return err
 	}
 	res, err := loadResults(filepath.Join(*out, "results.json"))
 	if err != nil {
@@ -126,7 +138,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		res = &Results{Mode: mode, Reps: cfg.reps, Started: time.Now().UTC().Format(time.RFC3339)}
 		res.Machine = describeMachine(context.Background(), *wsca)
 	}
-	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay"), peerCPUs: *cpus,
+	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay-"+string(l)), peerCPUs: *cpus,
+		backendCPUs: l.backendCPUs(*cpus, *other), otherCPUs: *other, layout: l, tick: clockTick(),
 		log: stderr, res: res, ctx: context.Background(), out: *out, doProfile: *prof}
 	defer func() {
 		for _, d := range b.cleanup {
@@ -138,13 +151,38 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("relay setup: %w", err)
 	}
 	b.res.Machine.Versions = mergeVersions(b.res.Machine.Versions, peerVersions(b.ctx, *wsca))
-	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay: load generator (benchtool) pinned to CPUs %s; each peer and the echo backend to CPUs %s",
-		cpuList(), b.peerCPUs))
+	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay, %s (benchtool runs on CPUs %s)", l.describe(b.peerCPUs, *other), cpuList()))
+	b.res.Machine.Layouts = append(b.res.Machine.Layouts, fmt.Sprintf("%s; CPU %s; load average at its start: %s (the machine may be shared: compare ratios within one run)",
+		l.describe(b.peerCPUs, *other), b.res.Machine.Model, loadAvg()))
 	if err := b.measure(names); err != nil {
 		return err
 	}
+	var sessErr error
+	if *sessions > 0 {
+		// A machine that cannot hold the sessions fails this workload, named in the report, not the peers' figures.
+		if sessErr = b.measureSessions(*sessions, *sessionsCRL); sessErr != nil {
+			sessErr = fmt.Errorf("sessions workload (%d sessions): %w", *sessions, sessErr)
+			b.res.Notes = append(b.res.Notes, "FAILED: "+sessErr.Error())
+		}
+	}
 	b.res.Seconds += time.Since(start).Seconds()
-	return writeReport(b.res, *out, stdout)
+	return errors.Join(writeReport(b.res, *out, stdout), sessErr)
+}
+
+// parsePeers turns -peers into the peers to measure, wsca first.
+func parsePeers(list string) ([]string, error) {
+	names := []string{"wsca"}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || p == "wsca" {
+			continue
+		}
+		if relayStarter(p) == nil {
+			return nil, fmt.Errorf("-peers: unknown peer %q (known: %s)", p, strings.Join(relayPeerNames, ", "))
+		}
+		names = append(names, p)
+	}
+	return names, nil
 }
 
 // cpuList is this process's CPU affinity, from /proc/self/status.
@@ -239,7 +277,7 @@ func (b *relayBench) setup() error {
 		return err
 	}
 	var csv strings.Builder
-	csv.WriteString("name\nalice\nmallory\n")
+	csv.WriteString("name\nalice\nmallory\n" + sessionsCutVictim + "\n" + sessionsCRLVictim + "\n")
 	for _, p := range relayPeerNames {
 		for rep := range b.cfg.reps {
 			fmt.Fprintf(&csv, "victim-%s-%d\n", p, rep)
@@ -326,37 +364,6 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// relayMetrics are the relay table's rows, with the targets of issue #5 (as bounds on peer/wsca).
-type relayMetrics struct {
-	rtt, p50, p99, hs, hsP99, bulk, idle, cut *Metric
-}
-
-func newRelayMetrics(peers []string) relayMetrics {
-	m := relayMetrics{
-		rtt:   newMetric("rtt", "msgs/s", "1/s", false, peers...),
-		p50:   newMetric("rtt", "p50 latency", "ms", true, peers...),
-		p99:   newMetric("rtt", "p99 latency", "ms", true, peers...),
-		hs:    newMetric("handshake", "handshakes/s", "1/s", false, peers...),
-		hsP99: newMetric("handshake", "p99", "ms", true, peers...),
-		bulk:  newMetric("bulk", "MB/s each way", "MB/s", false, peers...),
-		idle:  newMetric("idle", "memory per connection", "KiB", true, peers...),
-		cut:   newMetric("revoke", "live session cut", "ms", true, peers...),
-	}
-	m.rtt.target(&Target{Text: "≥ 1.15× nginx", Kind: "ratio-max", Value: 1 / 1.15, Peer: "nginx"})
-	m.rtt.target(&Target{Text: "≥ 1.0× the best peer", Kind: "ratio-max", Value: 1, Peer: "*"})
-	m.p99.target(&Target{Text: "≤ nginx's", Kind: "ratio-min", Value: 1, Peer: "nginx"})
-	m.hs.target(&Target{Text: "≥ 2× nginx", Kind: "ratio-max", Value: 0.5, Peer: "nginx"})
-	m.hs.target(&Target{Text: "≥ 0.8× direct", Kind: "ratio-max", Value: 1 / 0.8, Peer: "direct"})
-	m.bulk.target(&Target{Text: "≥ 1.1× nginx", Kind: "ratio-max", Value: 1 / 1.1, Peer: "nginx"})
-	m.idle.target(&Target{Text: "≤ HAProxy's", Kind: "ratio-min", Value: 1, Peer: "haproxy"})
-	m.cut.target(&Target{Text: "wsca ≤ 1 s", Kind: "max", Value: 1000})
-	return m
-}
-
-func (m relayMetrics) all() []*Metric {
-	return []*Metric{m.rtt, m.p50, m.p99, m.hs, m.hsP99, m.bulk, m.idle, m.cut}
-}
-
 // measure runs every workload against every peer, repetition after repetition, the order of the peers
 // rotating between repetitions (A B C, B C A, …), with the peer and the echo backend pinned to peerCPUs
 // and the load generated here.
@@ -365,7 +372,7 @@ func (b *relayBench) measure(names []string) error {
 	if err != nil {
 		return err
 	}
-	backend, err := startProcess("backend", b.work, b.peerCPUs, b.self, "echo", "-listen", backendAddr)
+	backend, err := startProcess("backend", b.work, b.backendCPUs, b.self, "echo", "-listen", backendAddr)
 	if err != nil {
 		return err
 	}
@@ -373,7 +380,7 @@ func (b *relayBench) measure(names []string) error {
 	if err := backend.waitListening(backendAddr); err != nil {
 		return err
 	}
-	m := newRelayMetrics(names)
+	m := newRelayMetrics(b.layout, names)
 	b.res.Metrics = append(b.res.Metrics, m.all()...)
 	for rep := range b.cfg.reps {
 		for k := range names {
@@ -394,6 +401,10 @@ func (b *relayBench) measure(names []string) error {
 	m.rtt.Notes = append(m.rtt.Notes, fmt.Sprintf("%d connections × %d echo round trips of %d bytes, all at once", c.rttConns, c.rttTrips, c.rttSize))
 	m.hs.Notes = append(m.hs.Notes, fmt.Sprintf("%d workers opening TCP + full TLS 1.3 handshake with client certificate (no resumption) + WebSocket upgrade, back to back for %s", c.hsWorkers, c.hsDur))
 	m.bulk.Notes = append(m.bulk.Notes, fmt.Sprintf("%d connections streaming %d-byte messages both ways for %s", c.bulkConns, c.bulkSize, c.bulkDur))
+	cpuNote := fmt.Sprintf("utime+stime of all the peer's processes (/proc/PID/stat, %s ticks), divided by the work; %s", b.tick, b.layout.describe(b.peerCPUs, b.otherCPUs))
+	m.rttCPU.Notes = append(m.rttCPU.Notes, cpuNote+"; counted over the round trips only (from the moment every connection is open); one round trip is two relayed messages (there and back)")
+	m.hsCPU.Notes = append(m.hsCPU.Notes, cpuNote+"; counted over the whole workload, failed handshakes included in the count")
+	m.bulkCPU.Notes = append(m.bulkCPU.Notes, cpuNote+"; counted over the whole workload (its dials included); each MB echoed crosses the proxy twice (once each way)")
 	m.idle.Notes = append(m.idle.Notes, fmt.Sprintf("%d open WebSockets: growth of the summed Pss (/proc/PID/smaps_rollup) of all the peer's processes, per connection; the echo backend is not counted", c.idleN))
 	m.cut.Notes = append(m.cut.Notes, "time from `wsca revoke` + `wsca crl` (plus the peer's reload: nginx -s reload, HAProxy SIGUSR2, apache2 -k graceful) to the open session failing; – = not cut within "+c.revokeLimit.String())
 	return nil
@@ -416,24 +427,48 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 		b.res.Notes = append(b.res.Notes, name+": pre-check passed (valid client relayed; no certificate and revoked client refused)")
 	}
 	c := b.cfg
-	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute)
+	cpu, err := srv.cpuTime(b.tick)
 	if err != nil {
+		return err
+	}
+	// charge adds to mt the peer's CPU since the last call per unit of work.
+	charge := func(mt *Metric, work float64, unit time.Duration) error {
+		now, err := srv.cpuTime(b.tick)
+		if err != nil {
+			return err
+		}
+		mt.add(name, perUnit(cpu, now, work, unit))
+		cpu = now
+		return nil
+	}
+	var openErr error
+	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute, func() { cpu, openErr = srv.cpuTime(b.tick) })
+	if err = errors.Join(err, openErr); err != nil {
 		return err
 	}
 	m.rtt.add(name, r.MsgsPerSec)
 	m.p50.add(name, ms(r.P50))
 	m.p99.add(name, ms(r.P99))
+	if err := charge(m.rttCPU, float64(c.rttConns*c.rttTrips), time.Microsecond); err != nil {
+		return err
+	}
 	hs, err := runHandshake(addr, b.valid, c.hsWorkers, c.hsDur)
 	if err != nil {
 		return err
 	}
 	m.hs.add(name, hs.PerSec)
 	m.hsP99.add(name, ms(hs.P99))
+	if err := charge(m.hsCPU, float64(hs.Count+hs.Errors), time.Microsecond); err != nil {
+		return err
+	}
 	mbps, err := runBulk(addr, b.valid, c.bulkConns, c.bulkSize, c.bulkDur)
 	if err != nil {
 		return err
 	}
 	m.bulk.add(name, mbps)
+	if err := charge(m.bulkCPU, mbps*c.bulkDur.Seconds(), time.Millisecond); err != nil {
+		return err
+	}
 	perConn, err := b.idle(srv)
 	if err != nil {
 		return err
@@ -447,124 +482,7 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 	if name == "wsca" && rep == 0 && b.doProfile {
 		b.profileWsca(srv)
 	}
-	b.logf("relay %s rep %d: rtt %.0f msg/s (p99 %.2f ms), handshake %.0f/s, bulk %.0f MB/s, idle %.1f KiB/conn, revoke %s",
-		name, rep+1, r.MsgsPerSec, ms(r.P99), hs.PerSec, mbps, perConn, cutString(cut))
+	b.logf("relay %s %s rep %d: rtt %.0f msg/s (p99 %.2f ms, %.1f µs CPU each), handshake %.0f/s (%.0f µs CPU each), bulk %.0f MB/s (%.2f ms CPU/MB), idle %.1f KiB/conn, revoke %s",
+		name, b.layout, rep+1, r.MsgsPerSec, ms(r.P99), last(m.rttCPU, name), hs.PerSec, last(m.hsCPU, name), mbps, last(m.bulkCPU, name), perConn, cutString(cut))
 	return nil
-}
-
-func cutString(v float64) string {
-	if missing(v) {
-		return "not cut"
-	}
-	return fmt.Sprintf("%.0f ms", v)
-}
-
-// idle opens the idle connections and returns the peer's memory growth per connection in KiB.
-func (b *relayBench) idle(srv *server) (float64, error) {
-	time.Sleep(300 * time.Millisecond) // let the previous workloads' connections close
-	before, err := srv.memKiB()
-	if err != nil {
-		return 0, err
-	}
-	ws, err := openIdle(srv.addr, b.valid, b.cfg.idleN, b.cfg.idlePar, b.cfg.idleLimit)
-	if err != nil {
-		return 0, err
-	}
-	defer closeAll(ws)
-	time.Sleep(time.Second)
-	after, err := srv.memKiB()
-	if err != nil {
-		return 0, err
-	}
-	return float64(after-before) / float64(len(ws)), nil
-}
-
-// revoke opens a session as this peer's victim, revokes the victim with wsca and publishes the CRL (then
-// reloads the peer the way its admin would), and returns how long until the open session failed, in ms,
-// or notMeasured if it was not cut within the limit. The direct peer has no reload: it is skipped.
-func (b *relayBench) revoke(srv *server, name string, rep int) (float64, error) {
-	if name == "direct" {
-		return notMeasured, nil
-	}
-	victim := fmt.Sprintf("victim-%s-%d", name, rep)
-	conf, err := b.clientTLS(b.noCert, victim)
-	if err != nil {
-		return 0, err
-	}
-	w, err := dialWS(srv.addr, "/", conf, dialTimeout)
-	if err != nil {
-		return 0, fmt.Errorf("victim session: %w", err)
-	}
-	defer w.c.Close()
-	_ = w.c.SetDeadline(time.Now().Add(dialTimeout))
-	if err := echoOnce(w, []byte("before")); err != nil {
-		return 0, fmt.Errorf("victim session: %w", err)
-	}
-	t0 := time.Now()
-	if err := b.run(b.wscaCmd("revoke", victim, "--reason", "keyCompromise")...); err != nil {
-		return 0, err
-	}
-	if err := b.run(b.wscaCmd("crl")...); err != nil {
-		return 0, err
-	}
-	if srv.reload != nil {
-		if err := srv.reload(); err != nil {
-			return 0, fmt.Errorf("reloading %s: %w", name, err)
-		}
-	}
-	d, cut := watchCut(w, t0, b.cfg.revokeLimit)
-	// The reload did take: a new session of the victim is refused.
-	refused := false
-	for range 20 {
-		nw, err := dialWS(srv.addr, "/", conf, dialTimeout)
-		if err != nil {
-			refused = true
-			break
-		}
-		_ = nw.c.SetDeadline(time.Now().Add(dialTimeout))
-		err = echoOnce(nw, []byte("after"))
-		nw.close()
-		if err != nil {
-			refused = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if rep == 0 {
-		b.res.Notes = append(b.res.Notes, fmt.Sprintf("%s revoke: open session %s; new session of the revoked client refused after the CRL update: %v",
-			name, map[bool]string{true: fmt.Sprintf("cut after %.0f ms", ms(d)), false: "NOT cut within " + b.cfg.revokeLimit.String()}[cut], refused))
-	}
-	if !refused {
-		return 0, fmt.Errorf("%s still accepts a new session of the revoked client %s after the CRL update", name, victim)
-	}
-	if !cut {
-		return notMeasured, nil
-	}
-	return ms(d), nil
-}
-
-// profileWsca runs the rtt and handshake workloads once more against wsca serve under perf, outside the
-// measurements: the evidence docs/benchmarks.md cites for the relay targets.
-func (b *relayBench) profileWsca(srv *server) {
-	c := b.cfg
-	runs := []struct {
-		name string
-		fn   func() error
-	}{
-		{"rtt", func() error {
-			_, err := runRTT(srv.addr, b.valid, c.rttConns, c.rttTrips/2, c.rttSize, 2*time.Minute)
-			return err
-		}},
-		{"handshake", func() error {
-			_, err := runHandshake(srv.addr, b.valid, c.hsWorkers, 3*time.Second)
-			return err
-		}},
-	}
-	for _, r := range runs {
-		path := filepath.Join(b.out, "profile-relay-"+r.name+".txt")
-		title := "wsca serve during " + r.name + " (perf -p, load from benchtool on CPUs " + cpuList() + ")"
-		if err := profilePID(b.ctx, srv.cmd.Process.Pid, path, title, r.fn); err != nil {
-			b.logf("profile relay %s: %v", r.name, err)
-		}
-	}
 }

@@ -44,6 +44,9 @@ func describeMachine(ctx context.Context, wsca string) Machine {
 			}
 		}
 	}
+	if m.Model == "" {
+		m.Model = cpuinfoModel()
+	}
 	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
 		m.MemTotal = strings.Join(strings.Fields(first(string(data)))[1:], " ")
 	}
@@ -84,6 +87,9 @@ func (r *Results) Markdown() string {
 	fmt.Fprintf(&b, "## %s run, %s (%d repetitions, %.0f s)\n\n", r.Mode, r.Started, r.Reps, r.Seconds)
 	fmt.Fprintf(&b, "- machine: %s CPUs, %s, %s RAM, kernel %s, %s\n", m.CPUs, m.Model, m.MemTotal, m.Kernel, m.Go)
 	fmt.Fprintf(&b, "- pinning: %s; load average at start: %s\n", m.Pinning, m.Load)
+	for _, l := range m.Layouts {
+		fmt.Fprintf(&b, "- relay %s\n", l)
+	}
 	for _, k := range sortedKeys(m.Versions) {
 		fmt.Fprintf(&b, "- %s: %s\n", k, m.Versions[k])
 	}
@@ -136,4 +142,18 @@ func runReport(args []string, stdout io.Writer) error {
 	}
 	_, err := io.WriteString(stdout, r.Markdown())
 	return err
+}
+
+// cpuinfoModel is the first "model name" of /proc/cpuinfo: the CPU model where lscpu is missing or names none.
+func cpuinfoModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
 }

@@ -24,12 +24,14 @@ type Results struct {
 
 // Machine describes where the run happened.
 type Machine struct {
-	CPUs     string            `json:"cpus"` // nproc
-	Model    string            `json:"model"`
-	MemTotal string            `json:"mem_total"`
-	Kernel   string            `json:"kernel"`
-	Go       string            `json:"go"`
-	Pinning  string            `json:"pinning"`
+	CPUs     string `json:"cpus"` // nproc
+	Model    string `json:"model"`
+	MemTotal string `json:"mem_total"`
+	Kernel   string `json:"kernel"`
+	Go       string `json:"go"`
+	Pinning  string `json:"pinning"`
+	// Layouts are the relay runs' core layouts (issue 15), one line each, with the load average at their start.
+	Layouts  []string          `json:"relay_layouts,omitempty"`
 	Load     string            `json:"load"` // /proc/loadavg at the start: the machine is shared
 	Versions map[string]string `json:"versions"`
 }

@@ -69,7 +69,13 @@ func newWSConn(c net.Conn, br *bufio.Reader, client bool) *wsConn {
 // by timeout. A refused client certificate shows up here: as a TLS alert during the handshake or on the first
 // read (TLS 1.3), or as a non-101 answer.
 func dialWS(addr, path string, conf *tls.Config, timeout time.Duration) (*wsConn, error) {
-	d := net.Dialer{Timeout: timeout}
+	return dialWSFrom(nil, addr, path, conf, timeout)
+}
+
+// dialWSFrom is dialWS from the local address local (nil: the kernel's choice): the sessions workload spreads its
+// connections over 127.0.0.x source addresses, each with its own ephemeral ports.
+func dialWSFrom(local net.Addr, addr, path string, conf *tls.Config, timeout time.Duration) (*wsConn, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: local}
 	raw, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
