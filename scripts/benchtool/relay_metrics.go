@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // relayMetrics are the relay table's rows, with the targets of issue #5 (as bounds on peer/wsca).

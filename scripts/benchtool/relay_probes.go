@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The relay run's passes after the throughput workloads: idle memory, the live cut on revocation, and the
