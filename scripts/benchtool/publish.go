@@ -61,8 +61,14 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	idle := fs.Int("idle", 200, "idle long-polling relays")
 	only := fs.String("only", "propagation,ocsp,idle", "comma-separated workloads to run: propagation, ocsp, idle")
 	ocspReps := fs.Int("ocsp-reps", 3, "repetitions of the OCSP workload (wsca and openssl interleaved)")
+	canned := fs.String("canned", "", "internal: be the OCSP floor responder on this address (publish_floor.go)")
+	cannedResp := fs.String("canned-resp", "", "internal: the floor responder's canned response")
+	cannedSign := fs.String("canned-sign", "", "internal: the key the floor responder signs with per request")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *canned != "" {
+		return serveCanned(*canned, *cannedResp, *cannedSign)
 	}
 	if *wsca == "" || *out == "" || *work == "" {
 		return errors.New("-wsca, -out and -work are required")

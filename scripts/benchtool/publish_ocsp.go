@@ -31,12 +31,20 @@ type ocspResult struct {
 	load   float64
 }
 
-// ocspCase is one row of the OCSP table: a request kind and a client count, with every repetition of both
-// responders (index i of wsca and openssl ran back to back).
+// ocspCase is one row of the OCSP table: a request kind and a client count, with every repetition of each
+// responder ("wsca", "openssl" and the floor, publish_floor.go); index i of each ran back to back.
 type ocspCase struct {
-	kind          string
-	conc          int
-	wsca, openssl []ocspResult
+	kind string
+	conc int
+	runs map[string][]ocspResult
+}
+
+// floorName is the floor responder for a request kind: with a nonce it signs every answer.
+func floorName(kind string) string {
+	if kind == "nonce" {
+		return "floor+sign"
+	}
+	return "floor"
 }
 
 // ocspTarget is issue #10's target: ≥ 10× openssl's responses/s with a p99 ≤ 2 ms.
@@ -83,22 +91,34 @@ func (b *publishBench) ocsp() error {
 			return err
 		}
 		bodies[kind] = body
-		for name, t := range targets {
-			if err := checkOCSP(t.url, body, issuer); err != nil {
+		var resp []byte
+		for _, name := range []string{"wsca", "openssl"} {
+			der, err := checkOCSP(targets[name].url, body, issuer)
+			if err != nil {
 				return fmt.Errorf("%s (%s): %w\n%s%s", name, kind, err, ossl.logTail(), pub.logTail())
 			}
+			if name == "wsca" {
+				resp = der
+			}
 		}
+		// The floor answers with wsca's own response bytes, so every responder sends the same size.
+		fl, flURL, err := b.startFloor("floor-"+strings.ReplaceAll(kind, " ", "-"), resp, kind == "nonce")
+		if err != nil {
+			return err
+		}
+		defer fl.stop()
+		targets[floorName(kind)] = target{fl, flURL}
 		for _, conc := range b.cfg.ocspConc {
-			cases = append(cases, &ocspCase{kind: kind, conc: conc})
+			cases = append(cases, &ocspCase{kind: kind, conc: conc, runs: map[string][]ocspResult{}})
 		}
 	}
 	for rep := range b.cfg.ocspReps {
 		for _, c := range cases {
-			// Interleaved, and the order flips every repetition, so neither responder always runs on a
-			// machine the other just warmed (or that another engineer just loaded).
-			order := []string{"wsca", "openssl"}
-			if rep%2 == 1 {
-				order[0], order[1] = order[1], order[0]
+			// Interleaved, and the order turns every repetition, so no responder always runs on a machine
+			// another just warmed (or that another engineer just loaded).
+			order := []string{"wsca", "openssl", floorName(c.kind)}
+			for range rep % len(order) {
+				order = append(order[1:], order[0])
 			}
 			for _, name := range order {
 				t := targets[name]
@@ -106,11 +126,7 @@ func (b *publishBench) ocsp() error {
 				if err != nil {
 					return err
 				}
-				if name == "wsca" {
-					c.wsca = append(c.wsca, r)
-				} else {
-					c.openssl = append(c.openssl, r)
-				}
+				c.runs[name] = append(c.runs[name], r)
 				b.logf("publish: ocsp rep %d %s x%d %s: %.0f/s p99 %v, %v CPU/resp (%v sys), load generator %.0f%%",
 					rep+1, c.kind, c.conc, name, r.rps, r.p99, r.cpuPer, r.sysPer, r.load)
 			}
@@ -147,7 +163,7 @@ func (b *publishBench) startOpensslOCSP(inter, reqFile string, issuer *x509.Cert
 	}
 	url := "http://" + addr + "/"
 	for i := 0; ; i++ {
-		if err = checkOCSP(url, body, issuer); err == nil {
+		if _, err = checkOCSP(url, body, issuer); err == nil {
 			return ossl, url, nil
 		}
 		if i == 100 {
@@ -221,26 +237,26 @@ func readCert(path string) (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// checkOCSP sends one request and checks that the answer verifies against issuer and says good.
-func checkOCSP(url string, body []byte, issuer *x509.Certificate) error {
+// checkOCSP sends one request, checks that the answer verifies against issuer and says good, and returns it.
+func checkOCSP(url string, body []byte, issuer *x509.Certificate) ([]byte, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Post(url, "application/ocsp-request", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	der, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := ocsp.ParseResponse(der, issuer)
 	if err != nil {
-		return fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+		return nil, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
 	}
 	if r.Status != ocsp.Good {
-		return fmt.Errorf("status %d, want good", r.Status)
+		return nil, fmt.Errorf("status %d, want good", r.Status)
 	}
-	return nil
+	return der, nil
 }
 
 // ocspLoad runs conc clients, each POSTing body in a loop on its own connection, for dur.
