@@ -70,13 +70,18 @@ func serveCanned(addr, respFile, keyFile string) error {
 			return fmt.Errorf("%s: %w", keyFile, err)
 		}
 	}
-	out := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: %d\r\n"+
-		"Cache-Control: no-store\r\n\r\n%s", len(body), body)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	return serveCannedOn(ln, body, key)
+}
+
+// serveCannedOn answers every request on ln with body (signing with key when not nil) until ln is closed.
+func serveCannedOn(ln net.Listener, body []byte, key crypto.Signer) error {
+	out := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: %d\r\n"+
+		"Cache-Control: no-store\r\n\r\n%s", len(body), body)
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -24,18 +24,18 @@ func (b *publishBench) ocspReport(cases []*ocspCase) {
 		"is the most this harness can show on this machine.\n\n"+
 		"| request | clients | wsca resp/s | openssl resp/s | ratio (runs) | wsca CPU/resp | openssl CPU/resp | "+
 		"CPU ratio (runs) | wsca p50 / p99 | openssl p50 / p99 | load generator | target ≥ 10×, p99 ≤ 2 ms | per CPU ≥ 10× | "+
-		"floor resp/s, ratio to openssl (runs) | floor CPU/resp, p99 |\n"+
+		"floor resp/s, ratio to openssl (runs) | floor CPU/resp, p99, load generator |\n"+
 		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", b.cpus, cpuList(), b.cfg.ocspDur, b.cfg.ocspReps)
 	for _, c := range cases {
 		wr, or, fr := c.runs["wsca"], c.runs["openssl"], c.runs[floorName(c.kind)]
 		ratios, cpuRatios, floorRatios := perRun(wr, or), cpuPerRun(wr, or), perRun(fr, or)
 		w, o, f := medianOCSP(wr), medianOCSP(or), medianOCSP(fr)
 		ratio, cpuRatio := medianF(ratios), medianF(cpuRatios)
-		fmt.Fprintf(&b.report, "| %s | %d | %.0f | %.0f | **%.1f×** (%s) | %s | %s | **%.1f×** (%s) | %s / %s | %s / %s | %.0f %% | %s | %s | %.0f, %.1f× (%s) | %s, %s |\n",
+		fmt.Fprintf(&b.report, "| %s | %d | %.0f | %.0f | **%.1f×** (%s) | %s | %s | **%.1f×** (%s) | %s / %s | %s / %s | %.0f %% | %s | %s | %.0f, %.1f× (%s) | %s, %s, %.0f %% |\n",
 			c.kind, c.conc, w.rps, o.rps, ratio, fmtRatios(ratios), fmtCPUSys(w), fmtCPUSys(o),
 			cpuRatio, fmtRatios(cpuRatios), fmtDur(w.p50), fmtDur(w.p99), fmtDur(o.p50), fmtDur(o.p99), w.load,
 			verdict(ratio >= ocspTargetRatio && w.p99 <= ocspTargetP99), verdict(cpuRatio >= ocspTargetRatio),
-			f.rps, medianF(floorRatios), fmtRatios(floorRatios), fmtCPUSys(f), fmtDur(f.p99))
+			f.rps, medianF(floorRatios), fmtRatios(floorRatios), fmtCPUSys(f), fmtDur(f.p99), f.load)
 		if w.errors+o.errors+f.errors > 0 {
 			fmt.Fprintf(&b.report, "| | | %d errors | %d errors | | | | | | | | | | %d errors | |\n", w.errors, o.errors, f.errors)
 		}
