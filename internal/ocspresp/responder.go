@@ -79,10 +79,12 @@ func (s *Snapshot) status(serial *big.Int) certStatus {
 	if s == nil || serial.Sign() <= 0 {
 		return certStatus{kind: statusUnknown}
 	}
-	k, ok := keyOf(serial.Bytes())
-	if !ok {
+	// FillBytes into the key itself rather than Bytes(): no allocation on the path every request takes.
+	var k serialKey
+	if serial.BitLen() > len(k)*8 {
 		return certStatus{kind: statusUnknown}
 	}
+	serial.FillBytes(k[:])
 	if _, ok := s.issued[k]; !ok {
 		return certStatus{kind: statusUnknown}
 	}
