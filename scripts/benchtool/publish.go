@@ -51,6 +51,9 @@ type publishBench struct {
 	nextRelay int
 }
 
+// publishWorkloads are the workloads of `benchtool publish`, in the order they run.
+var publishWorkloads = []string{"propagation", "ocsp", "idle"}
+
 func runPublish(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	wsca := fs.String("wsca", "", "wsca binary")
@@ -73,6 +76,11 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	if *wsca == "" || *out == "" || *work == "" {
 		return errors.New("-wsca, -out and -work are required")
 	}
+	for _, name := range strings.Split(*only, ",") {
+		if !slices.Contains(publishWorkloads, name) {
+			return fmt.Errorf("-only: unknown workload %q (%s)", name, strings.Join(publishWorkloads, ", "))
+		}
+	}
 	b := &publishBench{cfg: publishConfig{relays: 5, revocations: *revocations, ocspDur: 4 * time.Second,
 		ocspConc: []int{1, 16}, ocspReps: max(*ocspReps, 1), idle: *idle, idleWindow: 20 * time.Second},
 		wsca: *wsca, work: filepath.Join(*work, "publish"), cpus: *cpus, log: stderr, ctx: context.Background()}
@@ -83,12 +91,7 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(&b.report, "## Publisher (issue #10)\n\nCPU: %s, %s cores, kernel %s, %s; load average at the start %s "+
 		"(the machine is shared). Load generator (benchtool) on CPUs %s.\n\n", m.Model, m.CPUs, m.Kernel, m.Versions["openssl"], m.Load, cpuList())
 	workloads := map[string]func() error{"propagation": b.propagation, "ocsp": b.ocsp, "idle": b.idlePolls}
-	for _, name := range strings.Split(*only, ",") {
-		if workloads[name] == nil {
-			return fmt.Errorf("-only: unknown workload %q (propagation, ocsp, idle)", name)
-		}
-	}
-	for _, name := range []string{"propagation", "ocsp", "idle"} {
+	for _, name := range publishWorkloads {
 		if !slices.Contains(strings.Split(*only, ","), name) {
 			continue
 		}
