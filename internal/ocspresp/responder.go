@@ -289,9 +289,9 @@ func (r *Responder) signFresh(req *Request) ([]byte, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	this, next := r.window(signer)
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 128*len(req.Items))) // a SingleResponse is ~70-110 bytes
 	for _, it := range req.Items {
-		appendSingle(&b, it.Raw, snap.status(it.Serial), this, next)
+		appendSingle(b, it.Raw, snap.status(it.Serial), this, next)
 	}
 	resp, err := signer.sign(b.BytesOrPanic(), this, req.Nonce)
 	return resp, next, err
