@@ -79,10 +79,12 @@ func (s *Snapshot) status(serial *big.Int) certStatus {
 	if s == nil || serial.Sign() <= 0 {
 		return certStatus{kind: statusUnknown}
 	}
-	k, ok := keyOf(serial.Bytes())
-	if !ok {
+	// FillBytes into the key itself rather than Bytes(): no allocation on the path every request takes.
+	var k serialKey
+	if serial.BitLen() > len(k)*8 {
 		return certStatus{kind: statusUnknown}
 	}
+	serial.FillBytes(k[:])
 	if _, ok := s.issued[k]; !ok {
 		return certStatus{kind: statusUnknown}
 	}
@@ -287,9 +289,9 @@ func (r *Responder) signFresh(req *Request) ([]byte, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	this, next := r.window(signer)
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 128*len(req.Items))) // a SingleResponse is ~70-110 bytes
 	for _, it := range req.Items {
-		appendSingle(&b, it.Raw, snap.status(it.Serial), this, next)
+		appendSingle(b, it.Raw, snap.status(it.Serial), this, next)
 	}
 	resp, err := signer.sign(b.BytesOrPanic(), this, req.Nonce)
 	return resp, next, err

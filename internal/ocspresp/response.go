@@ -144,7 +144,9 @@ func NewSigner(cert *x509.Certificate, key crypto.Signer) (*Signer, error) {
 // sign builds the BasicOCSPResponse around singles (encoded SingleResponses) and returns the complete
 // successful OCSPResponse. nonce, when not nil, is echoed as the responseExtensions' nonce.
 func (s *Signer) sign(singles []byte, producedAt time.Time, nonce []byte) ([]byte, error) {
-	var tbs cryptobyte.Builder
+	// Both builders start with room for everything they will hold, so that neither grows (and copies) its
+	// buffer while the response is assembled: this runs once per request that carries a nonce.
+	tbs := cryptobyte.NewBuilder(make([]byte, 0, len(singles)+len(s.keyHash)+len(nonce)+64))
 	tbs.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		// version v1 is DEFAULT: omitted. ResponderID byKey [2] EXPLICIT KeyHash.
 		b.AddASN1(cbasn1.Tag(2).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
@@ -173,7 +175,7 @@ func (s *Signer) sign(singles []byte, producedAt time.Time, nonce []byte) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("signing OCSP response: %w", err)
 	}
-	var out cryptobyte.Builder
+	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbsDER)+len(s.Cert.Raw)+len(sig)+64))
 	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1Enum(int64(Successful))
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {

@@ -21,13 +21,12 @@ func (s *Server) serveOCSP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, ocspresp.MaxRequestSize))
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.writeOCSP(w, r, http.StatusRequestEntityTooLarge, ocspresp.ErrorResponse(ocspresp.MalformedRequest), ocspresp.Result{Status: ocspresp.MalformedRequest})
-			return
-		}
 		if err != nil {
-			return // the client went away
+			var tooBig *http.MaxBytesError // declared here: on the success path it would escape for nothing
+			if errors.As(err, &tooBig) {
+				s.writeOCSP(w, r, http.StatusRequestEntityTooLarge, ocspresp.ErrorResponse(ocspresp.MalformedRequest), ocspresp.Result{Status: ocspresp.MalformedRequest})
+			}
+			return // otherwise the client went away
 		}
 		der = body
 	case http.MethodGet, http.MethodHead:
@@ -55,18 +54,28 @@ func (s *Server) writeOCSP(w http.ResponseWriter, r *http.Request, code int, res
 		s.log.Debug("OCSP request refused", "status", statusName(res.Status), "reason", res.Reason, "remote", r.RemoteAddr)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/ocsp-response")
-	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	// The constant values are shared, read-only slices assigned under their canonical keys: Header.Set
+	// would allocate a new one-element slice per header on every response. net/http only reads them.
+	h["Content-Type"] = s.hdr.contentType
+	h["Content-Length"] = []string{strconv.Itoa(len(resp))}
 	// RFC 5019 §6: a nonce-less GET may be cached by HTTP caches until shortly before nextUpdate; bounded
 	// like the CRL so a cache never hides a revocation for long. Everything else must not be cached.
 	if r.Method != http.MethodPost && res.Status == ocspresp.Successful && !res.Nonce {
 		age := min(max(res.Next.Sub(s.cfg.Now()), 0), maxCRLAge)
 		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(age/time.Second))+", no-transform")
 	} else {
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = s.hdr.noStore
 	}
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp)
 	}
+}
+
+// ocspHeaders are the header values every OCSP answer carries, made once per Server. They are never appended
+// to or changed (see writeOCSP).
+type ocspHeaders struct{ contentType, noStore []string }
+
+func newOCSPHeaders() ocspHeaders {
+	return ocspHeaders{contentType: []string{"application/ocsp-response"}, noStore: []string{"no-store"}}
 }

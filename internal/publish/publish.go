@@ -60,6 +60,7 @@ type Server struct {
 	crl     atomic.Pointer[crlState]
 	caCert  atomic.Pointer[[]byte]
 	metrics metrics
+	hdr     ocspHeaders
 	pickup  pickups
 	// dbCounts are the issued and revoked counts of the last database read; only the database watcher
 	// touches them.
@@ -97,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ocsp: r, wm: wm, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, ocsp: r, wm: wm, hdr: newOCSPHeaders(), ready: make(chan struct{})}
 	s.crl.Store(&crlState{changed: make(chan struct{})})
 	return s, nil
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ type publishConfig struct {
 	relays, revocations int
 	ocspDur             time.Duration
 	ocspConc            []int
+	ocspReps            int
 	idle                int
 	idleWindow          time.Duration
 }
@@ -51,6 +53,9 @@ type publishBench struct {
 	nextRelay int
 }
 
+// publishWorkloads are the workloads of `benchtool publish`, in the order they run.
+var publishWorkloads = []string{"propagation", "ocsp", "idle"}
+
 func runPublish(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	wsca := fs.String("wsca", "", "wsca binary")
@@ -59,14 +64,27 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	cpus := fs.String("server-cpus", "1", "CPU list wsca publish and openssl ocsp are pinned to for the OCSP workload")
 	revocations := fs.Int("revocations", 20, "revocations in the propagation workload")
 	idle := fs.Int("idle", 200, "idle long-polling relays")
+	only := fs.String("only", "propagation,ocsp,idle", "comma-separated workloads to run: propagation, ocsp, idle")
+	ocspReps := fs.Int("ocsp-reps", 3, "repetitions of the OCSP workload (wsca and openssl interleaved)")
+	canned := fs.String("canned", "", "internal: be the OCSP floor responder on this address (publish_floor.go)")
+	cannedResp := fs.String("canned-resp", "", "internal: the floor responder's canned response")
+	cannedSign := fs.String("canned-sign", "", "internal: the key the floor responder signs with per request")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *canned != "" {
+		return serveCanned(*canned, *cannedResp, *cannedSign)
 	}
 	if *wsca == "" || *out == "" || *work == "" {
 		return errors.New("-wsca, -out and -work are required")
 	}
+	for _, name := range strings.Split(*only, ",") {
+		if !slices.Contains(publishWorkloads, name) {
+			return fmt.Errorf("-only: unknown workload %q (%s)", name, strings.Join(publishWorkloads, ", "))
+		}
+	}
 	b := &publishBench{cfg: publishConfig{relays: 5, revocations: *revocations, ocspDur: 4 * time.Second,
-		ocspConc: []int{1, 16}, idle: *idle, idleWindow: 20 * time.Second},
+		ocspConc: []int{1, 16}, ocspReps: max(*ocspReps, 1), idle: *idle, idleWindow: 20 * time.Second},
 		wsca: *wsca, work: filepath.Join(*work, "publish"), cpus: *cpus, log: stderr, ctx: context.Background()}
 	if err := b.setup(); err != nil {
 		return fmt.Errorf("publish setup: %w", err)
@@ -74,8 +92,12 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	m := describeMachine(b.ctx, *wsca)
 	fmt.Fprintf(&b.report, "## Publisher (issue #10)\n\nCPU: %s, %s cores, kernel %s, %s; load average at the start %s "+
 		"(the machine is shared). Load generator (benchtool) on CPUs %s.\n\n", m.Model, m.CPUs, m.Kernel, m.Versions["openssl"], m.Load, cpuList())
-	for _, w := range []func() error{b.propagation, b.ocsp, b.idlePolls} {
-		if err := w(); err != nil {
+	workloads := map[string]func() error{"propagation": b.propagation, "ocsp": b.ocsp, "idle": b.idlePolls}
+	for _, name := range publishWorkloads {
+		if !slices.Contains(strings.Split(*only, ","), name) {
+			continue
+		}
+		if err := workloads[name](); err != nil {
 			return err
 		}
 	}

@@ -4,17 +4,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -26,12 +24,38 @@ import (
 type ocspResult struct {
 	rps      float64
 	p50, p99 time.Duration
+	n        int // answered requests
 	errors   int
+	// cpuPer is the responder process's user + system CPU per answered request (/proc/PID/stat over the
+	// run); load is the load generator's (benchtool's own) CPU over the run, in percent of one core.
+	cpuPer time.Duration
+	sysPer time.Duration // the kernel's share of cpuPer (system time)
+	load   float64
 }
 
-// ocsp: responses/s and latency of `wsca publish` against `openssl ocsp -index … -port …` (what an Apache admin
-// would run), same CA, same delegated signer, both pinned to the same CPUs, the same Go client load. Requests
-// about alice (good), with and without a nonce (Apache sends one by default; nginx does not).
+// ocspCase is one row of the OCSP table: a request kind and a client count, with every repetition of each
+// responder ("wsca", "openssl" and the floor, publish_floor.go); index i of each ran back to back.
+type ocspCase struct {
+	kind string
+	conc int
+	runs map[string][]ocspResult
+}
+
+// floorName is the floor responder for a request kind: with a nonce it signs every answer.
+func floorName(kind string) string {
+	if kind == "nonce" {
+		return "floor+sign"
+	}
+	return "floor"
+}
+
+// ocspTarget is issue #10's target: ≥ 10× openssl's responses/s with a p99 ≤ 2 ms.
+const ocspTargetRatio, ocspTargetP99 = 10, 2 * time.Millisecond
+
+// ocsp: responses/s, latency and CPU per response of `wsca publish` against `openssl ocsp -index … -port …`
+// (what an Apache admin would run), same CA, same delegated signer, both pinned to the same CPUs, the same
+// Go client load, repeated with the two responders interleaved. Requests about alice (good), with and without
+// a nonce (Apache sends one by default; nginx does not).
 func (b *publishBench) ocsp() error {
 	inter := filepath.Join(b.pki, "intermediate.crt")
 	alice := filepath.Join(b.certs, "alice.crt")
@@ -42,77 +66,146 @@ func (b *publishBench) ocsp() error {
 	if _, err := output(b.ctx, b.work, "openssl", "ocsp", "-issuer", inter, "-cert", alice, "-reqout", reqs["nonce"]); err != nil {
 		return err
 	}
-	index, err := b.opensslIndex()
+	issuer, err := readCert(inter)
 	if err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	ossl, osslURL, err := b.startOpensslOCSP(inter, reqs["no nonce"], issuer)
 	if err != nil {
 		return err
+	}
+	defer ossl.stop()
+	pub, url, err := b.startPublish(b.cpus)
+	if err != nil {
+		return err
+	}
+	defer pub.stop()
+	type target struct {
+		s   *server
+		url string
+	}
+	targets := map[string]target{"wsca": {pub, url + "/ocsp"}, "openssl": {ossl, osslURL}}
+	var cases []*ocspCase
+	bodies := map[string][]byte{}
+	for _, kind := range []string{"no nonce", "nonce"} {
+		body, err := os.ReadFile(reqs[kind])
+		if err != nil {
+			return err
+		}
+		bodies[kind] = body
+		var resp []byte
+		for _, name := range []string{"wsca", "openssl"} {
+			der, err := checkOCSP(targets[name].url, body, issuer)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %w\n%s%s", name, kind, err, ossl.logTail(), pub.logTail())
+			}
+			if name == "wsca" {
+				resp = der
+			}
+		}
+		// The floor answers with wsca's own response bytes, so every responder sends the same size.
+		fl, flURL, err := b.startFloor("floor-"+strings.ReplaceAll(kind, " ", "-"), resp, kind == "nonce")
+		if err != nil {
+			return err
+		}
+		defer fl.stop()
+		targets[floorName(kind)] = target{fl, flURL}
+		for _, conc := range b.cfg.ocspConc {
+			cases = append(cases, &ocspCase{kind: kind, conc: conc, runs: map[string][]ocspResult{}})
+		}
+	}
+	for rep := range b.cfg.ocspReps {
+		for _, c := range cases {
+			// Interleaved, and the order turns every repetition, so no responder always runs on a machine
+			// another just warmed (or that another engineer just loaded).
+			order := []string{"wsca", "openssl", floorName(c.kind)}
+			for range rep % len(order) {
+				order = append(order[1:], order[0])
+			}
+			for _, name := range order {
+				t := targets[name]
+				r, err := ocspMeasure(t.url, t.s.cmd.Process.Pid, bodies[c.kind], c.conc, b.cfg.ocspDur)
+				if err != nil {
+					return err
+				}
+				c.runs[name] = append(c.runs[name], r)
+				b.logf("publish: ocsp rep %d %s x%d %s: %.0f/s p99 %v, %v CPU/resp (%v sys), load generator %.0f%%",
+					rep+1, c.kind, c.conc, name, r.rps, r.p99, r.cpuPer, r.sysPer, r.load)
+			}
+		}
+	}
+	b.ocspReport(cases)
+	return nil
+}
+
+// startOpensslOCSP starts `openssl ocsp -index … -port …` pinned to b.cpus and waits until it answers the
+// request in reqFile.
+func (b *publishBench) startOpensslOCSP(inter, reqFile string, issuer *x509.Certificate) (*server, string, error) {
+	index, err := b.opensslIndex()
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
 	}
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	ossl, err := startProcess("openssl-ocsp", b.work, b.cpus, "openssl", "ocsp", "-index", index, "-port", port,
 		"-rsigner", filepath.Join(b.pki, "ocsp-signer.crt"), "-rkey", filepath.Join(b.pki, "ocsp-signer.key"),
 		"-CA", inter, "-nmin", "5")
 	if err != nil {
-		return err
-	}
-	defer ossl.stop()
-	issuer, err := readCert(inter)
-	if err != nil {
-		return err
+		return nil, "", err
 	}
 	// Not waitListening: a TCP connection closed without a request wedges `openssl ocsp` (OpenSSL 3.0: it
 	// answers nothing afterwards). Wait with real requests instead.
-	body, err := os.ReadFile(reqs["no nonce"])
+	body, err := os.ReadFile(reqFile)
 	if err != nil {
-		return err
+		ossl.stop()
+		return nil, "", err
 	}
+	url := "http://" + addr + "/"
 	for i := 0; ; i++ {
-		if err = checkOCSP("http://"+addr+"/", body, issuer); err == nil {
-			break
+		if _, err = checkOCSP(url, body, issuer); err == nil {
+			return ossl, url, nil
 		}
 		if i == 100 {
-			return fmt.Errorf("openssl ocsp does not answer: %w\n%s", err, ossl.logTail())
+			ossl.stop()
+			return nil, "", fmt.Errorf("openssl ocsp does not answer: %w\n%s", err, ossl.logTail())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	pub, url, err := b.startPublish(b.cpus)
+}
+
+// ocspMeasure runs one load and adds the CPU the responder (pid: taskset execs it, same pid) and this
+// process spent during it.
+func ocspMeasure(url string, pid int, body []byte, conc int, dur time.Duration) (ocspResult, error) {
+	u0, s0, err := cpuTicksSplit(pid)
 	if err != nil {
-		return err
+		return ocspResult{}, err
 	}
-	defer pub.stop()
-	urls := map[string]string{"wsca": url + "/ocsp", "openssl": "http://" + addr + "/"}
-	fmt.Fprintf(&b.report, "### OCSP: `wsca publish` vs `openssl ocsp -index … -port …`\n\n"+
-		"Both responders pinned to CPUs %s and signing with the same delegated P-256 signer; POST of one request "+
-		"about a good certificate, %v per run, HTTP keep-alive where the responder allows it.\n\n"+
-		"| request | clients | wsca resp/s | openssl resp/s | ratio | wsca p50 / p99 | openssl p50 / p99 | target | verdict |\n"+
-		"|---|---|---|---|---|---|---|---|---|\n", b.cpus, b.cfg.ocspDur)
-	for _, kind := range []string{"no nonce", "nonce"} {
-		body, err := os.ReadFile(reqs[kind])
-		if err != nil {
-			return err
-		}
-		for name, u := range urls {
-			if err := checkOCSP(u, body, issuer); err != nil {
-				return fmt.Errorf("%s (%s): %w\n%s%s", name, kind, err, ossl.logTail(), pub.logTail())
-			}
-		}
-		for _, conc := range b.cfg.ocspConc {
-			w := ocspLoad(urls["wsca"], body, conc, b.cfg.ocspDur)
-			o := ocspLoad(urls["openssl"], body, conc, b.cfg.ocspDur)
-			ratio := w.rps / max(o.rps, 1e-9)
-			fmt.Fprintf(&b.report, "| %s | %d | %.0f | %.0f | %.1f× | %s / %s | %s / %s | ≥ 10×, p99 ≤ 2 ms | %s |\n",
-				kind, conc, w.rps, o.rps, ratio, fmtDur(w.p50), fmtDur(w.p99), fmtDur(o.p50), fmtDur(o.p99),
-				verdict(ratio >= 10 && w.p99 <= 2*time.Millisecond))
-			if w.errors+o.errors > 0 {
-				fmt.Fprintf(&b.report, "| | | %d errors | %d errors | | | | | |\n", w.errors, o.errors)
-			}
-			b.logf("publish: ocsp %s x%d: wsca %.0f/s p99 %v, openssl %.0f/s p99 %v", kind, conc, w.rps, w.p99, o.rps, o.p99)
-		}
+	g0, w0 := selfCPU(), time.Now()
+	r := ocspLoad(url, body, conc, dur)
+	g1, wall := selfCPU(), time.Since(w0)
+	u1, s1, err := cpuTicksSplit(pid)
+	if err != nil {
+		return ocspResult{}, err
 	}
-	b.report.WriteString("\n")
-	return nil
+	if r.n > 0 {
+		const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+		r.cpuPer = time.Duration(u1-u0+s1-s0) * tick / time.Duration(r.n)
+		r.sysPer = time.Duration(s1-s0) * tick / time.Duration(r.n)
+	}
+	r.load = float64(g1-g0) / float64(wall) * 100
+	return r, nil
+}
+
+// selfCPU is this process's user + system CPU time (getrusage: microsecond resolution).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // opensslIndex writes the index.txt `openssl ocsp` reads: alice valid, victim-0 revoked (keyCompromise),
@@ -146,26 +239,26 @@ func readCert(path string) (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// checkOCSP sends one request and checks that the answer verifies against issuer and says good.
-func checkOCSP(url string, body []byte, issuer *x509.Certificate) error {
+// checkOCSP sends one request, checks that the answer verifies against issuer and says good, and returns it.
+func checkOCSP(url string, body []byte, issuer *x509.Certificate) ([]byte, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Post(url, "application/ocsp-request", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	der, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := ocsp.ParseResponse(der, issuer)
 	if err != nil {
-		return fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+		return nil, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
 	}
 	if r.Status != ocsp.Good {
-		return fmt.Errorf("status %d, want good", r.Status)
+		return nil, fmt.Errorf("status %d, want good", r.Status)
 	}
-	return nil
+	return der, nil
 }
 
 // ocspLoad runs conc clients, each POSTing body in a loop on its own connection, for dur.
@@ -207,105 +300,5 @@ func ocspLoad(url string, body []byte, conc int, dur time.Duration) ocspResult {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	return ocspResult{rps: float64(len(lat)) / el.Seconds(), p50: percentile(lat, 50), p99: percentile(lat, 99), errors: errs}
-}
-
-// idlePolls: the publisher's CPU and memory with the given number of relays held in a long-poll, against the
-// same publisher with none. The pollers are HTTP clients in this process (each its own connection), doing what
-// `wsca serve --crl URL` does: GET /crl.pem?wait=60s with If-None-Match.
-func (b *publishBench) idlePolls() error {
-	pub, url, err := b.startPublish(b.cpus)
-	if err != nil {
-		return err
-	}
-	defer pub.stop()
-	time.Sleep(time.Second)
-	mem0, err := pub.memKiB()
-	if err != nil {
-		return err
-	}
-	cpu0, err := b.cpuOver(pub, b.cfg.idleWindow)
-	if err != nil {
-		return err
-	}
-	resp, err := http.Get(url + "/crl.pem")
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	etag := resp.Header.Get("ETag")
-	ctx, cancel := context.WithCancel(b.ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	for range b.cfg.idle {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr := &http.Transport{MaxIdleConnsPerHost: 1}
-			defer tr.CloseIdleConnections()
-			for n := 0; n < 100 && ctx.Err() == nil; n++ {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/crl.pem?wait=60s", nil)
-				req.Header.Set("If-None-Match", etag)
-				r, err := tr.RoundTrip(req)
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, r.Body)
-				r.Body.Close()
-			}
-		}()
-	}
-	if err := waitWaiting(url, b.cfg.idle, 30*time.Second); err != nil {
-		return err
-	}
-	time.Sleep(2 * time.Second)
-	mem1, err := pub.memKiB()
-	if err != nil {
-		return err
-	}
-	cpu1, err := b.cpuOver(pub, b.cfg.idleWindow)
-	if err != nil {
-		return err
-	}
-	if n, err := waiting(url); err != nil || n != b.cfg.idle {
-		return fmt.Errorf("after the window %d long-polls held (%v), want %d", n, err, b.cfg.idle)
-	}
-	per := float64(mem1-mem0) / float64(b.cfg.idle)
-	fmt.Fprintf(&b.report, "### Publisher cost with %d long-polling relays idle\n\n"+
-		"| | CPU (%% of one core, %v window) | memory (Pss) |\n|---|---|---|\n"+
-		"| no relay waiting | %.2f %% | %.1f MiB |\n| %d relays waiting | %.2f %% | %.1f MiB |\n\n"+
-		"Memory per waiting relay: **%.1f KiB**. CPU with the relays waiting: %s (target ≈ 0: the only work is "+
-		"the 50 ms stat of the CA directory, which runs with or without relays).\n\n",
-		b.cfg.idle, b.cfg.idleWindow, cpu0, mib(mem0), b.cfg.idle, cpu1, mib(mem1), per, verdict(cpu1 < 1))
-	b.logf("publish: idle %d: cpu %.2f%% (none: %.2f%%), %.1f KiB per relay", b.cfg.idle, cpu1, cpu0, per)
-	return nil
-}
-
-// cpuOver returns the CPU the server's processes used during d, in percent of one core.
-func (b *publishBench) cpuOver(s *server, d time.Duration) (float64, error) {
-	t0, err := cpuTicks(s.cmd.Process.Pid)
-	if err != nil {
-		return 0, err
-	}
-	time.Sleep(d)
-	t1, err := cpuTicks(s.cmd.Process.Pid)
-	if err != nil {
-		return 0, err
-	}
-	return float64(t1-t0) / 100 / d.Seconds() * 100, nil // USER_HZ is 100 on Linux
-}
-
-// cpuTicks is utime + stime of pid (taskset execs the server: same pid), from /proc/PID/stat, in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s, nil
+	return ocspResult{n: len(lat), rps: float64(len(lat)) / el.Seconds(), p50: percentile(lat, 50), p99: percentile(lat, 99), errors: errs}
 }
