@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/refusal"
 )
 
 // fail records the cause and the upgrade finding.
@@ -25,8 +26,8 @@ func (p *prober) fail(cause, fix, format string, args ...any) {
 
 // diagnoseFailure explains a handshake or read error.
 func (p *prober) diagnoseFailure(err error, version uint16, during string) {
-	if code, ok := alertOf(err); ok {
-		p.r.Alert = alertName(code)
+	if code, ok := refusal.AlertOf(err); ok {
+		p.r.Alert = refusal.AlertName(code)
 		p.diagnoseAlert(code, during)
 		return
 	}
@@ -56,22 +57,22 @@ func isTimeout(err error) bool {
 }
 
 func (p *prober) diagnoseAlert(code int, during string) {
-	name := alertName(code)
+	name := refusal.AlertName(code)
 	noCertFix := "pass a client certificate: --p12 FILE --p12-password-file FILE, or --cert and --key"
 	switch {
-	case code == alertCertificateRequired || (!p.sent && (code == alertHandshakeFailure || code == alertBadCertificate) && p.requested):
+	case code == refusal.AlertCertificateRequired || (!p.sent && (code == refusal.AlertHandshakeFailure || code == refusal.AlertBadCertificate) && p.requested):
 		p.fail(CauseNoCertificate, noCertFix, "no client certificate sent: the server requires one (TLS alert %s)", name)
-	case code == alertCertificateRevoked:
+	case code == refusal.AlertCertificateRevoked:
 		p.fail(CauseRevoked, "the certificate's owner needs a new one: wsca issue NAME --renew",
 			"the client certificate is revoked (TLS alert %s)%s", name, p.revocationDetail())
-	case code == alertCertificateExpired:
+	case code == refusal.AlertCertificateExpired:
 		p.fail(CauseExpired, "issue a new one: wsca issue NAME --renew", "the client certificate has expired (TLS alert %s)%s",
 			name, p.expiryDetail())
-	case code == alertUnknownCA:
+	case code == refusal.AlertUnknownCA:
 		p.fail(CauseUnknownCA, "use a certificate from the CA the server trusts, or add its CA to the server's client CA file",
 			"the server does not trust the CA of the client certificate (TLS alert %s)%s", name, p.issuerDetail())
-	case p.sent && (code == alertBadCertificate || code == alertCertificateUnknown || code == alertUnsupportedCertificate ||
-		code == alertAccessDenied || code == alertHandshakeFailure):
+	case p.sent && (code == refusal.AlertBadCertificate || code == refusal.AlertCertificateUnknown || code == refusal.AlertUnsupportedCertificate ||
+		code == refusal.AlertAccessDenied || code == refusal.AlertHandshakeFailure):
 		p.diagnoseRejectedCert(fmt.Sprintf("the server refused the client certificate with TLS alert %s", name))
 	default:
 		cause := CauseTLS

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsca/wsca/internal/refusal"
 )
 
 // run probes the server in the order a WebSocket client meets it — TCP, the TLS handshake (recording what the
@@ -421,7 +423,7 @@ func (p *prober) upgrade(tc *tls.Conn, host string, version uint16) {
 		return
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	r.HTTPBody = summarizeBody(body)
+	r.HTTPBody = refusal.SummarizeBody(body)
 	p.diagnoseStatus(resp.StatusCode, r.HTTPBody)
 }
 
@@ -445,41 +447,4 @@ func (p *prober) checkAccept(resp *http.Response, key string) {
 		what = "with the client certificate " + p.leaf.Subject.String()
 	}
 	p.r.add(SeverityOK, CheckUpgrade, "", "the WebSocket upgrade on %s succeeded %s (101 Switching Protocols)", p.r.Path, what)
-}
-
-// summarizeBody reduces an error page to one line: the HTML <title> (nginx, Apache) or the first line.
-func summarizeBody(body []byte) string {
-	// Invalid UTF-8 is replaced first, so that the ASCII-only lowering below keeps byte offsets valid.
-	s := strings.ToValidUTF8(string(body), "\uFFFD")
-	if i := strings.Index(asciiLower(s), "<title>"); i >= 0 {
-		rest := s[i+len("<title>"):]
-		if j := strings.Index(asciiLower(rest), "</title>"); j >= 0 {
-			s = rest[:j]
-		}
-	}
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > 200 {
-		s = string(r[:200]) + "…"
-	}
-	return s
-}
-
-// asciiLower lowers A–Z only, keeping every byte offset of s (strings.ToLower may change lengths).
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

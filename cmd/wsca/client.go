@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsca/wsca/ca"
-	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/wsclient"
 )
 
 // clientCertFlags are the ways to give a client certificate, shared by wsca client and wsca doctor --connect.
@@ -59,7 +59,7 @@ func (f *clientCertFlags) clientCertificate(g *globals) (*tls.Certificate, error
 		if err != nil {
 			return nil, err
 		}
-		c, err := doctor.LoadPKCS12(data, string(pass))
+		c, err := wsclient.LoadPKCS12(data, string(pass))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.p12, err)
 		}
@@ -73,7 +73,7 @@ func (f *clientCertFlags) clientCertificate(g *globals) (*tls.Certificate, error
 		if err != nil {
 			return nil, fmt.Errorf("reading the key: %w", err)
 		}
-		c, err := doctor.LoadKeyPair(certPEM, keyPEM)
+		c, err := wsclient.LoadKeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s, %s: %w", f.cert, f.key, err)
 		}
@@ -181,7 +181,7 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	err = doctor.Session(ctx, rawURL, doctor.SessionOptions{
+	err = wsclient.Session(ctx, rawURL, wsclient.SessionOptions{
 		TLS:          tlsCfg,
 		Message:      o.send,
 		Every:        o.every,
@@ -198,7 +198,7 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 // clientHint gives a failed session the next step, filled in with the host, port and files this run used. A
 // close whose code already names the cause (1008 revoked, 1001 shutting down) needs none.
 func clientHint(err error, u *url.URL, f *clientCertFlags, caPath string) error {
-	var closed *doctor.ClosedError
+	var closed *wsclient.ClosedError
 	if errors.As(err, &closed) && (closed.Code == 1008 || closed.Code == 1001) {
 		return hintedError{err: err, hint: ""}
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/crlsync"
-	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/wsclient"
 	"github.com/wsca/wsca/migrate"
 	"github.com/wsca/wsca/relay"
 	"github.com/wsca/wsca/srvconf"
@@ -40,7 +40,7 @@ func hint(err error) string {
 		return fmt.Sprintf("make it with: wsca issue %s --server --dns HOST --out %s (it writes %s.crt and %s.key)", name, filepath.Dir(pathErr.Path), name, name)
 	}
 	switch {
-	case errors.Is(err, doctor.ErrClosedByServer):
+	case errors.Is(err, wsclient.ErrClosedByServer):
 		return "wsca doctor --connect HOST:PORT with the same certificate names the likely cause"
 	case errors.Is(err, cadir.ErrAmbiguousSerial):
 		return "give more digits of the serial (wsca list shows them in full)"

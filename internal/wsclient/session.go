@@ -1,4 +1,4 @@
-package doctor
+package wsclient
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wsca/wsca/internal/refusal"
 )
 
 // Session defaults.
@@ -83,8 +84,8 @@ func describeNetErr(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "closed without a close frame"
 	}
-	if code, ok := alertOf(err); ok {
-		return "TLS alert " + alertName(code)
+	if code, ok := refusal.AlertOf(err); ok {
+		return "TLS alert " + refusal.AlertName(code)
 	}
 	return err.Error()
 }
@@ -253,7 +254,7 @@ func dialError(url string, resp *http.Response, err error) error {
 			// coder/websocket keeps the first KiB of the body for the caller.
 			body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
 		}
-		msg := summarizeBody(bytes.TrimSpace(body))
+		msg := refusal.SummarizeBody(bytes.TrimSpace(body))
 		if msg == "" {
 			msg = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		} else if !strings.HasPrefix(msg, fmt.Sprint(resp.StatusCode)) {
@@ -261,15 +262,15 @@ func dialError(url string, resp *http.Response, err error) error {
 		}
 		return refusedError("the server refused the WebSocket upgrade: " + msg)
 	}
-	if code, ok := alertOf(err); ok {
+	if code, ok := refusal.AlertOf(err); ok {
 		what := "the server refused the TLS connection"
 		switch code {
-		case alertCertificateRequired:
+		case refusal.AlertCertificateRequired:
 			what = "the server requires a client certificate"
-		case alertBadCertificate, alertCertificateRevoked, alertCertificateExpired, alertUnknownCA, alertCertificateUnknown:
+		case refusal.AlertBadCertificate, refusal.AlertCertificateRevoked, refusal.AlertCertificateExpired, refusal.AlertUnknownCA, refusal.AlertCertificateUnknown:
 			what = "the server refused the client certificate"
 		}
-		return refusedError(fmt.Sprintf("%s (TLS alert %s)", what, alertName(code)))
+		return refusedError(fmt.Sprintf("%s (TLS alert %s)", what, refusal.AlertName(code)))
 	}
 	return fmt.Errorf("connecting to %s: %w", url, err)
 }
