@@ -515,7 +515,7 @@ func (c *checker) checkDBCerts(st *store.Store) {
 			bad++
 			c.add(SeverityError, CheckDBCerts, "restore the CA files and wsca.db of the same CA from one backup",
 				"%s (serial %s) is not in the database: the certificate files and wsca.db belong to different CAs",
-				c.file(cc.file), cadir.SerialText(cc.cert.SerialNumber))
+				c.file(cc.file), ca.SerialText(cc.cert.SerialNumber))
 		case err != nil:
 			bad++
 			c.add(SeverityError, CheckDBOpen, "", "reading %s: %v", c.file(cadir.DBFile), err)
@@ -523,7 +523,7 @@ func (c *checker) checkDBCerts(st *store.Store) {
 			bad++
 			c.add(SeverityError, CheckDBCerts, "restore the CA files and wsca.db of the same CA from one backup",
 				"%s differs from the %s certificate recorded under serial %s", c.file(cc.file), rec.Kind,
-				cadir.SerialText(cc.cert.SerialNumber))
+				ca.SerialText(cc.cert.SerialNumber))
 		}
 	}
 	leaves := 0
@@ -544,11 +544,11 @@ func (c *checker) checkDBCerts(st *store.Store) {
 			c.add(SeverityError, CheckDBCerts, "find out who issued it; revoke it with wsca revoke SERIAL is impossible "+
 				"without a record: restore wsca.db from the backup that has it",
 				"%s (%s, serial %s) was signed by this CA but is not in the database", c.file(name), certs[0].Subject,
-				cadir.SerialText(certs[0].SerialNumber))
+				ca.SerialText(certs[0].SerialNumber))
 		case err == nil && !bytes.Equal(rec.DER, certs[0].Raw):
 			bad++
 			c.add(SeverityError, CheckDBCerts, "restore wsca.db from a backup",
-				"%s differs from the certificate recorded under serial %s", c.file(name), cadir.SerialText(certs[0].SerialNumber))
+				"%s differs from the certificate recorded under serial %s", c.file(name), ca.SerialText(certs[0].SerialNumber))
 		}
 	}
 	if bad == 0 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 )
 
@@ -71,7 +72,7 @@ type CertInfo struct {
 }
 
 func certInfo(c *x509.Certificate) CertInfo {
-	ci := CertInfo{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.Text(16),
+	ci := CertInfo{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: ca.SerialHex(c.SerialNumber),
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), DNSNames: c.DNSNames, IsCA: c.IsCA}
 	for _, ip := range c.IPAddresses {
 		ci.IPAddresses = append(ci.IPAddresses, ip.String())

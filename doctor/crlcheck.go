@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
@@ -239,17 +240,17 @@ func (c *checker) checkDBCRL(st *store.Store) {
 func (c *checker) compareScope(st *store.Store, scope string, cl *crl.CRL) bool {
 	listed := make(map[string]crl.Revoked, cl.Revoked.Len())
 	for serial, r := range cl.Revoked.All() {
-		listed[new(big.Int).SetBytes(serial).Text(16)] = r
+		listed[ca.SerialHex(new(big.Int).SetBytes(serial))] = r
 	}
 	var unpublished, dropped, reasons []string
 	name := func(serial *big.Int) string {
 		if rec, err := st.Get(serial); err == nil {
-			return fmt.Sprintf("%s (serial %s)", rec.Name, cadir.SerialText(serial))
+			return fmt.Sprintf("%s (serial %s)", rec.Name, ca.SerialText(serial))
 		}
-		return "serial " + cadir.SerialText(serial)
+		return "serial " + ca.SerialText(serial)
 	}
 	err := st.ForEachRevokedEntry(scope, func(serial *big.Int, at time.Time, reason store.Reason, notAfter time.Time) error {
-		key := serial.Text(16)
+		key := ca.SerialHex(serial)
 		r, inCRL := listed[key]
 		delete(listed, key)
 		switch {
@@ -293,7 +294,7 @@ func (c *checker) compareScope(st *store.Store, scope string, cl *crl.CRL) bool 
 		rec, err := st.Get(serial)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			unknown = append(unknown, "serial "+cadir.SerialText(serial))
+			unknown = append(unknown, "serial "+ca.SerialText(serial))
 		case err == nil && rec.Revocation == nil:
 			lifted = append(lifted, name(serial))
 		}

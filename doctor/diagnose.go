@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/refusal"
 )
@@ -157,7 +158,7 @@ func (p *prober) checkCRLs() (revoked, checked bool, detail string) {
 			}
 			if rv, ok := cl.Revoked.Lookup(cert.SerialNumber.Bytes()); ok {
 				return true, true, fmt.Sprintf("serial %s (%s) is in the CRL of %s: revoked at %s (%s)",
-					cert.SerialNumber.Text(16), cert.Subject, cl.Issuer.Subject.CommonName,
+					ca.SerialHex(cert.SerialNumber), cert.Subject, cl.Issuer.Subject.CommonName,
 					rv.RevokedAt.UTC().Format(time.RFC3339), crl.ReasonString(rv.Reason))
 			}
 		}
@@ -175,7 +176,7 @@ func (p *prober) revocationDetail() string {
 	if revoked, _, detail := p.checkCRLs(); revoked {
 		return ": " + detail
 	}
-	return fmt.Sprintf(": serial %s (%s)", p.leaf.SerialNumber.Text(16), p.leaf.Subject)
+	return fmt.Sprintf(": serial %s (%s)", ca.SerialHex(p.leaf.SerialNumber), p.leaf.Subject)
 }
 
 func (p *prober) expiryDetail() string {

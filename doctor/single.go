@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
@@ -67,7 +68,7 @@ func (c *checker) checkImportedEKU(st *store.Store) {
 		}
 		n++
 		if len(names) < maxListed {
-			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, store.SerialHex(r.Serial)))
+			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, ca.SerialHex(r.Serial)))
 		}
 		return nil
 	})

@@ -419,7 +419,7 @@ func TestImportTwoLevel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serial := strings.ToUpper(cert.SerialNumber.Text(16))
+		serial := ca.SerialUpper(cert.SerialNumber)
 		w("newcerts/"+serial+".pem", ca.EncodeCertificates(cert))
 		certs = append(certs, w(name+".crt", ca.EncodeCertificates(cert)))
 		exp := cert.NotAfter.UTC().Format("060102150405Z")

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/wsca/wsca/ca"
 )
 
 // Record is one issued certificate as the database keeps it.
@@ -67,7 +69,7 @@ type JSONRecord struct {
 // JSON returns the stable JSON form of r, with its status at now.
 func (r Record) JSON(now time.Time) JSONRecord {
 	j := JSONRecord{
-		Serial:    serialHex(r.Serial),
+		Serial:    ca.SerialHex(r.Serial),
 		Name:      r.Name,
 		Kind:      r.Kind,
 		NotBefore: r.NotBefore.UTC().Format(time.RFC3339),
@@ -80,14 +82,6 @@ func (r Record) JSON(now time.Time) JSONRecord {
 		j.RevokedAt, j.Reason = &at, &reason
 	}
 	return j
-}
-
-// serialHex formats a serial as lowercase hex without leading zeros ("" for nil).
-func serialHex(n *big.Int) string {
-	if n == nil {
-		return ""
-	}
-	return n.Text(16)
 }
 
 // storedRecord is the JSON a Record is kept as in the certs bucket.
@@ -114,10 +108,10 @@ type storedRevocation struct {
 
 func encodeRecord(r Record) ([]byte, error) {
 	sr := storedRecord{
-		Serial: serialHex(r.Serial), Name: r.Name, Kind: r.Kind, Subject: r.Subject,
+		Serial: ca.SerialHex(r.Serial), Name: r.Name, Kind: r.Kind, Subject: r.Subject,
 		NotBefore: r.NotBefore.UTC(), NotAfter: r.NotAfter.UTC(),
 		FingerprintSHA256: r.FingerprintSHA256, DER: r.DER,
-		IssuedAt: r.IssuedAt.UTC(), IssuedBy: r.IssuedBy, Renews: serialHex(r.Renews),
+		IssuedAt: r.IssuedAt.UTC(), IssuedBy: r.IssuedBy, Renews: ca.SerialHex(r.Renews),
 	}
 	if r.Revocation != nil {
 		sr.Revocation = &storedRevocation{At: r.Revocation.At.UTC(), Reason: int(r.Revocation.Reason), By: r.Revocation.By}

@@ -169,13 +169,13 @@ func printIssued(g *globals, res *cadir.IssueResult) {
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
 	}
-	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, serialHex(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
+	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, ca.SerialText(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
 	fmt.Fprintf(w, "  certificate: %s\n  key:         %s\n", res.CertPath, res.KeyPath)
 	if res.P12Path != "" {
 		fmt.Fprintf(w, "  bundle:      %s\n", res.P12Path)
 	}
 	if res.Record.Renews != nil {
-		fmt.Fprintf(w, "  renews:      %s\n", serialHex(res.Record.Renews))
+		fmt.Fprintf(w, "  renews:      %s\n", ca.SerialText(res.Record.Renews))
 	}
 	if len(res.Carried) > 0 {
 		fmt.Fprintf(w, "  kept:        %s\n", strings.Join(res.Carried, ", "))
@@ -234,7 +234,7 @@ func printBatch(g *globals, results []cadir.IssueResult) {
 	}
 	fmt.Fprintln(g.env.stdout, header)
 	for _, res := range results {
-		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, serialHex(res.Record.Serial), res.CertPath)
+		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, ca.SerialText(res.Record.Serial), res.CertPath)
 		if p12 {
 			pw := "(from --p12-password-file)"
 			if res.PasswordMade {

@@ -232,13 +232,13 @@ func checkImport(req ImportRequest) error {
 	for _, r := range req.Records {
 		cert, err := x509.ParseCertificate(r.DER)
 		if err != nil {
-			return fmt.Errorf("importing serial %s: %w", store.SerialHex(r.Serial), err)
+			return fmt.Errorf("importing serial %s: %w", ca.SerialHex(r.Serial), err)
 		}
 		if cert.SerialNumber.Cmp(r.Serial) != 0 {
-			return fmt.Errorf("importing serial %s: the certificate has serial %s", store.SerialHex(r.Serial), store.SerialHex(cert.SerialNumber))
+			return fmt.Errorf("importing serial %s: the certificate has serial %s", ca.SerialHex(r.Serial), ca.SerialHex(cert.SerialNumber))
 		}
 		if err := cert.CheckSignatureFrom(req.Issuer); err != nil {
-			return fmt.Errorf("importing serial %s: not signed by %s: %w", store.SerialHex(r.Serial), req.Issuer.Subject, err)
+			return fmt.Errorf("importing serial %s: not signed by %s: %w", ca.SerialHex(r.Serial), req.Issuer.Subject, err)
 		}
 	}
 	return nil

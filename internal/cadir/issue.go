@@ -314,7 +314,7 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 func filesNotWritten(leaves []pendingLeaf, err error) error {
 	var serials []string
 	for _, p := range leaves {
-		serials = append(serials, store.SerialHex(p.rec.Serial))
+		serials = append(serials, ca.SerialHex(p.rec.Serial))
 	}
 	return fmt.Errorf("%d certificate(s) are recorded but their files could not be written: %w "+
 		"(revoke them: wsca revoke %s)", len(leaves), err, strings.Join(serials, " / "))
@@ -357,7 +357,7 @@ func (d *Dir) commit(pending []pendingLeaf, idx []int, ok []bool, fail func(int,
 
 func nameTaken(name string, prev *store.Record) error {
 	return fmt.Errorf("%q %w: serial %s, valid until %s (use --renew to issue another, or wsca revoke %s first)",
-		name, ErrNameTaken, store.SerialHex(prev.Serial), prev.NotAfter.Format("2006-01-02"), store.SerialHex(prev.Serial))
+		name, ErrNameTaken, ca.SerialHex(prev.Serial), prev.NotAfter.Format("2006-01-02"), ca.SerialHex(prev.Serial))
 }
 
 // preflight refuses, before any key is made or passphrase asked, names that already have a valid

@@ -61,15 +61,10 @@ func find(st *store.Store, target string, prefixes bool) ([]store.Record, error)
 	return nil, fmt.Errorf("no certificate named or with serial %q (wsca list shows what was issued): %w", target, store.ErrNotFound)
 }
 
-// SerialText writes a serial as hex of even length, with the leading zero Apache (SSL_CLIENT_M_SERIAL) and
-// openssl x509 -serial print, so the same certificate reads the same in wsca and in their logs.
-func SerialText(n *big.Int) string {
-	h := store.SerialHex(n)
-	if len(h)%2 == 1 {
-		return "0" + h
-	}
-	return h
-}
+// SerialText is ca.SerialText, kept so that callers written before ca owned serial formatting still build.
+//
+// Deprecated: use ca.SerialText.
+func SerialText(n *big.Int) string { return ca.SerialText(n) }
 
 // minSerialPrefix is the shortest serial prefix Find accepts: shorter ones would match by accident.
 const minSerialPrefix = 4
@@ -83,7 +78,7 @@ func bySerialPrefix(st *store.Store, target string) ([]store.Record, error) {
 	}
 	var found []store.Record
 	err := st.ForEach(func(r store.Record) error {
-		h := store.SerialHex(r.Serial)
+		h := ca.SerialHex(r.Serial)
 		if strings.HasPrefix(h, p) || strings.HasPrefix("0"+h, p) {
 			found = append(found, r)
 		}
@@ -94,7 +89,7 @@ func bySerialPrefix(st *store.Store, target string) ([]store.Record, error) {
 	}
 	var names []string
 	for _, r := range found {
-		names = append(names, fmt.Sprintf("%s (%s)", SerialText(r.Serial), ca.SafeText(r.Name)))
+		names = append(names, fmt.Sprintf("%s (%s)", ca.SerialText(r.Serial), ca.SafeText(r.Name)))
 	}
 	return nil, fmt.Errorf("serial prefix %q %w: %s", target, ErrAmbiguousSerial, strings.Join(names, ", "))
 }
@@ -238,7 +233,7 @@ func pickRevocable(req RevokeRequest, recs []store.Record, now time.Time) ([]sto
 	case len(valid) > 1:
 		var serials []string
 		for _, r := range valid {
-			serials = append(serials, store.SerialHex(r.Serial))
+			serials = append(serials, ca.SerialHex(r.Serial))
 		}
 		return nil, fmt.Errorf("%q %w (%s): pass a serial, or --all", req.Target, ErrAmbiguous, strings.Join(serials, ", "))
 	case len(revoked) > 0:
@@ -249,7 +244,7 @@ func pickRevocable(req RevokeRequest, recs []store.Record, now time.Time) ([]sto
 }
 
 func alreadyRevoked(r store.Record) error {
-	return fmt.Errorf("certificate %s (%s) was revoked on %s (%s): %w", store.SerialHex(r.Serial), r.Name,
+	return fmt.Errorf("certificate %s (%s) was revoked on %s (%s): %w", ca.SerialHex(r.Serial), r.Name,
 		r.Revocation.At.Format("2006-01-02 15:04:05Z07:00"), r.Revocation.Reason, store.ErrAlreadyRevoked)
 }
 

@@ -154,7 +154,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	if req.Out != "" {
 		if err := atomicfile.WriteNew(req.Out, res.PEM, 0o644); err != nil {
 			return nil, fmt.Errorf("certificate %s is recorded but could not be written: %w (wsca show %s --pem prints it)",
-				store.SerialHex(cert.SerialNumber), err, store.SerialHex(cert.SerialNumber))
+				ca.SerialHex(cert.SerialNumber), err, ca.SerialHex(cert.SerialNumber))
 		}
 	}
 	return res, nil
