@@ -128,7 +128,7 @@ func recordRestore(d *cadir.Dir, staging, path string, m *Manifest) error {
 	if live := liveFiles(d); len(live) > 0 {
 		detail += ", previous CA moved to a " + cadir.ReplacedPrefix + "* directory"
 	}
-	err = st.AppendAudit(store.AuditEntry{Time: d.Now().UTC(), Action: "restore", User: d.User, Detail: detail})
+	err = st.AppendAudit(store.AuditEntry{Time: d.Now().UTC(), Action: store.ActionRestore, User: d.User, Detail: detail})
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}

@@ -187,7 +187,7 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 	}
 	detail := fmt.Sprintf("from %s: issuer %s, %d certificates (%d revoked), last CRL number %v",
 		req.Source, req.Issuer.Subject, res.Imported, res.Revoked, req.LastCRLNumber)
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "import", User: d.User, Detail: detail}); err != nil {
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionImport, User: d.User, Detail: detail}); err != nil {
 		return nil, err
 	}
 	stClosed = true

@@ -137,7 +137,7 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 	if err := g.commit(); err != nil {
 		return nil, err
 	}
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "init", User: d.User,
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionInit, User: d.User,
 		Detail: fmt.Sprintf("root %s, intermediate %s", h.Root.Cert.Subject.CommonName, h.Intermediate.Cert.Subject.CommonName)}); err != nil {
 		return nil, err
 	}

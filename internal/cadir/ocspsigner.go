@@ -182,5 +182,5 @@ func (d *Dir) SetOCSPURL(u string) error {
 	if err := st.SetSetting(SettingOCSPURL, u); err != nil {
 		return err
 	}
-	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: "settings", User: d.User, Detail: SettingOCSPURL + " " + u})
+	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: store.ActionSettings, User: d.User, Detail: SettingOCSPURL + " " + u})
 }
