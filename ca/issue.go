@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// Kind is the profile of a certificate. Issue accepts KindClient and
-// KindServer; the issuance records also use KindRoot and KindIntermediate.
+// Kind is the profile of a certificate. Issue accepts KindClient and KindServer; the issuance records (store.Kind
+// is this type) also use the others. ca owns every kind, the record-only ones included, so that no other package
+// spells one; the values are stored in wsca.db and never change spelling.
 type Kind string
 
 // Certificate kinds.
@@ -24,6 +25,10 @@ const (
 	KindServer       Kind = "server"
 	KindRoot         Kind = "root"
 	KindIntermediate Kind = "intermediate"
+	// KindOCSPSigner is the record of the CA's delegated OCSP signer (NewOCSPSigner).
+	KindOCSPSigner Kind = "ocsp-signer"
+	// KindSubCA is the record of a CA certificate brought along by wsca import (listed only with wsca list --all).
+	KindSubCA Kind = "subca"
 )
 
 // DefaultLeafValidity is used by Issue when LeafRequest.Validity is zero.

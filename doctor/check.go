@@ -503,10 +503,11 @@ func (c *checker) checkDB() {
 func (c *checker) checkDBCerts(st *store.Store) {
 	bad := 0
 	for _, cc := range []struct {
-		file, kind string
-		cert       *x509.Certificate
-	}{{cadir.RootCertFile, "root", c.root}, {cadir.IntermediateCertFile, "intermediate", c.inter}} {
-		if cc.cert == nil || (c.single && cc.kind == "intermediate") { // single: one certificate, recorded as the root
+		file string
+		kind ca.Kind
+		cert *x509.Certificate
+	}{{cadir.RootCertFile, ca.KindRoot, c.root}, {cadir.IntermediateCertFile, ca.KindIntermediate, c.inter}} {
+		if cc.cert == nil || (c.single && cc.kind == ca.KindIntermediate) { // single: one certificate, recorded as the root
 			continue
 		}
 		rec, err := st.Get(cc.cert.SerialNumber)

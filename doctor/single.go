@@ -59,7 +59,7 @@ func (c *checker) checkImportedEKU(st *store.Store) {
 	var names []string
 	n := 0
 	err := st.ForEach(func(r store.Record) error {
-		if r.Kind != "client" || !strings.HasPrefix(r.IssuedBy, cadir.ImportedBy) || r.Revocation != nil || !r.NotAfter.After(c.now) {
+		if r.Kind != ca.KindClient || !strings.HasPrefix(r.IssuedBy, cadir.ImportedBy) || r.Revocation != nil || !r.NotAfter.After(c.now) {
 			return nil
 		}
 		cert, err := x509.ParseCertificate(r.DER)

@@ -357,7 +357,7 @@ func (c *CA) loadIndex(path string, find func(IndexEntry) []string) error {
 func (c *CA) warnNoClientAuth() {
 	var names []string
 	for _, r := range c.Records {
-		if r.Kind != "client" || r.Revocation != nil {
+		if r.Kind != ca.KindClient || r.Revocation != nil {
 			continue
 		}
 		if cert, err := x509.ParseCertificate(r.DER); err == nil && cadir.WithoutClientAuthEKU(cert) {
@@ -436,16 +436,16 @@ func recordName(cert *x509.Certificate) string {
 // kindOf classifies an imported certificate the way wsca's records do: "server" for serverAuth without
 // clientAuth, "subca" for a CA certificate (listed only with wsca list --all; its revocation goes on the
 // issuing CA's CRL like any other), otherwise "client".
-func kindOf(cert *x509.Certificate) string {
+func kindOf(cert *x509.Certificate) ca.Kind {
 	if cert.IsCA {
-		return "subca"
+		return ca.KindSubCA
 	}
 	server := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	client := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	if server && !client {
-		return "server"
+		return ca.KindServer
 	}
-	return "client"
+	return ca.KindClient
 }
 
 // loadCRLNumber reads a crlnumber file: the hex number openssl ca will put into its next CRL. The last

@@ -10,11 +10,16 @@ import (
 	"github.com/wsca/wsca/ca"
 )
 
+// Kind is the kind of certificate a record holds. It is ca.Kind, not a type of its own: ca decides what a kind
+// means (the profile Issue applies: key usage, EKU, CA flag) and is the lowest package, so it owns the constants
+// (ca.KindClient, ca.KindServer, ca.KindIntermediate, ca.KindRoot); store only records them.
+type Kind = ca.Kind
+
 // Record is one issued certificate as the database keeps it.
 type Record struct {
 	Serial            *big.Int
 	Name              string // the name certificates are listed under (usually the CN)
-	Kind              string // "client", "server", "intermediate", "root"
+	Kind              Kind   // ca.KindClient, ca.KindServer, ca.KindIntermediate, ca.KindRoot
 	Subject           string
 	NotBefore         time.Time
 	NotAfter          time.Time
@@ -71,7 +76,7 @@ func (r Record) JSON(now time.Time) JSONRecord {
 	j := JSONRecord{
 		Serial:    ca.SerialHex(r.Serial),
 		Name:      r.Name,
-		Kind:      r.Kind,
+		Kind:      string(r.Kind),
 		NotBefore: r.NotBefore.UTC().Format(time.RFC3339),
 		NotAfter:  r.NotAfter.UTC().Format(time.RFC3339),
 		Status:    r.Status(now),
@@ -108,7 +113,7 @@ type storedRevocation struct {
 
 func encodeRecord(r Record) ([]byte, error) {
 	sr := storedRecord{
-		Serial: ca.SerialHex(r.Serial), Name: r.Name, Kind: r.Kind, Subject: r.Subject,
+		Serial: ca.SerialHex(r.Serial), Name: r.Name, Kind: string(r.Kind), Subject: r.Subject,
 		NotBefore: r.NotBefore.UTC(), NotAfter: r.NotAfter.UTC(),
 		FingerprintSHA256: r.FingerprintSHA256, DER: r.DER,
 		IssuedAt: r.IssuedAt.UTC(), IssuedBy: r.IssuedBy, Renews: ca.SerialHex(r.Renews),
@@ -129,7 +134,7 @@ func decodeRecord(data []byte) (Record, error) {
 		return Record{}, fmt.Errorf("%w: record serial %q is not hex", ErrCorrupt, sr.Serial)
 	}
 	r := Record{
-		Serial: serial, Name: sr.Name, Kind: sr.Kind, Subject: sr.Subject,
+		Serial: serial, Name: sr.Name, Kind: Kind(sr.Kind), Subject: sr.Subject,
 		NotBefore: sr.NotBefore, NotAfter: sr.NotAfter,
 		FingerprintSHA256: sr.FingerprintSHA256, DER: sr.DER,
 		IssuedAt: sr.IssuedAt, IssuedBy: sr.IssuedBy,
@@ -185,7 +190,7 @@ func validateRecord(r Record) error {
 	return nil
 }
 
-func validateRevocation(kind string, rev Revocation) error {
+func validateRevocation(kind Kind, rev Revocation) error {
 	if rev.At.IsZero() {
 		return fmt.Errorf("%w: revocation time missing", ErrInvalidRecord)
 	}
@@ -206,11 +211,11 @@ const (
 
 // scopeOf returns the CRL scope revoked certificates of kind appear on, or
 // "" for a root.
-func scopeOf(kind string) string {
+func scopeOf(kind Kind) string {
 	switch kind {
-	case "root":
+	case ca.KindRoot:
 		return ""
-	case "intermediate":
+	case ca.KindIntermediate:
 		return ScopeRoot
 	default:
 		return ScopeIntermediate

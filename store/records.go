@@ -336,7 +336,7 @@ func decodeRevoked(v []byte) (revokedEntry, error) {
 // ForEachRevoked calls fn, in serial order, for every revoked record whose
 // Kind is in kinds. It walks the revoked index and decodes only matching
 // records. An error from fn stops the iteration and is returned as is.
-func (s *Store) ForEachRevoked(kinds []string, fn func(Record) error) error {
+func (s *Store) ForEachRevoked(kinds []Kind, fn func(Record) error) error {
 	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRevoked).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -344,7 +344,7 @@ func (s *Store) ForEachRevoked(kinds []string, fn func(Record) error) error {
 			if err != nil {
 				return fmt.Errorf("store: revoked %x: %w", k, err)
 			}
-			if !slices.Contains(kinds, string(e.kind)) {
+			if !slices.Contains(kinds, Kind(e.kind)) {
 				continue
 			}
 			r, err := getRecord(tx, k)
@@ -388,7 +388,7 @@ func (s *Store) ForEachRevokedSerial(scope string, fn func(serial []byte, at tim
 			if err != nil {
 				return fmt.Errorf("store: revoked %x: %w", k, err)
 			}
-			if scopeOf(string(e.kind)) != scope {
+			if scopeOf(Kind(e.kind)) != scope {
 				continue
 			}
 			serial := k

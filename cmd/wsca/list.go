@@ -80,7 +80,7 @@ func runList(g *globals, o *listOptions) error {
 		f.Expiring = d
 	}
 	if !o.all {
-		f.Kinds = []string{"client", "server"}
+		f.Kinds = []store.Kind{ca.KindClient, ca.KindServer}
 	}
 	recs, err := g.caDir().List(f)
 	if err != nil {

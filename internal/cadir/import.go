@@ -147,9 +147,9 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 
 	var caRecs []store.Record
 	if single {
-		caRecs = []store.Record{recordFor(req.Issuer, "root", "root", now, d.User)}
+		caRecs = []store.Record{recordFor(req.Issuer, "root", ca.KindRoot, now, d.User)}
 	} else {
-		caRecs = []store.Record{recordFor(root, "root", "root", now, d.User), recordFor(req.Issuer, "intermediate", "intermediate", now, d.User)}
+		caRecs = []store.Record{recordFor(root, "root", ca.KindRoot, now, d.User), recordFor(req.Issuer, "intermediate", ca.KindIntermediate, now, d.User)}
 	}
 	if err := st.Add(append(caRecs, req.Records...)...); err != nil {
 		return nil, fmt.Errorf("recording the imported certificates: %w", err)

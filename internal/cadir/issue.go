@@ -265,7 +265,7 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 			fail(i, err)
 			continue
 		}
-		rec := recordFor(cert, r.Name, string(lr.Kind), now, d.User)
+		rec := recordFor(cert, r.Name, lr.Kind, now, d.User)
 		pending = append(pending, pendingLeaf{req: r, key: key, cert: cert, rec: rec})
 		idx = append(idx, i)
 	}

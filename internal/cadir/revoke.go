@@ -141,7 +141,7 @@ func (d *Dir) Revoke(req RevokeRequest) (*RevokeResult, error) {
 		}
 		var out []store.Record
 		for _, r := range targets {
-			if r.Kind == "root" || r.Kind == "intermediate" {
+			if r.Kind == ca.KindRoot || r.Kind == ca.KindIntermediate {
 				return out, fmt.Errorf("%s is the %s CA certificate: use wsca revoke --intermediate", req.Target, r.Kind)
 			}
 			rev, err := st.Revoke(r.Serial, store.Revocation{At: d.now(), Reason: req.Reason, By: d.User})

@@ -139,7 +139,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 		return nil, err
 	}
 	p := pendingLeaf{req: &IssueRequest{Name: name, Renew: req.Renew}, cert: cert,
-		rec: recordFor(cert, name, string(kind), now, d.User)}
+		rec: recordFor(cert, name, kind, now, d.User)}
 	if err := d.commit([]pendingLeaf{p}, []int{0}, ok, func(_ int, e error) { rowErr = e }); err != nil {
 		return nil, err
 	}
