@@ -39,6 +39,9 @@ func hint(err error) string {
 		name := strings.TrimSuffix(filepath.Base(pathErr.Path), filepath.Ext(pathErr.Path))
 		return fmt.Sprintf("make it with: wsca issue %s --server --dns HOST --out %s (it writes %s.crt and %s.key)", name, filepath.Dir(pathErr.Path), name, name)
 	}
+	if h := flagHint(err); h != "" {
+		return h
+	}
 	switch {
 	case errors.Is(err, wsclient.ErrClosedByServer):
 		return "wsca doctor --connect HOST:PORT with the same certificate names the likely cause"
@@ -87,6 +90,30 @@ func hint(err error) string {
 		return "issue a server certificate for the relay: wsca issue relay --server --dns HOST (or --ip ADDR)"
 	case errors.Is(err, crl.ErrCRLExpired):
 		return "regenerate the CRL with wsca crl (and run it from cron: see docs/operations.md)"
+	}
+	return ""
+}
+
+// flagHint names the flag that fixes an error of a package that knows no flag names (STYLE: only cmd does):
+// the packages return sentinels or typed errors with the data, and the flag goes here.
+func flagHint(err error) string {
+	var taken *cadir.NameTakenError
+	var outlives *ca.OutlivesIssuerError
+	switch {
+	case errors.As(err, &taken):
+		return fmt.Sprintf("use --renew to issue another, or wsca revoke %s first", ca.SerialHex(taken.Serial))
+	case errors.As(err, &outlives) && outlives.MaxDays > 0:
+		return fmt.Sprintf("use --days %d or less", outlives.MaxDays)
+	case errors.Is(err, ca.ErrOutlivesIssuer):
+		return "use a shorter validity, e.g. a smaller --days"
+	case errors.Is(err, cadir.ErrOutputExists):
+		return "move it away or choose another --out"
+	case errors.Is(err, cadir.ErrNoOutputDir):
+		return "create it or pass --out"
+	case errors.Is(err, cadir.ErrCACertificate):
+		return "use wsca revoke --intermediate"
+	case errors.Is(err, cadir.ErrAmbiguous):
+		return "pass a serial, or --all"
 	}
 	return ""
 }

@@ -18,8 +18,25 @@ import (
 	"github.com/wsca/wsca/store"
 )
 
-// ErrNameTaken means NAME already has a valid certificate and --renew was not given.
+// ErrNameTaken means NAME already has a valid certificate and the request is not a renewal
+// (IssueRequest.Renew). Issue returns it as a *NameTakenError naming that certificate.
 var ErrNameTaken = errors.New("already has a valid certificate")
+
+// NameTakenError is ErrNameTaken with the certificate that holds the name, so that the caller can name its own
+// way out (wsca: --renew, or wsca revoke SERIAL).
+type NameTakenError struct {
+	Name     string
+	Serial   *big.Int
+	NotAfter time.Time
+}
+
+// Error reads, for example, `"alice" already has a valid certificate: serial 5f3a…, valid until 2027-01-01`.
+func (e *NameTakenError) Error() string {
+	return fmt.Sprintf("%q %s: serial %s, valid until %s", e.Name, ErrNameTaken, ca.SerialHex(e.Serial), e.NotAfter.Format("2006-01-02"))
+}
+
+// Is makes errors.Is(err, ErrNameTaken) true.
+func (e *NameTakenError) Is(target error) bool { return target == ErrNameTaken }
 
 // ErrServerNames means DNS names or IP addresses were asked for in a client certificate: they identify
 // servers, and a client certificate carrying them could pass as one.
@@ -356,8 +373,7 @@ func (d *Dir) commit(pending []pendingLeaf, idx []int, ok []bool, fail func(int,
 }
 
 func nameTaken(name string, prev *store.Record) error {
-	return fmt.Errorf("%q %w: serial %s, valid until %s (use --renew to issue another, or wsca revoke %s first)",
-		name, ErrNameTaken, ca.SerialHex(prev.Serial), prev.NotAfter.Format("2006-01-02"), ca.SerialHex(prev.Serial))
+	return &NameTakenError{Name: name, Serial: prev.Serial, NotAfter: prev.NotAfter}
 }
 
 // preflight refuses, before any key is made or passphrase asked, names that already have a valid

@@ -14,6 +14,10 @@ import (
 // ErrAmbiguous means a name has several valid certificates and the caller must pick one (or all).
 var ErrAmbiguous = errors.New("has several valid certificates")
 
+// ErrCACertificate means a leaf revocation was asked for a CA certificate: the intermediate is revoked on the
+// root's CRL by its own request (RevokeRequest.Intermediate), and the root cannot be revoked at all.
+var ErrCACertificate = errors.New("CA certificate")
+
 // ErrAmbiguousSerial means a serial prefix matches several certificates; the error lists them.
 var ErrAmbiguousSerial = errors.New("matches several certificates")
 
@@ -142,7 +146,7 @@ func (d *Dir) Revoke(req RevokeRequest) (*RevokeResult, error) {
 		var out []store.Record
 		for _, r := range targets {
 			if r.Kind == ca.KindRoot || r.Kind == ca.KindIntermediate {
-				return out, fmt.Errorf("%s is the %s CA certificate: use wsca revoke --intermediate", req.Target, r.Kind)
+				return out, fmt.Errorf("%s is the %s %w", req.Target, r.Kind, ErrCACertificate)
 			}
 			rev, err := st.Revoke(r.Serial, store.Revocation{At: d.now(), Reason: req.Reason, By: d.User})
 			if err != nil {
@@ -235,7 +239,7 @@ func pickRevocable(req RevokeRequest, recs []store.Record, now time.Time) ([]sto
 		for _, r := range valid {
 			serials = append(serials, ca.SerialHex(r.Serial))
 		}
-		return nil, fmt.Errorf("%q %w (%s): pass a serial, or --all", req.Target, ErrAmbiguous, strings.Join(serials, ", "))
+		return nil, fmt.Errorf("%q %w (%s)", req.Target, ErrAmbiguous, strings.Join(serials, ", "))
 	case len(revoked) > 0:
 		return nil, alreadyRevoked(revoked[len(revoked)-1])
 	default:
