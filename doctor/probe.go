@@ -147,6 +147,9 @@ func (p *prober) parseClientCert() error {
 	return nil
 }
 
+// hasClientAuth reports extKeyUsage clientAuth, anyExtendedKeyUsage or no EKU at all: what a TLS server accepts.
+// Deliberately not ca.HasClientAuth (explicit clientAuth only): doctor predicts what the server will do, and a
+// server (Go, OpenSSL) accepts all three.
 func hasClientAuth(c *x509.Certificate) bool {
 	return len(c.ExtKeyUsage) == 0 || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) ||
 		slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
@@ -298,6 +301,8 @@ func (p *prober) analyzeServer(certs []*x509.Certificate) {
 }
 
 // hasServerAuth reports extKeyUsage serverAuth (or anyExtendedKeyUsage, or no EKU at all: what TLS clients accept).
+// Deliberately not ca.HasServerAuth (explicit serverAuth only, what wsca config and the relay demand): doctor
+// predicts what a client will do, and browsers, Go and OpenSSL accept all three.
 func hasServerAuth(c *x509.Certificate) bool {
 	return len(c.ExtKeyUsage) == 0 || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) ||
 		slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)

@@ -440,8 +440,8 @@ func kindOf(cert *x509.Certificate) ca.Kind {
 	if cert.IsCA {
 		return ca.KindSubCA
 	}
-	server := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
-	client := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	server := ca.HasServerAuth(cert)
+	client := ca.HasClientAuth(cert)
 	if server && !client {
 		return ca.KindServer
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -40,7 +39,7 @@ const ImportedBy = "imported from "
 // OpenSSL accept such a certificate for client authentication, and for every other purpose too; wsca itself
 // issues client certificates with clientAuth only.
 func WithoutClientAuthEKU(cert *x509.Certificate) bool {
-	return !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	return !ca.HasClientAuth(cert)
 }
 
 // ImportRequest is an existing CA to take over (built by package migrate).

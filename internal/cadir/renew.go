@@ -49,7 +49,7 @@ func (r *IssueRequest) carryFrom(prev *x509.Certificate) []string {
 		ips = append(ips, ip.String())
 	}
 	take(&r.IPs, ips, "ip:")
-	if r.Kind == "" && slices.Contains(prev.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+	if r.Kind == "" && ca.HasServerAuth(prev) {
 		r.Kind = ca.KindServer
 		carried = append(carried, "kind server")
 	}
