@@ -82,6 +82,27 @@ func (f *clientCertFlags) clientCertificate(g *globals) (*tls.Certificate, error
 	return nil, nil
 }
 
+// peerMaterial is what the client-certificate flags load: the certificate to present (nil: none) and the CAs
+// that verify the server (nil: the system roots), read from caPath ("" for the system roots).
+type peerMaterial struct {
+	cert   *tls.Certificate
+	cas    []*x509.Certificate
+	caPath string
+}
+
+// load is the one loader of wsca client and wsca doctor --connect: the client certificate, then the CA bundle.
+func (f *clientCertFlags) load(g *globals) (peerMaterial, error) {
+	cert, err := f.clientCertificate(g)
+	if err != nil {
+		return peerMaterial{}, err
+	}
+	cas, caPath, err := f.cas(g)
+	if err != nil {
+		return peerMaterial{}, err
+	}
+	return peerMaterial{cert: cert, cas: cas, caPath: caPath}, nil
+}
+
 // cas returns the CA certificates of --ca, or of ca.crt in the CA directory when --ca is not given and the file
 // exists; nil means the system roots.
 func (f *clientCertFlags) cas(g *globals) ([]*x509.Certificate, string, error) {
@@ -157,18 +178,15 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 	if o.every > 0 && o.send == "" {
 		return usageError{errors.New("--every needs --send")}
 	}
-	cert, err := o.clientCertificate(g)
+	m, err := o.load(g)
 	if err != nil {
 		return err
 	}
-	cas, caPath, err := o.cas(g)
-	if err != nil {
-		return err
-	}
+	cert, caPath := m.cert, m.caPath
 	tlsCfg := &tls.Config{ServerName: o.serverName, MinVersion: tls.VersionTLS12}
-	if len(cas) > 0 {
+	if len(m.cas) > 0 {
 		pool := x509.NewCertPool()
-		for _, c := range cas {
+		for _, c := range m.cas {
 			pool.AddCert(c)
 		}
 		tlsCfg.RootCAs = pool
