@@ -20,19 +20,22 @@ import (
 	"github.com/wsca/wsca/relay"
 )
 
-// logBuffer collects the relay's log, shown when a test fails; the relay writes it from its own goroutines.
-type logBuffer struct {
+// Buffer is a bytes.Buffer safe for concurrent use: the relay's log (shown when a test fails) and the output of
+// child processes are written from other goroutines than the test's.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *logBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *logBuffer) String() string {
+// String returns what was written so far.
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -82,7 +85,7 @@ func StartIn(t *testing.T, dir string, leafOnly bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &Buffer{}
 	srv, err := relay.New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
