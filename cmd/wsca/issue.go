@@ -210,7 +210,7 @@ func runIssueBatch(g *globals, d *cadir.Dir, base cadir.IssueRequest, path strin
 	printBatch(g, results)
 	rowErrs = append(parseErrs, rowErrs...)
 	for _, re := range rowErrs {
-		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %v\n", path, re.Line, ca.SafeText(re.Name), re.Err)
+		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %s\n", path, re.Line, ca.SafeText(re.Name), rowErrorText(re.Err))
 	}
 	if err != nil {
 		return err
@@ -249,4 +249,13 @@ func printBatch(g *globals, results []cadir.IssueResult) {
 			fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
 		}
 	}
+}
+
+// rowErrorText is a failed row's message with its flag advice in parentheses: the rows of a batch have no hint
+// line of their own.
+func rowErrorText(err error) string {
+	if h := flagHint(err); h != "" {
+		return fmt.Sprintf("%v (%s)", err, h)
+	}
+	return err.Error()
 }
