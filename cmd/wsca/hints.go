@@ -99,7 +99,10 @@ func hint(err error) string {
 func flagHint(err error) string {
 	var taken *cadir.NameTakenError
 	var outlives *ca.OutlivesIssuerError
+	var unwritten *cadir.UnwrittenError
 	switch {
+	case errors.As(err, &unwritten):
+		return fmt.Sprintf("wsca show %s --pem prints it", ca.SerialHex(unwritten.Serial))
 	case errors.As(err, &taken):
 		return fmt.Sprintf("use --renew to issue another, or wsca revoke %s first", ca.SerialHex(taken.Serial))
 	case errors.As(err, &outlives) && outlives.MaxDays > 0:
