@@ -95,25 +95,7 @@ func (c *checker) checkCRLFile() {
 	if len(issuers) == 0 {
 		return // nothing to verify against; the certificate findings say why
 	}
-	var interCRLs, rootCRLs []*crl.CRL
-	for i, der := range ders {
-		parsed, err := crl.Parse(der, issuers)
-		switch {
-		case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
-			c.add(SeverityError, CheckCRLSigner, "regenerate it: wsca crl (and remove CRLs of other CAs from the file)",
-				"%s", c.describeForeign(i+1, der, err))
-			continue
-		case err != nil:
-			c.add(SeverityError, CheckCRLFile, "run wsca crl to rewrite it", "CRL %d in %s: %v", i+1, p, err)
-			continue
-		}
-		cl := parsed[0]
-		if c.inter != nil && cl.Issuer.Equal(c.inter) {
-			interCRLs = append(interCRLs, cl)
-		} else {
-			rootCRLs = append(rootCRLs, cl)
-		}
-	}
+	interCRLs, rootCRLs := c.sortCRLs(p, ders, issuers)
 	if len(interCRLs)+len(rootCRLs) == len(ders) {
 		c.add(SeverityOK, CheckCRLSigner, "", "every CRL in %s is signed by this CA", p)
 	}
@@ -155,6 +137,30 @@ func (c *checker) checkCRLFile() {
 				rv.RevokedAt.UTC().Format(time.RFC3339), crl.ReasonString(rv.Reason))
 		}
 	}
+}
+
+// sortCRLs verifies each CRL of crl.pem (at p) against issuers and sorts them by CA, reporting the ones this CA
+// did not sign.
+func (c *checker) sortCRLs(p string, ders [][]byte, issuers []*x509.Certificate) (interCRLs, rootCRLs []*crl.CRL) {
+	for i, der := range ders {
+		parsed, err := crl.Parse(der, issuers)
+		switch {
+		case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
+			c.add(SeverityError, CheckCRLSigner, "regenerate it: wsca crl (and remove CRLs of other CAs from the file)",
+				"%s", c.describeForeign(i+1, der, err))
+			continue
+		case err != nil:
+			c.add(SeverityError, CheckCRLFile, "run wsca crl to rewrite it", "CRL %d in %s: %v", i+1, p, err)
+			continue
+		}
+		cl := parsed[0]
+		if c.inter != nil && cl.Issuer.Equal(c.inter) {
+			interCRLs = append(interCRLs, cl)
+		} else {
+			rootCRLs = append(rootCRLs, cl)
+		}
+	}
+	return interCRLs, rootCRLs
 }
 
 func numberOf(cl *crl.CRL) string {
