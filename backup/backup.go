@@ -216,7 +216,7 @@ func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
 	if opt.WithKeys {
 		detail += ", with the (encrypted) CA keys"
 	}
-	err = appendAudit(d, store.AuditEntry{Time: now, Action: "backup", User: d.User, Detail: detail})
+	err = appendAudit(d, store.AuditEntry{Time: now, Action: store.ActionBackup, User: d.User, Detail: detail})
 	if readOnlyDir(err) {
 		// A read-only CA directory (a snapshot, a read-only mount) can be backed up; it cannot record it.
 		m.Warnings = append(m.Warnings, fmt.Sprintf("the backup is not recorded in the audit log: %s is read-only", d.Path))

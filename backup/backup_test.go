@@ -168,7 +168,7 @@ func TestCreateRestoreRoundTrip(t *testing.T) {
 	}
 	defer st.Close()
 	var actions []string
-	st.Audit(func(e store.AuditEntry) error { actions = append(actions, e.Action); return nil })
+	st.Audit(func(e store.AuditEntry) error { actions = append(actions, string(e.Action)); return nil })
 	if got := strings.Join(actions, ","); !strings.HasSuffix(got, "backup,backup,restore,issue") {
 		t.Errorf("audit actions %s", got)
 	}

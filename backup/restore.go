@@ -139,7 +139,7 @@ func recordRestore(d *cadir.Dir, staging, path string, m *Manifest, res *Restore
 	if live := liveFiles(d); len(live) > 0 {
 		detail += ", previous CA moved to a " + cadir.ReplacedPrefix + "* directory"
 	}
-	err = st.AppendAudit(store.AuditEntry{Time: d.Now().UTC(), Action: "restore", User: d.User, Detail: detail})
+	err = st.AppendAudit(store.AuditEntry{Time: d.Now().UTC(), Action: store.ActionRestore, User: d.User, Detail: detail})
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
@@ -277,10 +277,10 @@ func validate(d *cadir.Dir, staging string, m *Manifest, res *RestoreResult) err
 	err = st.ForEach(func(r store.Record) error {
 		cert, err := x509.ParseCertificate(r.DER)
 		if err != nil {
-			return fmt.Errorf("record %s: %w", store.SerialHex(r.Serial), err)
+			return fmt.Errorf("record %s: %w", ca.SerialHex(r.Serial), err)
 		}
 		if cert.SerialNumber.Cmp(r.Serial) != 0 {
-			return fmt.Errorf("record %s holds the certificate of serial %s", store.SerialHex(r.Serial), store.SerialHex(cert.SerialNumber))
+			return fmt.Errorf("record %s holds the certificate of serial %s", ca.SerialHex(r.Serial), ca.SerialHex(cert.SerialNumber))
 		}
 		res.Records++
 		return nil

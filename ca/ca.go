@@ -33,8 +33,9 @@ import (
 // errors.Is and may print a hint for the fix named in the message.
 var (
 	// ErrOutlivesIssuer means the requested certificate would expire after its
-	// issuer; the fix is a shorter validity (--days) or a new intermediate.
-	ErrOutlivesIssuer = errors.New("certificate would outlive its issuer (use a shorter validity, e.g. a smaller --days)")
+	// issuer; the fix is a shorter validity or a new intermediate. Issue returns
+	// it as an *OutlivesIssuerError that says how short.
+	ErrOutlivesIssuer = errors.New("certificate would outlive its issuer")
 	// ErrNoSigningKey means the issuing authority has no private key loaded
 	// (for example the root key is kept offline).
 	ErrNoSigningKey = errors.New("issuer has no signing key (the CA key is offline or was not loaded)")

@@ -319,7 +319,7 @@ func TestIssueErrors(t *testing.T) {
 		is     error
 		msg    string
 	}{
-		{"outlives issuer", h.Intermediate, with(func(r *LeafRequest) { r.Validity = 6 * 365 * 24 * time.Hour }), ErrOutlivesIssuer, "365 days after issuer \"Test Corp Intermediate CA\" (expires 2031-03-13T15:09:26Z); use --days 1825 or less"},
+		{"outlives issuer", h.Intermediate, with(func(r *LeafRequest) { r.Validity = 6 * 365 * 24 * time.Hour }), ErrOutlivesIssuer, "365 days after issuer \"Test Corp Intermediate CA\" (expires 2031-03-13T15:09:26Z): certificate would outlive its issuer"},
 		{"no signing key", Authority{Cert: h.Intermediate.Cert}, okReq, ErrNoSigningKey, "Test Corp Intermediate CA"},
 		{"issuer not CA", Authority{Cert: leaf, Key: leafKey}, okReq, ErrNotCA, ""},
 		{"wrong issuer key", Authority{Cert: h.Intermediate.Cert, Key: h.Root.Key}, okReq, ErrKeyMismatch, ""},
@@ -372,5 +372,20 @@ func TestIssueErrors(t *testing.T) {
 	srv := with(func(r *LeafRequest) { r.Kind = KindServer; r.IPs = []net.IP{net.IPv6loopback} })
 	if _, err := Issue(rand.Reader, testNow, h.Root, srv); err != nil {
 		t.Errorf("server cert with IP SAN from root: %v", err)
+	}
+}
+
+// TestIssueOutlivesIssuerMaxDays: the error says how long a validity still fits, in data rather than in a flag
+// name (cmd/wsca turns it into "use --days 1825 or less").
+func TestIssueOutlivesIssuerMaxDays(t *testing.T) {
+	h := newTestHierarchy(t, KeyECDSAP256, testNow)
+	req := LeafRequest{Subject: pkix.Name{CommonName: "bob"}, Validity: 6 * 365 * 24 * time.Hour, PublicKey: mustKey(t, KeyECDSAP256).Public()}
+	_, err := Issue(rand.Reader, testNow, h.Intermediate, req)
+	var oe *OutlivesIssuerError
+	if !errors.As(err, &oe) || oe.MaxDays != 1825 || !errors.Is(err, ErrOutlivesIssuer) || strings.Contains(err.Error(), "--") {
+		t.Fatalf("error %v, want an *OutlivesIssuerError with MaxDays 1825 and no flag name", err)
+	}
+	if !strings.Contains((&OutlivesIssuerError{}).Error(), "renew the issuing CA first") {
+		t.Error("no validity fits: the error must say to renew the issuer")
 	}
 }

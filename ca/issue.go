@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// Kind is the profile of a certificate. Issue accepts KindClient and
-// KindServer; the issuance records also use KindRoot and KindIntermediate.
+// Kind is the profile of a certificate. Issue accepts KindClient and KindServer; the issuance records (store.Kind
+// is this type) also use the others. ca owns every kind, the record-only ones included, so that no other package
+// spells one; the values are stored in wsca.db and never change spelling.
 type Kind string
 
 // Certificate kinds.
@@ -24,7 +25,29 @@ const (
 	KindServer       Kind = "server"
 	KindRoot         Kind = "root"
 	KindIntermediate Kind = "intermediate"
+	// KindOCSPSigner is the record of the CA's delegated OCSP signer (NewOCSPSigner).
+	KindOCSPSigner Kind = "ocsp-signer"
+	// KindSubCA is the record of a CA certificate brought along by wsca import (listed only with wsca list --all).
+	KindSubCA Kind = "subca"
 )
+
+// OutlivesIssuerError is how Issue reports ErrOutlivesIssuer: with the longest validity that still fits, so that
+// the caller can suggest it in its own terms (wsca: --days). It matches errors.Is(err, ErrOutlivesIssuer).
+type OutlivesIssuerError struct {
+	// MaxDays is the whole days left until the issuer's NotAfter; 0 or less: no leaf fits, renew the issuer.
+	MaxDays int
+}
+
+// Error says what failed and, when no validity fits at all, that the issuer must be renewed first.
+func (e *OutlivesIssuerError) Error() string {
+	if e.MaxDays <= 0 {
+		return "the issuer expires in less than a day: renew the issuing CA first: " + ErrOutlivesIssuer.Error()
+	}
+	return ErrOutlivesIssuer.Error()
+}
+
+// Is makes errors.Is(err, ErrOutlivesIssuer) true.
+func (e *OutlivesIssuerError) Is(target error) bool { return target == ErrOutlivesIssuer }
 
 // DefaultLeafValidity is used by Issue when LeafRequest.Validity is zero.
 const DefaultLeafValidity = 365 * 24 * time.Hour
@@ -96,13 +119,9 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 	if notAfter.After(issuer.Cert.NotAfter) {
 		over := notAfter.Sub(issuer.Cert.NotAfter)
 		maxDays := int(issuer.Cert.NotAfter.Sub(now) / (24 * time.Hour))
-		hint := fmt.Sprintf("use --days %d or less", maxDays)
-		if maxDays <= 0 {
-			hint = "the issuer expires in less than a day: renew the issuing CA first"
-		}
-		return nil, fmt.Errorf("issuing %s certificate for %q: it would expire %s, %s after issuer %q (expires %s); %s: %w",
+		return nil, fmt.Errorf("issuing %s certificate for %q: it would expire %s, %s after issuer %q (expires %s): %w",
 			kind, req.Subject.CommonName, notAfter.Format(time.RFC3339), roughDuration(over),
-			issuer.Cert.Subject.CommonName, issuer.Cert.NotAfter.UTC().Format(time.RFC3339), hint, ErrOutlivesIssuer)
+			issuer.Cert.Subject.CommonName, issuer.Cert.NotAfter.UTC().Format(time.RFC3339), &OutlivesIssuerError{MaxDays: maxDays})
 	}
 
 	serial, err := NewSerial(rand)

@@ -1,119 +1,28 @@
 package doctor
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wsca/wsca/internal/refusal"
+	"github.com/wsca/wsca/internal/testpki"
+	"github.com/wsca/wsca/internal/testpki/relaytest"
 	"github.com/wsca/wsca/relay"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-const relayConfig = `listen: 127.0.0.1:0
-tls: {cert: CERT, key: server.key}
-client_ca: ca.crt
-crl: crl.pem
-shutdown_grace: 200ms
-routes:
-  - path: /secure
-    backend: ws://ECHO
-  - path: /alice-only
-    backend: ws://ECHO
-    allow_cn: [alice]
-  - path: /down
-    backend: ws://DEAD
-`
-
-// startRelay runs `wsca serve`'s relay in-process (relay.New + Serve) in front of an echo backend. With leafOnly
-// its certificate file holds only the server certificate, without the intermediate.
-func startRelay(t *testing.T, leafOnly bool) string {
-	t.Helper()
-	dir := t.TempDir()
-	getPKI(t).writeServerFiles(t, dir)
-	return startRelayIn(t, dir, leafOnly)
-}
-
-// startRelayIn starts the relay on the server files already written into dir.
-func startRelayIn(t *testing.T, dir string, leafOnly bool) string {
-	t.Helper()
-	echo := httptest.NewServer(relay.EchoBackend())
-	t.Cleanup(echo.Close)
-	cert := "server.crt"
-	if leafOnly {
-		cert = "leaf.crt"
-	}
-	yml := strings.NewReplacer("CERT", cert, "ECHO", echo.Listener.Addr().String(), "DEAD", deadAddr(t)).Replace(relayConfig)
-	cfgPath := filepath.Join(dir, "relay.yaml")
-	if err := os.WriteFile(cfgPath, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := relay.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	srv, err := relay.New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("relay shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, relay.ErrServerClosed) {
-			t.Errorf("relay Serve: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("relay log:\n%s", logs.String())
-		}
-	})
-	return ln.Addr().String()
-}
 
 // connectCase is one diagnosis that must come out the same against every server.
 type connectCase struct {
 	name       string
 	path       string
-	cert       func(p *testPKI) *tls.Certificate
+	cert       func(p *testpki.PKI) *tls.Certificate
 	serverName string
 	withCRLs   bool
 	leafOnly   bool   // use the server that sends only its own certificate
@@ -123,19 +32,19 @@ type connectCase struct {
 }
 
 func commonCases() []connectCase {
-	alice := func(p *testPKI) *tls.Certificate { return &p.alice }
+	alice := func(p *testpki.PKI) *tls.Certificate { return &p.Alice }
 	return []connectCase{
 		{name: "valid client", path: "/secure", cert: alice, cause: CauseOK},
 		{name: "no client certificate", path: "/secure", cause: CauseNoCertificate, parts: []string{"no client certificate sent"}},
-		{name: "unknown CA", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.mallory }, cause: CauseUnknownCA,
+		{name: "unknown CA", path: "/secure", cert: func(p *testpki.PKI) *tls.Certificate { return &p.Mallory }, cause: CauseUnknownCA,
 			parts: []string{"unknown CA", "issued by CN=Other Corp Intermediate CA", "the server accepts CN=Doctor Test Intermediate CA"}},
-		{name: "revoked, confirmed by the CRL", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.bob }, withCRLs: true,
+		{name: "revoked, confirmed by the CRL", path: "/secure", cert: func(p *testpki.PKI) *tls.Certificate { return &p.Bob }, withCRLs: true,
 			cause: CauseRevoked, parts: []string{"revoked", "is in the CRL of Doctor Test Intermediate CA", "keyCompromise"}},
-		{name: "revoked, without a CRL to confirm", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.bob },
+		{name: "revoked, without a CRL to confirm", path: "/secure", cert: func(p *testpki.PKI) *tls.Certificate { return &p.Bob },
 			cause: CauseRevoked, parts: []string{"most likely revoked"}},
-		{name: "expired", path: "/secure", cert: func(p *testPKI) *tls.Certificate { return &p.expired }, cause: CauseExpired,
+		{name: "expired", path: "/secure", cert: func(p *testpki.PKI) *tls.Certificate { return &p.Expired }, cause: CauseExpired,
 			parts: []string{"expired", "CN=old expired on"}},
-		{name: "wrong policy", path: "/alice-only", cert: func(p *testPKI) *tls.Certificate { return &p.carol }, cause: CauseForbidden,
+		{name: "wrong policy", path: "/alice-only", cert: func(p *testpki.PKI) *tls.Certificate { return &p.Carol }, cause: CauseForbidden,
 			parts: []string{"forbidden by policy", "with the client certificate CN=carol", "403"}},
 		{name: "backend down", path: "/down", cert: alice, cause: CauseBackendDown, parts: []string{"backend down", "502"}},
 		{name: "server certificate missing its intermediate", path: "/secure", cert: alice, leafOnly: true, cause: CauseServerCertificate,
@@ -148,13 +57,13 @@ func commonCases() []connectCase {
 
 func runConnectCase(t *testing.T, tc connectCase, addr string) Report {
 	t.Helper()
-	p := getPKI(t)
-	opts := ConnectOptions{Path: tc.path, CAs: p.cas, ServerName: tc.serverName, Timeout: 5 * time.Second}
+	p := testpki.Get(t)
+	opts := ConnectOptions{Path: tc.path, CAs: p.CAs, ServerName: tc.serverName, Timeout: 5 * time.Second}
 	if tc.cert != nil {
 		opts.Certificate = tc.cert(p)
 	}
 	if tc.withCRLs {
-		opts.CRLs = p.crls
+		opts.CRLs = p.CRLs
 	}
 	r := Connect(context.Background(), addr, opts)
 	check := tc.check
@@ -184,8 +93,8 @@ func dumpReport(r Report) string {
 
 // TestConnectRelay runs every diagnosis of issue #6 must-show 2 against the relay behind wsca serve.
 func TestConnectRelay(t *testing.T) {
-	addr := startRelay(t, false)
-	leafOnlyAddr := startRelay(t, true)
+	addr := relaytest.Start(t, false)
+	leafOnlyAddr := relaytest.Start(t, true)
 	for _, tc := range commonCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			a := addr
@@ -209,9 +118,9 @@ func TestConnectRelay(t *testing.T) {
 }
 
 func TestConnectReportJSONIsStable(t *testing.T) {
-	addr := startRelay(t, false)
-	p := getPKI(t)
-	r := Connect(context.Background(), addr, ConnectOptions{Path: "/secure", CAs: p.cas, Certificate: &p.bob})
+	addr := relaytest.Start(t, false)
+	p := testpki.Get(t)
+	r := Connect(context.Background(), addr, ConnectOptions{Path: "/secure", CAs: p.CAs, Certificate: &p.Bob})
 	data, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +148,7 @@ func TestConnectReportJSONIsStable(t *testing.T) {
 }
 
 func TestConnectUnreachable(t *testing.T) {
-	r := Connect(context.Background(), deadAddr(t), ConnectOptions{Timeout: 2 * time.Second})
+	r := Connect(context.Background(), testpki.DeadAddr(t), ConnectOptions{Timeout: 2 * time.Second})
 	if r.Cause != CauseUnreachable || !hasFinding(r.Findings, SeverityError, CheckConnect, "cannot connect to") {
 		t.Fatalf("report:\n%s", dumpReport(r))
 	}
@@ -261,28 +170,28 @@ func TestConnectNotTLS(t *testing.T) {
 
 // TestDiagnoseAlerts covers the alerts that OpenSSL-based servers (Apache) send and wsca serve does not.
 func TestDiagnoseAlerts(t *testing.T) {
-	p := getPKI(t)
+	p := testpki.Get(t)
 	tests := []struct {
 		code  int
 		sent  bool
 		cause string
 	}{
-		{alertCertificateRevoked, true, CauseRevoked},
-		{alertCertificateExpired, true, CauseExpired},
-		{alertUnknownCA, true, CauseUnknownCA},
-		{alertCertificateRequired, false, CauseNoCertificate},
-		{alertHandshakeFailure, false, CauseNoCertificate},
+		{refusal.AlertCertificateRevoked, true, CauseRevoked},
+		{refusal.AlertCertificateExpired, true, CauseExpired},
+		{refusal.AlertUnknownCA, true, CauseUnknownCA},
+		{refusal.AlertCertificateRequired, false, CauseNoCertificate},
+		{refusal.AlertHandshakeFailure, false, CauseNoCertificate},
 		{alertProtocolVersion, false, CauseTLS},
 	}
 	for _, tt := range tests {
-		t.Run(alertName(tt.code), func(t *testing.T) {
+		t.Run(refusal.AlertName(tt.code), func(t *testing.T) {
 			r := &Report{}
-			pr := &prober{r: r, now: time.Now(), requested: true, sent: tt.sent, opts: ConnectOptions{CRLs: p.crls}}
+			pr := &prober{r: r, now: time.Now(), requested: true, sent: tt.sent, opts: ConnectOptions{CRLs: p.CRLs}}
 			if tt.sent {
-				pr.leaf = p.bob.Leaf
+				pr.leaf = p.Bob.Leaf
 			}
 			pr.diagnoseAlert(tt.code, "the TLS handshake")
-			if r.Cause != tt.cause || !hasFinding(r.Findings, SeverityError, CheckUpgrade, alertName(tt.code)) {
+			if r.Cause != tt.cause || !hasFinding(r.Findings, SeverityError, CheckUpgrade, refusal.AlertName(tt.code)) {
 				t.Fatalf("cause %q, want %q; findings:\n%s", r.Cause, tt.cause, dump(r.Findings))
 			}
 		})
@@ -319,33 +228,18 @@ func TestDiagnoseStatus(t *testing.T) {
 	}
 }
 
-func TestSummarizeBody(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>…", "400 No required SSL certificate was sent"},
-		{"403 Forbidden: cn not allowed\n", "403 Forbidden: cn not allowed"},
-		{"", ""},
-		{"a\x00b\x1bc", "abc"},
-		{strings.Repeat("x", 300), strings.Repeat("x", 200) + "…"},
-	}
-	for _, tt := range tests {
-		if got := summarizeBody([]byte(tt.in)); got != tt.want {
-			t.Errorf("summarizeBody(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // TestConnectAlerts: a server that verifies client certificates in the handshake (here crypto/tls with
 // RequireAndVerifyClientCert, like OpenSSL under Apache) names the problem in its alert; Connect reports it.
 func TestConnectAlerts(t *testing.T) {
-	p := getPKI(t)
+	p := testpki.Get(t)
 	pool := x509.NewCertPool()
-	for _, c := range p.cas {
+	for _, c := range p.CAs {
 		pool.AddCert(c)
 	}
 	srv := httptest.NewUnstartedServer(relay.EchoBackend())
 	srv.TLS = &tls.Config{
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{p.server.Raw, p.h.Intermediate.Cert.Raw}, PrivateKey: p.serverKey}},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{p.Server.Raw, p.H.Intermediate.Cert.Raw}, PrivateKey: p.ServerKey}},
 	}
 	srv.StartTLS()
 	defer srv.Close()
@@ -356,13 +250,13 @@ func TestConnectAlerts(t *testing.T) {
 		cause string
 	}{
 		{"no certificate", nil, "certificate_required", CauseNoCertificate},
-		{"unknown CA", &p.mallory, "unknown_ca", CauseUnknownCA},
-		{"expired", &p.expired, "certificate_expired", CauseExpired},
-		{"valid", &p.alice, "", CauseOK},
+		{"unknown CA", &p.Mallory, "unknown_ca", CauseUnknownCA},
+		{"expired", &p.Expired, "certificate_expired", CauseExpired},
+		{"valid", &p.Alice, "", CauseOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{CAs: p.cas, Certificate: tt.cert})
+			r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{CAs: p.CAs, Certificate: tt.cert})
 			if r.Alert != tt.alert || r.Cause != tt.cause {
 				t.Fatalf("alert %q cause %q, want %q %q:\n%s", r.Alert, r.Cause, tt.alert, tt.cause, dumpReport(r))
 			}
@@ -374,7 +268,7 @@ func TestConnectAlerts(t *testing.T) {
 // writes those without the intermediate) is named as such, not as a missing intermediate, and the cause is
 // never "ok" next to that error although the doctor's own upgrade succeeds.
 func TestConnectServerPresentsClientCert(t *testing.T) {
-	p := getPKI(t)
+	p := testpki.Get(t)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + acceptGUID))
 		w.Header().Set("Upgrade", "websocket")
@@ -382,10 +276,10 @@ func TestConnectServerPresentsClientCert(t *testing.T) {
 		w.Header().Set("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(h[:]))
 		w.WriteHeader(http.StatusSwitchingProtocols)
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: p.alice.Certificate[:1], PrivateKey: p.alice.PrivateKey}}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: p.Alice.Certificate[:1], PrivateKey: p.Alice.PrivateKey}}}
 	srv.StartTLS()
 	defer srv.Close()
-	r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{CAs: p.cas, ServerName: "127.0.0.1", Timeout: 5 * time.Second})
+	r := Connect(context.Background(), srv.Listener.Addr().String(), ConnectOptions{CAs: p.CAs, ServerName: "127.0.0.1", Timeout: 5 * time.Second})
 	if !hasFinding(r.Findings, SeverityError, CheckServerEKU, "the server presented a client certificate", "clientAuth") {
 		t.Fatalf("no server.eku error naming a client certificate:\n%s", dumpReport(r))
 	}

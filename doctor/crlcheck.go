@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
@@ -94,25 +95,7 @@ func (c *checker) checkCRLFile() {
 	if len(issuers) == 0 {
 		return // nothing to verify against; the certificate findings say why
 	}
-	var interCRLs, rootCRLs []*crl.CRL
-	for i, der := range ders {
-		parsed, err := crl.Parse(der, issuers)
-		switch {
-		case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
-			c.add(SeverityError, CheckCRLSigner, "regenerate it: wsca crl (and remove CRLs of other CAs from the file)",
-				"%s", c.describeForeign(i+1, der, err))
-			continue
-		case err != nil:
-			c.add(SeverityError, CheckCRLFile, "run wsca crl to rewrite it", "CRL %d in %s: %v", i+1, p, err)
-			continue
-		}
-		cl := parsed[0]
-		if c.inter != nil && cl.Issuer.Equal(c.inter) {
-			interCRLs = append(interCRLs, cl)
-		} else {
-			rootCRLs = append(rootCRLs, cl)
-		}
-	}
+	interCRLs, rootCRLs := c.sortCRLs(p, ders, issuers)
 	if len(interCRLs)+len(rootCRLs) == len(ders) {
 		c.add(SeverityOK, CheckCRLSigner, "", "every CRL in %s is signed by this CA", p)
 	}
@@ -154,6 +137,30 @@ func (c *checker) checkCRLFile() {
 				rv.RevokedAt.UTC().Format(time.RFC3339), crl.ReasonString(rv.Reason))
 		}
 	}
+}
+
+// sortCRLs verifies each CRL of crl.pem (at p) against issuers and sorts them by CA, reporting the ones this CA
+// did not sign.
+func (c *checker) sortCRLs(p string, ders [][]byte, issuers []*x509.Certificate) (interCRLs, rootCRLs []*crl.CRL) {
+	for i, der := range ders {
+		parsed, err := crl.Parse(der, issuers)
+		switch {
+		case errors.Is(err, crl.ErrUnknownIssuer), errors.Is(err, crl.ErrBadSignature):
+			c.add(SeverityError, CheckCRLSigner, "regenerate it: wsca crl (and remove CRLs of other CAs from the file)",
+				"%s", c.describeForeign(i+1, der, err))
+			continue
+		case err != nil:
+			c.add(SeverityError, CheckCRLFile, "run wsca crl to rewrite it", "CRL %d in %s: %v", i+1, p, err)
+			continue
+		}
+		cl := parsed[0]
+		if c.inter != nil && cl.Issuer.Equal(c.inter) {
+			interCRLs = append(interCRLs, cl)
+		} else {
+			rootCRLs = append(rootCRLs, cl)
+		}
+	}
+	return interCRLs, rootCRLs
 }
 
 func numberOf(cl *crl.CRL) string {
@@ -239,17 +246,17 @@ func (c *checker) checkDBCRL(st *store.Store) {
 func (c *checker) compareScope(st *store.Store, scope string, cl *crl.CRL) bool {
 	listed := make(map[string]crl.Revoked, cl.Revoked.Len())
 	for serial, r := range cl.Revoked.All() {
-		listed[new(big.Int).SetBytes(serial).Text(16)] = r
+		listed[ca.SerialHex(new(big.Int).SetBytes(serial))] = r
 	}
 	var unpublished, dropped, reasons []string
 	name := func(serial *big.Int) string {
 		if rec, err := st.Get(serial); err == nil {
-			return fmt.Sprintf("%s (serial %s)", rec.Name, cadir.SerialText(serial))
+			return fmt.Sprintf("%s (serial %s)", rec.Name, ca.SerialText(serial))
 		}
-		return "serial " + cadir.SerialText(serial)
+		return "serial " + ca.SerialText(serial)
 	}
 	err := st.ForEachRevokedEntry(scope, func(serial *big.Int, at time.Time, reason store.Reason, notAfter time.Time) error {
-		key := serial.Text(16)
+		key := ca.SerialHex(serial)
 		r, inCRL := listed[key]
 		delete(listed, key)
 		switch {
@@ -293,7 +300,7 @@ func (c *checker) compareScope(st *store.Store, scope string, cl *crl.CRL) bool 
 		rec, err := st.Get(serial)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			unknown = append(unknown, "serial "+cadir.SerialText(serial))
+			unknown = append(unknown, "serial "+ca.SerialText(serial))
 		case err == nil && rec.Revocation == nil:
 			lifted = append(lifted, name(serial))
 		}

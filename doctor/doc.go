@@ -11,9 +11,6 @@
 // certificates from, and whether a real RFC 6455 WebSocket upgrade succeeds — and if not, the most likely cause,
 // from the TLS alert, the HTTP status and body, and what the client certificate itself shows.
 //
-// Session is the small WebSocket client behind `wsca client`: it sends a message, prints the echoes and says why
-// the server closed the session.
-//
 // Every result is a Finding with a stable check id (the Check* constants), so scripts can rely on `--json`.
 // The package never prompts: passphrases come from a caller-supplied function.
 package doctor

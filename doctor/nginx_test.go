@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsca/wsca/internal/testpki"
+	"github.com/wsca/wsca/internal/testpki/relaytest"
 	"github.com/wsca/wsca/relay"
 )
 
@@ -72,7 +74,7 @@ http {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	_, port, err := net.SplitHostPort(deadAddr(t))
+	_, port, err := net.SplitHostPort(testpki.DeadAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +97,9 @@ func startNginx(t *testing.T) (addr, leafOnlyAddr string) {
 	if err != nil {
 		t.Fatal("nginx not found: run scripts/install-deps")
 	}
-	p := getPKI(t)
+	p := testpki.Get(t)
 	dir := t.TempDir()
-	p.writeServerFiles(t, dir)
+	p.WriteServerFiles(t, dir)
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -105,13 +107,13 @@ func startNginx(t *testing.T) (addr, leafOnlyAddr string) {
 	t.Cleanup(echo.Close)
 	port1, port2 := freePort(t), freePort(t)
 	conf := strings.NewReplacer("DIR", dir, "PORT1", port1, "PORT2", port2, "CERT1", filepath.Join(dir, "server.crt"),
-		"ECHO", echo.Listener.Addr().String(), "DEAD", deadAddr(t)).Replace(nginxConfig)
+		"ECHO", echo.Listener.Addr().String(), "DEAD", testpki.DeadAddr(t)).Replace(nginxConfig)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
-	out := &syncBuffer{}
+	out := &relaytest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting nginx: %v", err)
@@ -160,7 +162,7 @@ func startNginx(t *testing.T) (addr, leafOnlyAddr string) {
 func TestConnectNginx(t *testing.T) {
 	addr, leafOnlyAddr := startNginx(t)
 	cases := append(commonCases(), connectCase{name: "not a WebSocket route", path: "/static",
-		cert: func(p *testPKI) *tls.Certificate { return &p.alice }, cause: CauseNotWebSocket,
+		cert: func(p *testpki.PKI) *tls.Certificate { return &p.Alice }, cause: CauseNotWebSocket,
 		parts: []string{"not a WebSocket route", `200 "static page"`}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/store"
 )
@@ -58,7 +59,7 @@ func (c *checker) checkImportedEKU(st *store.Store) {
 	var names []string
 	n := 0
 	err := st.ForEach(func(r store.Record) error {
-		if r.Kind != "client" || !strings.HasPrefix(r.IssuedBy, cadir.ImportedBy) || r.Revocation != nil || !r.NotAfter.After(c.now) {
+		if r.Kind != ca.KindClient || !strings.HasPrefix(r.IssuedBy, cadir.ImportedBy) || r.Revocation != nil || !r.NotAfter.After(c.now) {
 			return nil
 		}
 		cert, err := x509.ParseCertificate(r.DER)
@@ -67,7 +68,7 @@ func (c *checker) checkImportedEKU(st *store.Store) {
 		}
 		n++
 		if len(names) < maxListed {
-			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, store.SerialHex(r.Serial)))
+			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, ca.SerialHex(r.Serial)))
 		}
 		return nil
 	})

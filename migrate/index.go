@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/store"
 )
 
@@ -75,7 +76,7 @@ func ParseIndex(r io.Reader, name string) ([]IndexEntry, error) {
 		}
 		e, err := parseIndexLine(text)
 		if err == nil {
-			key := e.Serial.Text(16)
+			key := ca.SerialHex(e.Serial)
 			if first, dup := seen[key]; dup {
 				err = fmt.Errorf("serial %s appears again (first on line %d)", e.SerialText, first)
 			} else {

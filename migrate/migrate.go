@@ -357,11 +357,11 @@ func (c *CA) loadIndex(path string, find func(IndexEntry) []string) error {
 func (c *CA) warnNoClientAuth() {
 	var names []string
 	for _, r := range c.Records {
-		if r.Kind != "client" || r.Revocation != nil {
+		if r.Kind != ca.KindClient || r.Revocation != nil {
 			continue
 		}
 		if cert, err := x509.ParseCertificate(r.DER); err == nil && cadir.WithoutClientAuthEKU(cert) {
-			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, strings.ToUpper(r.Serial.Text(16))))
+			names = append(names, fmt.Sprintf("%q (serial %s)", r.Name, ca.SerialUpper(r.Serial)))
 		}
 	}
 	if len(names) > 0 {
@@ -390,7 +390,7 @@ func (c *CA) record(e IndexEntry, paths []string) (store.Record, error) {
 			break
 		}
 		// issued/NAME.crt may belong to a newer certificate of the same name: keep looking.
-		tried = append(tried, p+" (serial "+strings.ToUpper(cert.SerialNumber.Text(16))+")")
+		tried = append(tried, p+" (serial "+ca.SerialUpper(cert.SerialNumber)+")")
 		cert = nil
 	}
 	if cert == nil {
@@ -428,7 +428,7 @@ func (c *CA) record(e IndexEntry, paths []string) (store.Record, error) {
 func recordName(cert *x509.Certificate) string {
 	cn := cert.Subject.CommonName
 	if cn == "" || len(cn) > 64 || strings.ContainsAny(cn, "/\\\x00") || cn == "." || cn == ".." || strings.HasPrefix(cn, "-") {
-		return "serial-" + cert.SerialNumber.Text(16)
+		return "serial-" + ca.SerialHex(cert.SerialNumber)
 	}
 	return cn
 }
@@ -436,16 +436,16 @@ func recordName(cert *x509.Certificate) string {
 // kindOf classifies an imported certificate the way wsca's records do: "server" for serverAuth without
 // clientAuth, "subca" for a CA certificate (listed only with wsca list --all; its revocation goes on the
 // issuing CA's CRL like any other), otherwise "client".
-func kindOf(cert *x509.Certificate) string {
+func kindOf(cert *x509.Certificate) ca.Kind {
 	if cert.IsCA {
-		return "subca"
+		return ca.KindSubCA
 	}
-	server := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
-	client := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	server := ca.HasServerAuth(cert)
+	client := ca.HasClientAuth(cert)
 	if server && !client {
-		return "server"
+		return ca.KindServer
 	}
-	return "client"
+	return ca.KindClient
 }
 
 // loadCRLNumber reads a crlnumber file: the hex number openssl ca will put into its next CRL. The last
@@ -498,11 +498,11 @@ func (c *CA) loadOldCRL(path string) error {
 	revoked := map[string]bool{}
 	for _, r := range c.Records {
 		if r.Revocation != nil {
-			revoked[r.Serial.Text(16)] = true
+			revoked[ca.SerialHex(r.Serial)] = true
 		}
 	}
 	for serial := range old.Revoked.All() {
-		s := new(big.Int).SetBytes(serial).Text(16)
+		s := ca.SerialHex(new(big.Int).SetBytes(serial))
 		if !revoked[s] {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s lists serial %s, which index.txt does not have revoked: it will not be on wsca's CRL", path, strings.ToUpper(s)))
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/migrate"
+	"github.com/wsca/wsca/store"
 )
 
 const easyRSA = "/usr/share/easy-rsa/easyrsa"
@@ -219,7 +220,7 @@ func TestImportOpenSSL(t *testing.T) {
 	}
 
 	// The statuses, dates and reasons survived.
-	recs, err := d.List(cadir.Filter{Kinds: []string{"client", "server"}})
+	recs, err := d.List(cadir.Filter{Kinds: []store.Kind{"client", "server"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func TestImportEasyRSA(t *testing.T) {
 	if len(old.Records) != 3 || old.Revoked() != 1 {
 		t.Fatalf("loaded %d records, %d revoked", len(old.Records), old.Revoked())
 	}
-	kinds := map[string]string{}
+	kinds := map[string]store.Kind{}
 	for _, r := range old.Records {
 		kinds[r.Name] = r.Kind
 	}
@@ -419,7 +420,7 @@ func TestImportTwoLevel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serial := strings.ToUpper(cert.SerialNumber.Text(16))
+		serial := ca.SerialUpper(cert.SerialNumber)
 		w("newcerts/"+serial+".pem", ca.EncodeCertificates(cert))
 		certs = append(certs, w(name+".crt", ca.EncodeCertificates(cert)))
 		exp := cert.NotAfter.UTC().Format("060102150405Z")

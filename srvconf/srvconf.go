@@ -31,10 +31,11 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/wsca/wsca/ca"
 )
 
 // Server names a server software srvconf can configure.
@@ -64,11 +65,11 @@ var ErrNotServerCert = errors.New("not a server certificate (no extended key usa
 // certificate with no EKU extension is refused too: wsca's server certificates always carry serverAuth,
 // and one without it is most likely a client certificate from another CA.
 func CheckServerCert(leaf *x509.Certificate) error {
-	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+	if ca.HasServerAuth(leaf) {
 		return nil
 	}
 	what := "it has no extended key usage"
-	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+	if ca.HasClientAuth(leaf) {
 		what = "it is a client certificate (extended key usage clientAuth)"
 	}
 	return fmt.Errorf("certificate %q: %s: %w", leaf.Subject.CommonName, what, ErrNotServerCert)

@@ -71,13 +71,13 @@ type Anchor struct {
 
 type lastEntry struct {
 	Time   time.Time `json:"time"`
-	Action string    `json:"action,omitempty"`
+	Action Action    `json:"action,omitempty"`
 	Serial string    `json:"serial,omitempty"`
 	Name   string    `json:"name,omitempty"`
 }
 
 func (l lastEntry) String() string {
-	s := l.Action
+	s := string(l.Action)
 	if l.Name != "" {
 		s += " " + l.Name
 	}

@@ -11,19 +11,30 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Audit actions written by this package. Callers may use others (init,
-// crl, backup, import) with AppendAudit.
+// Action is what an audit entry records. The values are stored in wsca.db and covered by the audit hash: they
+// never change spelling. store owns them because it writes the log; the callers of AppendAudit pick one.
+type Action string
+
+// Audit actions. The first three are written by this package itself; the others by AppendAudit's callers.
 const (
-	ActionIssue    = "issue"
-	ActionRevoke   = "revoke"
-	ActionUnrevoke = "unrevoke"
+	ActionIssue    Action = "issue"
+	ActionRevoke   Action = "revoke"
+	ActionUnrevoke Action = "unrevoke"
+	// ActionTarget is the audit action of adding or removing a crl.pem copy target (AddCRLTarget).
+	ActionTarget   Action = "crl-target"
+	ActionInit     Action = "init"     // wsca init
+	ActionImport   Action = "import"   // wsca import
+	ActionCRL      Action = "crl"      // a CRL generated (wsca crl, or after a revocation)
+	ActionSettings Action = "settings" // a CA setting changed (the OCSP URL)
+	ActionBackup   Action = "backup"   // wsca backup
+	ActionRestore  Action = "restore"  // wsca restore
 )
 
 // AuditEntry is one line of the append-only audit log.
 type AuditEntry struct {
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
-	Action string    `json:"action"`
+	Action Action    `json:"action"`
 	Serial string    `json:"serial,omitempty"` // lowercase hex
 	Name   string    `json:"name,omitempty"`
 	User   string    `json:"user,omitempty"`
@@ -37,7 +48,7 @@ type AuditEntry struct {
 type auditHashInput struct {
 	Seq    uint64 `json:"seq"`
 	Time   string `json:"time"`
-	Action string `json:"action"`
+	Action Action `json:"action"`
 	Serial string `json:"serial"`
 	Name   string `json:"name"`
 	User   string `json:"user"`

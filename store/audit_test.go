@@ -50,7 +50,8 @@ func TestAuditEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct {
-		action, serial, name, user string
+		action             Action
+		serial, name, user string
 	}{
 		{"init", "", "", "ops"},
 		{ActionIssue, "1", "a", "ops"},

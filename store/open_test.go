@@ -225,7 +225,7 @@ func FuzzOpenReadOnly(f *testing.F) {
 		defer s.Close()
 		_ = s.ForEach(func(Record) error { return nil })
 		_ = s.ForEachRevokedEntry(ScopeIntermediate, func(*big.Int, time.Time, Reason, time.Time) error { return nil })
-		_ = s.ForEachRevoked([]string{"client"}, func(Record) error { return nil })
+		_ = s.ForEachRevoked([]Kind{"client"}, func(Record) error { return nil })
 		_, _ = s.ByName("a")
 		_, _ = s.CRLState(ScopeRoot)
 		_ = s.VerifyAudit()

@@ -28,11 +28,11 @@ var bucketPickup = []byte("pickup")
 
 // Audit actions of pickups.
 const (
-	ActionPickupStore    = "pickup-store"    // wsca issue --pickup stored a bundle
-	ActionPickupView     = "pickup-view"     // the page was shown
-	ActionPickupDownload = "pickup-download" // the bundle was handed out (and deleted)
-	ActionPickupRefused  = "pickup-refused"  // an unknown, used or expired token was presented
-	ActionPickupExpire   = "pickup-expire"   // an unused bundle was deleted at its expiry
+	ActionPickupStore    Action = "pickup-store"    // wsca issue --pickup stored a bundle
+	ActionPickupView     Action = "pickup-view"     // the page was shown
+	ActionPickupDownload Action = "pickup-download" // the bundle was handed out (and deleted)
+	ActionPickupRefused  Action = "pickup-refused"  // an unknown, used or expired token was presented
+	ActionPickupExpire   Action = "pickup-expire"   // an unused bundle was deleted at its expiry
 )
 
 // Pickup states.
@@ -76,7 +76,7 @@ type PickupEvent struct {
 	Detail string
 }
 
-func (ev PickupEvent) entry(action string, p *Pickup, why string) AuditEntry {
+func (ev PickupEvent) entry(action Action, p *Pickup, why string) AuditEntry {
 	d := fmt.Sprintf("token %x", ev.Key[:4]) // enough to tell entries apart, useless to an attacker
 	if why != "" {
 		d += " " + why

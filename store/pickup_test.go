@@ -40,7 +40,7 @@ func addPickup(t *testing.T, s *Store, token string, ttl time.Duration) {
 func auditActions(t *testing.T, s *Store) []string {
 	t.Helper()
 	var got []string
-	if err := s.Audit(func(e AuditEntry) error { got = append(got, e.Action+" "+e.Detail); return nil }); err != nil {
+	if err := s.Audit(func(e AuditEntry) error { got = append(got, string(e.Action)+" "+e.Detail); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.VerifyAudit(); err != nil {
@@ -71,12 +71,12 @@ func TestPickupViewThenDownloadOnce(t *testing.T) {
 		t.Fatalf("unknown token: %v", err)
 	}
 	got := auditActions(t, s)
-	want := []string{ActionPickupStore, ActionPickupView, ActionPickupDownload, ActionPickupRefused, ActionPickupRefused, ActionPickupRefused}
+	want := []Action{ActionPickupStore, ActionPickupView, ActionPickupDownload, ActionPickupRefused, ActionPickupRefused, ActionPickupRefused}
 	if len(got) != len(want) {
 		t.Fatalf("audit: %q", got)
 	}
 	for i := range want {
-		if !bytes.HasPrefix([]byte(got[i]), []byte(want[i]+" token ")) {
+		if !bytes.HasPrefix([]byte(got[i]), []byte(string(want[i])+" token ")) {
 			t.Errorf("audit %d: %q, want %s", i, got[i], want[i])
 		}
 	}
@@ -118,7 +118,7 @@ func TestPickupExpiry(t *testing.T) {
 	}
 	var expired int
 	for _, a := range auditActions(t, s) {
-		if strings.HasPrefix(a, ActionPickupExpire+" ") {
+		if strings.HasPrefix(a, string(ActionPickupExpire)+" ") {
 			expired++
 		}
 	}

@@ -6,13 +6,20 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/wsca/wsca/ca"
 )
+
+// Kind is the kind of certificate a record holds. It is ca.Kind, not a type of its own: ca decides what a kind
+// means (the profile Issue applies: key usage, EKU, CA flag) and is the lowest package, so it owns the constants
+// (ca.KindClient, ca.KindServer, ca.KindIntermediate, ca.KindRoot); store only records them.
+type Kind = ca.Kind
 
 // Record is one issued certificate as the database keeps it.
 type Record struct {
 	Serial            *big.Int
 	Name              string // the name certificates are listed under (usually the CN)
-	Kind              string // "client", "server", "intermediate", "root"
+	Kind              Kind   // ca.KindClient, ca.KindServer, ca.KindIntermediate, ca.KindRoot
 	Subject           string
 	NotBefore         time.Time
 	NotAfter          time.Time
@@ -67,9 +74,9 @@ type JSONRecord struct {
 // JSON returns the stable JSON form of r, with its status at now.
 func (r Record) JSON(now time.Time) JSONRecord {
 	j := JSONRecord{
-		Serial:    serialHex(r.Serial),
+		Serial:    ca.SerialHex(r.Serial),
 		Name:      r.Name,
-		Kind:      r.Kind,
+		Kind:      string(r.Kind),
 		NotBefore: r.NotBefore.UTC().Format(time.RFC3339),
 		NotAfter:  r.NotAfter.UTC().Format(time.RFC3339),
 		Status:    r.Status(now),
@@ -80,14 +87,6 @@ func (r Record) JSON(now time.Time) JSONRecord {
 		j.RevokedAt, j.Reason = &at, &reason
 	}
 	return j
-}
-
-// serialHex formats a serial as lowercase hex without leading zeros ("" for nil).
-func serialHex(n *big.Int) string {
-	if n == nil {
-		return ""
-	}
-	return n.Text(16)
 }
 
 // storedRecord is the JSON a Record is kept as in the certs bucket.
@@ -114,10 +113,10 @@ type storedRevocation struct {
 
 func encodeRecord(r Record) ([]byte, error) {
 	sr := storedRecord{
-		Serial: serialHex(r.Serial), Name: r.Name, Kind: r.Kind, Subject: r.Subject,
+		Serial: ca.SerialHex(r.Serial), Name: r.Name, Kind: string(r.Kind), Subject: r.Subject,
 		NotBefore: r.NotBefore.UTC(), NotAfter: r.NotAfter.UTC(),
 		FingerprintSHA256: r.FingerprintSHA256, DER: r.DER,
-		IssuedAt: r.IssuedAt.UTC(), IssuedBy: r.IssuedBy, Renews: serialHex(r.Renews),
+		IssuedAt: r.IssuedAt.UTC(), IssuedBy: r.IssuedBy, Renews: ca.SerialHex(r.Renews),
 	}
 	if r.Revocation != nil {
 		sr.Revocation = &storedRevocation{At: r.Revocation.At.UTC(), Reason: int(r.Revocation.Reason), By: r.Revocation.By}
@@ -135,7 +134,7 @@ func decodeRecord(data []byte) (Record, error) {
 		return Record{}, fmt.Errorf("%w: record serial %q is not hex", ErrCorrupt, sr.Serial)
 	}
 	r := Record{
-		Serial: serial, Name: sr.Name, Kind: sr.Kind, Subject: sr.Subject,
+		Serial: serial, Name: sr.Name, Kind: Kind(sr.Kind), Subject: sr.Subject,
 		NotBefore: sr.NotBefore, NotAfter: sr.NotAfter,
 		FingerprintSHA256: sr.FingerprintSHA256, DER: sr.DER,
 		IssuedAt: sr.IssuedAt, IssuedBy: sr.IssuedBy,
@@ -191,7 +190,7 @@ func validateRecord(r Record) error {
 	return nil
 }
 
-func validateRevocation(kind string, rev Revocation) error {
+func validateRevocation(kind Kind, rev Revocation) error {
 	if rev.At.IsZero() {
 		return fmt.Errorf("%w: revocation time missing", ErrInvalidRecord)
 	}
@@ -212,11 +211,11 @@ const (
 
 // scopeOf returns the CRL scope revoked certificates of kind appear on, or
 // "" for a root.
-func scopeOf(kind string) string {
+func scopeOf(kind Kind) string {
 	switch kind {
-	case "root":
+	case ca.KindRoot:
 		return ""
-	case "intermediate":
+	case ca.KindIntermediate:
 		return ScopeRoot
 	default:
 		return ScopeIntermediate

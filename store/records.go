@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -72,7 +73,7 @@ func (s *Store) Add(recs ...Record) error {
 				}
 				changed[scopeOf(it.rec.Kind)] = true
 			}
-			e := AuditEntry{Time: it.rec.IssuedAt, Action: ActionIssue, Serial: serialHex(it.rec.Serial), Name: it.rec.Name, User: it.rec.IssuedBy}
+			e := AuditEntry{Time: it.rec.IssuedAt, Action: ActionIssue, Serial: ca.SerialHex(it.rec.Serial), Name: it.rec.Name, User: it.rec.IssuedBy}
 			if it.rec.Revocation != nil {
 				e.Detail = "imported revoked, reason=" + it.rec.Revocation.Reason.String()
 			}
@@ -227,7 +228,7 @@ func (s *Store) Revoke(serial *big.Int, rev Revocation) (Record, error) {
 			return err
 		}
 		return appendAudit(tx, AuditEntry{
-			Time: now, Action: ActionRevoke, Serial: serialHex(r.Serial), Name: r.Name, User: rev.By,
+			Time: now, Action: ActionRevoke, Serial: ca.SerialHex(r.Serial), Name: r.Name, User: rev.By,
 			Detail: "reason=" + rev.Reason.String() + " at=" + rev.At.UTC().Format(time.RFC3339),
 		}, now)
 	})
@@ -271,7 +272,7 @@ func (s *Store) Unrevoke(serial *big.Int, by string) (Record, error) {
 			return err
 		}
 		return appendAudit(tx, AuditEntry{
-			Time: now, Action: ActionUnrevoke, Serial: serialHex(r.Serial), Name: r.Name, User: by,
+			Time: now, Action: ActionUnrevoke, Serial: ca.SerialHex(r.Serial), Name: r.Name, User: by,
 			Detail: "hold lifted",
 		}, now)
 	})
@@ -335,7 +336,7 @@ func decodeRevoked(v []byte) (revokedEntry, error) {
 // ForEachRevoked calls fn, in serial order, for every revoked record whose
 // Kind is in kinds. It walks the revoked index and decodes only matching
 // records. An error from fn stops the iteration and is returned as is.
-func (s *Store) ForEachRevoked(kinds []string, fn func(Record) error) error {
+func (s *Store) ForEachRevoked(kinds []Kind, fn func(Record) error) error {
 	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRevoked).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -343,7 +344,7 @@ func (s *Store) ForEachRevoked(kinds []string, fn func(Record) error) error {
 			if err != nil {
 				return fmt.Errorf("store: revoked %x: %w", k, err)
 			}
-			if !slices.Contains(kinds, string(e.kind)) {
+			if !slices.Contains(kinds, Kind(e.kind)) {
 				continue
 			}
 			r, err := getRecord(tx, k)
@@ -387,7 +388,7 @@ func (s *Store) ForEachRevokedSerial(scope string, fn func(serial []byte, at tim
 			if err != nil {
 				return fmt.Errorf("store: revoked %x: %w", k, err)
 			}
-			if scopeOf(string(e.kind)) != scope {
+			if scopeOf(Kind(e.kind)) != scope {
 				continue
 			}
 			serial := k

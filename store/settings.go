@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/wsca/wsca/ca"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -43,5 +44,7 @@ func (s *Store) Setting(key string) (string, error) {
 	return v, nil
 }
 
-// SerialHex formats a serial the way wsca prints and accepts it: lowercase hex without leading zeros.
-func SerialHex(n *big.Int) string { return serialHex(n) }
+// SerialHex is ca.SerialHex, kept so that callers written before ca owned serial formatting still build.
+//
+// Deprecated: use ca.SerialHex.
+func SerialHex(n *big.Int) string { return ca.SerialHex(n) }

@@ -34,7 +34,7 @@ func testStore(t testing.TB) (*Store, string) {
 	return s, path
 }
 
-func rec(serial int64, name, kind string) Record {
+func rec(serial int64, name string, kind Kind) Record {
 	return Record{
 		Serial: big.NewInt(serial), Name: name, Kind: kind, Subject: "CN=" + name,
 		NotBefore: t0.Add(time.Duration(serial) * time.Minute), NotAfter: t0.Add(365 * 24 * time.Hour),
@@ -392,7 +392,7 @@ func TestRevokeUnrevoke(t *testing.T) {
 		t.Error("unknown scope accepted")
 	}
 	var kinds []int64
-	if err := s.ForEachRevoked([]string{"client", "intermediate"}, func(r Record) error {
+	if err := s.ForEachRevoked([]Kind{"client", "intermediate"}, func(r Record) error {
 		kinds = append(kinds, r.Serial.Int64())
 		return nil
 	}); err != nil {
@@ -402,7 +402,7 @@ func TestRevokeUnrevoke(t *testing.T) {
 		t.Errorf("ForEachRevoked = %v", kinds)
 	}
 	kinds = nil
-	_ = s.ForEachRevoked([]string{"server"}, func(r Record) error { kinds = append(kinds, r.Serial.Int64()); return nil })
+	_ = s.ForEachRevoked([]Kind{"server"}, func(r Record) error { kinds = append(kinds, r.Serial.Int64()); return nil })
 	if len(kinds) != 0 {
 		t.Errorf("ForEachRevoked(server) = %v", kinds)
 	}

@@ -16,9 +16,6 @@ import (
 // for days (issue 10).
 const targetPrefix = "crl_copy_target:"
 
-// ActionTarget is the audit action of adding or removing a copy target.
-const ActionTarget = "crl-target"
-
 // AddCRLTarget registers path (which must be absolute and clean) as a copy target and records it in the audit
 // log. It reports false when path was already registered, and then changes nothing.
 func (s *Store) AddCRLTarget(path, by string) (bool, error) {

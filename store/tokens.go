@@ -18,8 +18,9 @@ var bucketTokens = []byte("tokens")
 
 // Audit actions for enrollment tokens.
 const (
-	ActionToken    = "token"     // a token was created
-	ActionTokenUse = "token-use" // a token was consumed by an enrollment
+	ActionToken         Action = "token"          // a token was created
+	ActionTokenUse      Action = "token-use"      // a token was consumed by an enrollment
+	ActionEnrollRefused Action = "enroll-refused" // wsca enroll refused a request (audited with the reason)
 )
 
 // ErrTokenExpired means the enrollment token exists but its time is over; it is deleted when found so.

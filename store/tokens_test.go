@@ -55,7 +55,7 @@ func TestTokens(t *testing.T) {
 		t.Errorf("expired token kept: %v", err)
 	}
 	var actions []string
-	if err := s.Audit(func(e AuditEntry) error { actions = append(actions, e.Action+" "+e.Name); return nil }); err != nil {
+	if err := s.Audit(func(e AuditEntry) error { actions = append(actions, string(e.Action)+" "+e.Name); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(actions); got != 4 || actions[0] != "token dev1" || actions[1] != "token-use dev1" || actions[3] != "token-use dev2" {

@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsca/wsca/ca"
-	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/wsclient"
 )
 
 // clientCertFlags are the ways to give a client certificate, shared by wsca client and wsca doctor --connect.
@@ -59,7 +59,7 @@ func (f *clientCertFlags) clientCertificate(g *globals) (*tls.Certificate, error
 		if err != nil {
 			return nil, err
 		}
-		c, err := doctor.LoadPKCS12(data, string(pass))
+		c, err := wsclient.LoadPKCS12(data, string(pass))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.p12, err)
 		}
@@ -73,13 +73,34 @@ func (f *clientCertFlags) clientCertificate(g *globals) (*tls.Certificate, error
 		if err != nil {
 			return nil, fmt.Errorf("reading the key: %w", err)
 		}
-		c, err := doctor.LoadKeyPair(certPEM, keyPEM)
+		c, err := wsclient.LoadKeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s, %s: %w", f.cert, f.key, err)
 		}
 		return &c, nil
 	}
 	return nil, nil
+}
+
+// peerMaterial is what the client-certificate flags load: the certificate to present (nil: none) and the CAs
+// that verify the server (nil: the system roots), read from caPath ("" for the system roots).
+type peerMaterial struct {
+	cert   *tls.Certificate
+	cas    []*x509.Certificate
+	caPath string
+}
+
+// load is the one loader of wsca client and wsca doctor --connect: the client certificate, then the CA bundle.
+func (f *clientCertFlags) load(g *globals) (peerMaterial, error) {
+	cert, err := f.clientCertificate(g)
+	if err != nil {
+		return peerMaterial{}, err
+	}
+	cas, caPath, err := f.cas(g)
+	if err != nil {
+		return peerMaterial{}, err
+	}
+	return peerMaterial{cert: cert, cas: cas, caPath: caPath}, nil
 }
 
 // cas returns the CA certificates of --ca, or of ca.crt in the CA directory when --ca is not given and the file
@@ -157,18 +178,15 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 	if o.every > 0 && o.send == "" {
 		return usageError{errors.New("--every needs --send")}
 	}
-	cert, err := o.clientCertificate(g)
+	m, err := o.load(g)
 	if err != nil {
 		return err
 	}
-	cas, caPath, err := o.cas(g)
-	if err != nil {
-		return err
-	}
+	cert, caPath := m.cert, m.caPath
 	tlsCfg := &tls.Config{ServerName: o.serverName, MinVersion: tls.VersionTLS12}
-	if len(cas) > 0 {
+	if len(m.cas) > 0 {
 		pool := x509.NewCertPool()
-		for _, c := range cas {
+		for _, c := range m.cas {
 			pool.AddCert(c)
 		}
 		tlsCfg.RootCAs = pool
@@ -181,7 +199,7 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	err = doctor.Session(ctx, rawURL, doctor.SessionOptions{
+	err = wsclient.Session(ctx, rawURL, wsclient.SessionOptions{
 		TLS:          tlsCfg,
 		Message:      o.send,
 		Every:        o.every,
@@ -198,7 +216,7 @@ func runClient(ctx context.Context, g *globals, o *clientOptions, rawURL string)
 // clientHint gives a failed session the next step, filled in with the host, port and files this run used. A
 // close whose code already names the cause (1008 revoked, 1001 shutting down) needs none.
 func clientHint(err error, u *url.URL, f *clientCertFlags, caPath string) error {
-	var closed *doctor.ClosedError
+	var closed *wsclient.ClosedError
 	if errors.As(err, &closed) && (closed.Code == 1008 || closed.Code == 1001) {
 		return hintedError{err: err, hint: ""}
 	}

@@ -82,10 +82,10 @@ func TestCrashIssueFrom(t *testing.T) {
 	defer st.Close()
 	names := map[string]string{} // serial hex -> name
 	err = st.ForEach(func(r store.Record) error {
-		if _, dup := names[store.SerialHex(r.Serial)]; dup {
-			return fmt.Errorf("serial %s recorded twice", store.SerialHex(r.Serial))
+		if _, dup := names[ca.SerialHex(r.Serial)]; dup {
+			return fmt.Errorf("serial %s recorded twice", ca.SerialHex(r.Serial))
 		}
-		names[store.SerialHex(r.Serial)] = r.Name
+		names[ca.SerialHex(r.Serial)] = r.Name
 		return nil
 	})
 	if err != nil {
@@ -103,7 +103,7 @@ func TestCrashIssueFrom(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s is not a whole certificate file: %v", p, err)
 		}
-		s := store.SerialHex(certs[0].SerialNumber)
+		s := ca.SerialHex(certs[0].SerialNumber)
 		name, ok := names[s]
 		if !ok {
 			t.Fatalf("%s (serial %s) has no record in the database", p, s)

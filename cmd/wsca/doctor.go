@@ -152,15 +152,11 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func runDoctorConnect(ctx context.Context, g *globals, o *doctorOptions) error {
-	cert, err := o.clientCertificate(g)
+	m, err := o.load(g)
 	if err != nil {
 		return err
 	}
-	cas, _, err := o.cas(g)
-	if err != nil {
-		return err
-	}
-	crls, err := o.crls(g, cas)
+	crls, err := o.crls(g, m.cas)
 	if err != nil {
 		return err
 	}
@@ -168,7 +164,7 @@ func runDoctorConnect(ctx context.Context, g *globals, o *doctorOptions) error {
 		ctx = context.Background()
 	}
 	r := doctor.Connect(ctx, o.connect, doctor.ConnectOptions{
-		ServerName: o.serverName, CAs: cas, Certificate: cert, Path: o.path, CRLs: crls, Timeout: o.timeout, Now: g.env.now,
+		ServerName: o.serverName, CAs: m.cas, Certificate: m.cert, Path: o.path, CRLs: crls, Timeout: o.timeout, Now: g.env.now,
 	})
 	if o.json {
 		if err := writeJSON(g.env.stdout, r); err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/crlsync"
-	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/wsclient"
 	"github.com/wsca/wsca/migrate"
 	"github.com/wsca/wsca/relay"
 	"github.com/wsca/wsca/srvconf"
@@ -39,8 +39,11 @@ func hint(err error) string {
 		name := strings.TrimSuffix(filepath.Base(pathErr.Path), filepath.Ext(pathErr.Path))
 		return fmt.Sprintf("make it with: wsca issue %s --server --dns HOST --out %s (it writes %s.crt and %s.key)", name, filepath.Dir(pathErr.Path), name, name)
 	}
+	if h := flagHint(err); h != "" {
+		return h
+	}
 	switch {
-	case errors.Is(err, doctor.ErrClosedByServer):
+	case errors.Is(err, wsclient.ErrClosedByServer):
 		return "wsca doctor --connect HOST:PORT with the same certificate names the likely cause"
 	case errors.Is(err, cadir.ErrAmbiguousSerial):
 		return "give more digits of the serial (wsca list shows them in full)"
@@ -89,6 +92,33 @@ func hint(err error) string {
 		return "issue a server certificate for the relay: wsca issue relay --server --dns HOST (or --ip ADDR)"
 	case errors.Is(err, crl.ErrCRLExpired):
 		return "regenerate the CRL with wsca crl (and run it from cron: see docs/operations.md)"
+	}
+	return ""
+}
+
+// flagHint names the flag that fixes an error of a package that knows no flag names (STYLE: only cmd does):
+// the packages return sentinels or typed errors with the data, and the flag goes here.
+func flagHint(err error) string {
+	var taken *cadir.NameTakenError
+	var outlives *ca.OutlivesIssuerError
+	var unwritten *cadir.UnwrittenError
+	switch {
+	case errors.As(err, &unwritten):
+		return fmt.Sprintf("wsca show %s --pem prints it", ca.SerialHex(unwritten.Serial))
+	case errors.As(err, &taken):
+		return fmt.Sprintf("use --renew to issue another, or wsca revoke %s first", ca.SerialHex(taken.Serial))
+	case errors.As(err, &outlives) && outlives.MaxDays > 0:
+		return fmt.Sprintf("use --days %d or less", outlives.MaxDays)
+	case errors.Is(err, ca.ErrOutlivesIssuer):
+		return "use a shorter validity, e.g. a smaller --days"
+	case errors.Is(err, cadir.ErrOutputExists):
+		return "move it away or choose another --out"
+	case errors.Is(err, cadir.ErrNoOutputDir):
+		return "create it or pass --out"
+	case errors.Is(err, cadir.ErrCACertificate):
+		return "use wsca revoke --intermediate"
+	case errors.Is(err, cadir.ErrAmbiguous):
+		return "pass a serial, or --all"
 	}
 	return ""
 }

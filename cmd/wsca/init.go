@@ -112,8 +112,8 @@ func runInit(g *globals, o *initOptions) error {
 	}
 	abs, _ := filepath.Abs(d.Path)
 	fmt.Fprintf(g.env.stdout, "created CA in %s\n  root:         %s (serial %s, until %s)\n  intermediate: %s (serial %s, until %s)\n",
-		abs, res.Root.Subject, serialHex(res.Root.Serial), res.Root.NotAfter.Format("2006-01-02"),
-		res.Intermediate.Subject, serialHex(res.Intermediate.Serial), res.Intermediate.NotAfter.Format("2006-01-02"))
+		abs, res.Root.Subject, ca.SerialText(res.Root.Serial), res.Root.NotAfter.Format("2006-01-02"),
+		res.Intermediate.Subject, ca.SerialText(res.Intermediate.Serial), res.Intermediate.NotAfter.Format("2006-01-02"))
 	if o.rootKeyOut != "" {
 		fmt.Fprintf(g.env.stdout, "  root key:     %s (keep it offline; bring it back for wsca crl when the root CRL is due)\n", o.rootKeyOut)
 	}

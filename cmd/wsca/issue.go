@@ -206,7 +206,7 @@ func printIssued(g *globals, res *cadir.IssueResult) {
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
 	}
-	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, serialHex(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
+	fmt.Fprintf(w, "issued %s: serial %s, valid until %s\n", res.Record.Name, ca.SerialText(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"))
 	fmt.Fprintf(w, "  certificate: %s\n", res.CertPath)
 	if res.KeyPath != "" {
 		fmt.Fprintf(w, "  key:         %s\n", res.KeyPath)
@@ -215,7 +215,7 @@ func printIssued(g *globals, res *cadir.IssueResult) {
 		fmt.Fprintf(w, "  bundle:      %s\n", res.P12Path)
 	}
 	if res.Record.Renews != nil {
-		fmt.Fprintf(w, "  renews:      %s\n", serialHex(res.Record.Renews))
+		fmt.Fprintf(w, "  renews:      %s\n", ca.SerialText(res.Record.Renews))
 	}
 	if len(res.Carried) > 0 {
 		fmt.Fprintf(w, "  kept:        %s\n", strings.Join(res.Carried, ", "))
@@ -250,7 +250,7 @@ func runIssueBatch(g *globals, d *cadir.Dir, base cadir.IssueRequest, path strin
 	printBatch(g, results)
 	rowErrs = append(parseErrs, rowErrs...)
 	for _, re := range rowErrs {
-		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %v\n", path, re.Line, ca.SafeText(re.Name), re.Err)
+		fmt.Fprintf(g.env.stderr, "wsca: error: %s:%d: %s: %s\n", path, re.Line, ca.SafeText(re.Name), rowErrorText(re.Err))
 	}
 	if err != nil {
 		return err
@@ -274,7 +274,7 @@ func printBatch(g *globals, results []cadir.IssueResult) {
 	}
 	fmt.Fprintln(g.env.stdout, header)
 	for _, res := range results {
-		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, serialHex(res.Record.Serial), res.CertPath)
+		line := fmt.Sprintf("%s\t%s\t%s", res.Record.Name, ca.SerialText(res.Record.Serial), res.CertPath)
 		if p12 {
 			pw := "(from --p12-password-file)"
 			if res.PasswordMade {
@@ -289,4 +289,13 @@ func printBatch(g *globals, results []cadir.IssueResult) {
 			fmt.Fprintf(g.env.stderr, "wsca: warning: %s\n", warn)
 		}
 	}
+}
+
+// rowErrorText is a failed row's message with its flag advice in parentheses: the rows of a batch have no hint
+// line of their own.
+func rowErrorText(err error) string {
+	if h := flagHint(err); h != "" {
+		return fmt.Sprintf("%v (%s)", err, h)
+	}
+	return err.Error()
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/x509"
 	"fmt"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +80,7 @@ func runList(g *globals, o *listOptions) error {
 		f.Expiring = d
 	}
 	if !o.all {
-		f.Kinds = []string{"client", "server"}
+		f.Kinds = []store.Kind{ca.KindClient, ca.KindServer}
 	}
 	recs, err := g.caDir().List(f)
 	if err != nil {
@@ -110,7 +109,7 @@ func runList(g *globals, o *listOptions) error {
 			revoked = r.Revocation.At.UTC().Format("2006-01-02 15:04Z") + " " + r.Revocation.Reason.String()
 		}
 		email, ou := matchedIdentity(r)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ca.SafeText(r.Name), serialHex(r.Serial), r.Kind,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ca.SafeText(r.Name), ca.SerialText(r.Serial), r.Kind,
 			email, ou, r.NotAfter.UTC().Format("2006-01-02"), r.Status(now), revoked)
 	}
 	return tw.Flush()
@@ -166,6 +165,3 @@ func parseDays(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
-
-// serialHex is how wsca prints a serial to people: even-length hex (cadir.SerialText).
-func serialHex(n *big.Int) string { return cadir.SerialText(n) }

@@ -122,7 +122,7 @@ func runRenew(g *globals, o *renewOptions) error {
 	}
 	if due := renew.Due(cur, g.env.rand); !o.force && g.env.now().Before(due) {
 		fmt.Fprintf(g.env.stdout, "%s is not due: serial %s, valid until %s, renewal from %s (--force renews now)\n",
-			o.cert, serialHex(cur.SerialNumber), cur.NotAfter.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
+			o.cert, ca.SerialText(cur.SerialNumber), cur.NotAfter.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
 		return nil
 	}
 	renewed, err := c.Renew(ctx)
@@ -163,7 +163,7 @@ func (o *renewOptions) hookFunc(g *globals) func(context.Context) error {
 		env := os.Environ()
 		if data, err := os.ReadFile(o.cert); err == nil {
 			if certs, err := ca.ParseCertificates(data); err == nil {
-				env = append(env, "WSCA_SERIAL="+serialHex(certs[0].SerialNumber),
+				env = append(env, "WSCA_SERIAL="+ca.SerialText(certs[0].SerialNumber),
 					"WSCA_NOT_AFTER="+certs[0].NotAfter.UTC().Format(time.RFC3339))
 			}
 		}
@@ -179,13 +179,13 @@ func (o *renewOptions) hookFunc(g *globals) func(context.Context) error {
 type renewLog struct{ g *globals }
 
 func (l renewLog) Waiting(cert *x509.Certificate, until time.Time) {
-	fmt.Fprintf(l.g.env.stderr, "wsca: renew: serial %s valid until %s; renewing at %s\n", serialHex(cert.SerialNumber),
+	fmt.Fprintf(l.g.env.stderr, "wsca: renew: serial %s valid until %s; renewing at %s\n", ca.SerialText(cert.SerialNumber),
 		cert.NotAfter.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
 }
 
 func (l renewLog) Renewed(old, renewed *x509.Certificate) {
 	fmt.Fprintf(l.g.env.stdout, "renewed %s: serial %s, valid until %s (renews %s)\n", ca.SafeText(renewed.Subject.CommonName),
-		serialHex(renewed.SerialNumber), renewed.NotAfter.UTC().Format(time.RFC3339), serialHex(old.SerialNumber))
+		ca.SerialText(renewed.SerialNumber), renewed.NotAfter.UTC().Format(time.RFC3339), ca.SerialText(old.SerialNumber))
 }
 
 func (l renewLog) Failed(err error, retryIn time.Duration) {

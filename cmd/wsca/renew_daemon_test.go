@@ -77,7 +77,7 @@ func TestRenewDaemonTwoMinutes(t *testing.T) {
 	}
 	serial := m[1]
 	cur := readCert(t, certFile)
-	if got := serialHex(cur.SerialNumber); got != serial {
+	if got := ca.SerialText(cur.SerialNumber); got != serial {
 		t.Fatalf("alice.crt has serial %s, the daemon reported %s", got, serial)
 	}
 	waitUntil(t, 10*time.Second, "the hook to run", func() bool {

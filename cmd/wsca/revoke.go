@@ -54,7 +54,7 @@ certificateHold is lifted by wsca unrevoke; cACompromise goes with --intermediat
 				Intermediate: intermediate, Publish: !noPublish})
 			if res != nil {
 				for _, rec := range res.Records {
-					fmt.Fprintf(g.env.stdout, "revoked %s (serial %s): %s\n", ca.SafeText(rec.Name), serialHex(rec.Serial), rec.Revocation.Reason)
+					fmt.Fprintf(g.env.stdout, "revoked %s (serial %s): %s\n", ca.SafeText(rec.Name), ca.SerialText(rec.Serial), rec.Revocation.Reason)
 				}
 				reportPublication(g, res, "is still valid in", "servers admit it")
 			}
@@ -83,7 +83,7 @@ revoke does (--no-publish records only: finish with wsca crl).`,
 			res, err := g.caDir().LiftHold(args[0], !noPublish)
 			if res != nil {
 				for _, rec := range res.Records {
-					fmt.Fprintf(g.env.stdout, "hold lifted on %s (serial %s)\n", ca.SafeText(rec.Name), serialHex(rec.Serial))
+					fmt.Fprintf(g.env.stdout, "hold lifted on %s (serial %s)\n", ca.SafeText(rec.Name), ca.SerialText(rec.Serial))
 				}
 				reportPublication(g, res, "is still on hold in", "servers refuse it")
 			}
@@ -109,7 +109,7 @@ func reportPublication(g *globals, res *cadir.RevokeResult, stillIn, meanwhile s
 	}
 	var certs []string
 	for _, rec := range res.Records {
-		certs = append(certs, fmt.Sprintf("%s (serial %s)", ca.SafeText(rec.Name), serialHex(rec.Serial)))
+		certs = append(certs, fmt.Sprintf("%s (serial %s)", ca.SafeText(rec.Name), ca.SerialText(rec.Serial)))
 	}
 	fmt.Fprintf(g.env.stderr, "wsca: hint: not yet enforced: %s %s %s; %s until wsca crl publishes it (or the CRL timer's next run)\n",
 		strings.Join(certs, ", "), stillIn, joinAnd(res.NotEnforced), meanwhile)

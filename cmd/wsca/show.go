@@ -74,7 +74,7 @@ func runShow(g *globals, target string, asPEM, asJSON bool) error {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "name:        %s\nserial:      %s\nkind:        %s\nstatus:      %s\nsubject:     %s\n",
-			ca.SafeText(r.Name), serialHex(r.Serial), r.Kind, r.Status(now), ca.SafeText(r.Subject))
+			ca.SafeText(r.Name), ca.SerialText(r.Serial), r.Kind, r.Status(now), ca.SafeText(r.Subject))
 		fmt.Fprintf(w, "not before:  %s\nnot after:   %s\nsha256:      %s\nissued:      %s by %s\n",
 			r.NotBefore.UTC().Format("2006-01-02 15:04:05Z"), r.NotAfter.UTC().Format("2006-01-02 15:04:05Z"),
 			r.FingerprintSHA256, r.IssuedAt.UTC().Format("2006-01-02 15:04:05Z"), ca.SafeText(r.IssuedBy))
@@ -117,11 +117,11 @@ func newShowJSON(r store.Record, rn cadir.Renewal, now time.Time) showJSON {
 		j.SANs = append(j.SANs, ca.Identity(pkix.Name{}, c.EmailAddresses, c.URIs, c.DNSNames, c.IPAddresses)...)
 	}
 	if r.Renews != nil {
-		s := store.SerialHex(r.Renews)
+		s := ca.SerialHex(r.Renews)
 		j.Renews = &s
 	}
 	for _, s := range rn.RenewedBy {
-		j.RenewedBy = append(j.RenewedBy, store.SerialHex(s))
+		j.RenewedBy = append(j.RenewedBy, ca.SerialHex(s))
 	}
 	return j
 }
@@ -130,9 +130,9 @@ func newShowJSON(r store.Record, rn cadir.Renewal, now time.Time) showJSON {
 // renews (wsca issue --renew carries OU, O, SANs and key type unless flags change them).
 func printRenewal(w io.Writer, r store.Record, rn cadir.Renewal) {
 	if r.Renews != nil {
-		fmt.Fprintf(w, "renews:      %s\n", serialHex(r.Renews))
+		fmt.Fprintf(w, "renews:      %s\n", ca.SerialText(r.Renews))
 		if len(rn.Kept) > 0 {
-			fmt.Fprintf(w, "kept from %s: %s\n", serialHex(r.Renews), strings.Join(rn.Kept, ", "))
+			fmt.Fprintf(w, "kept from %s: %s\n", ca.SerialText(r.Renews), strings.Join(rn.Kept, ", "))
 		}
 		if len(rn.Added) > 0 {
 			fmt.Fprintf(w, "added:       %s\n", strings.Join(rn.Added, ", "))
@@ -142,7 +142,7 @@ func printRenewal(w io.Writer, r store.Record, rn cadir.Renewal) {
 		}
 	}
 	for _, s := range rn.RenewedBy {
-		fmt.Fprintf(w, "renewed by:  %s\n", serialHex(s))
+		fmt.Fprintf(w, "renewed by:  %s\n", ca.SerialText(s))
 	}
 }
 

@@ -110,7 +110,7 @@ func runSign(g *globals, o *signOptions, path string) error {
 		return err
 	}
 	fmt.Fprintf(g.env.stdout, "signed %s: serial %s, valid until %s\n  certificate: %s\n", res.Record.Name,
-		serialHex(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"), res.Path)
+		ca.SerialText(res.Record.Serial), res.Record.NotAfter.Format("2006-01-02"), res.Path)
 	return nil
 }
 

@@ -218,7 +218,7 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 	if err := g.commit(); err != nil {
 		return nil, err
 	}
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "crl", User: d.User,
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionCRL, User: d.User,
 		Detail: fmt.Sprintf("number %s, %d entries, next update %s", res.Number, res.Entries, res.NextUpdate.Format(time.RFC3339))}); err != nil {
 		return nil, err
 	}

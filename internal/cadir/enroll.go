@@ -216,7 +216,7 @@ func (is *Issuer) issueFor(st *store.Store, r *IssueRequest, csr *x509.Certifica
 	if err != nil {
 		return store.Record{}, nil, err
 	}
-	rec := recordFor(cert, r.Name, string(lr.Kind), now, is.d.User)
+	rec := recordFor(cert, r.Name, lr.Kind, now, is.d.User)
 	rec.Renews = renews
 	if err := st.Add(rec); err != nil {
 		return store.Record{}, nil, fmt.Errorf("recording the %s for %q: %w", how, r.Name, err)
@@ -225,7 +225,7 @@ func (is *Issuer) issueFor(st *store.Store, r *IssueRequest, csr *x509.Certifica
 }
 
 // ActionEnrollRefused is the audit action of a refused renewal or enrollment (wsca enroll).
-const ActionEnrollRefused = "enroll-refused"
+const ActionEnrollRefused = store.ActionEnrollRefused
 
 // AuditRefusal records a refused renewal or enrollment in the audit log: what was asked (path), by whom
 // (address, certificate serial if any) and why.

@@ -50,11 +50,3 @@ func TestFindSerialPrefix(t *testing.T) {
 		t.Errorf("a 3-digit prefix: %v, want ErrNotFound", err)
 	}
 }
-
-func TestSerialTextEvenLength(t *testing.T) {
-	for n, want := range map[int64]string{0xabc: "0abc", 0x1000: "1000", 0x5: "05"} {
-		if got := SerialText(big.NewInt(n)); got != want {
-			t.Errorf("SerialText(%#x) = %q, want %q", n, got, want)
-		}
-	}
-}

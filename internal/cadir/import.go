@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/wsca/wsca/ca"
@@ -40,7 +39,7 @@ const ImportedBy = "imported from "
 // OpenSSL accept such a certificate for client authentication, and for every other purpose too; wsca itself
 // issues client certificates with clientAuth only.
 func WithoutClientAuthEKU(cert *x509.Certificate) bool {
-	return !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	return !ca.HasClientAuth(cert)
 }
 
 // ImportRequest is an existing CA to take over (built by package migrate).
@@ -147,9 +146,9 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 
 	var caRecs []store.Record
 	if single {
-		caRecs = []store.Record{recordFor(req.Issuer, "root", "root", now, d.User)}
+		caRecs = []store.Record{recordFor(req.Issuer, "root", ca.KindRoot, now, d.User)}
 	} else {
-		caRecs = []store.Record{recordFor(root, "root", "root", now, d.User), recordFor(req.Issuer, "intermediate", "intermediate", now, d.User)}
+		caRecs = []store.Record{recordFor(root, "root", ca.KindRoot, now, d.User), recordFor(req.Issuer, "intermediate", ca.KindIntermediate, now, d.User)}
 	}
 	if err := st.Add(append(caRecs, req.Records...)...); err != nil {
 		return nil, fmt.Errorf("recording the imported certificates: %w", err)
@@ -187,7 +186,7 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 	}
 	detail := fmt.Sprintf("from %s: issuer %s, %d certificates (%d revoked), last CRL number %v",
 		req.Source, req.Issuer.Subject, res.Imported, res.Revoked, req.LastCRLNumber)
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "import", User: d.User, Detail: detail}); err != nil {
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionImport, User: d.User, Detail: detail}); err != nil {
 		return nil, err
 	}
 	stClosed = true
@@ -232,13 +231,13 @@ func checkImport(req ImportRequest) error {
 	for _, r := range req.Records {
 		cert, err := x509.ParseCertificate(r.DER)
 		if err != nil {
-			return fmt.Errorf("importing serial %s: %w", store.SerialHex(r.Serial), err)
+			return fmt.Errorf("importing serial %s: %w", ca.SerialHex(r.Serial), err)
 		}
 		if cert.SerialNumber.Cmp(r.Serial) != 0 {
-			return fmt.Errorf("importing serial %s: the certificate has serial %s", store.SerialHex(r.Serial), store.SerialHex(cert.SerialNumber))
+			return fmt.Errorf("importing serial %s: the certificate has serial %s", ca.SerialHex(r.Serial), ca.SerialHex(cert.SerialNumber))
 		}
 		if err := cert.CheckSignatureFrom(req.Issuer); err != nil {
-			return fmt.Errorf("importing serial %s: not signed by %s: %w", store.SerialHex(r.Serial), req.Issuer.Subject, err)
+			return fmt.Errorf("importing serial %s: not signed by %s: %w", ca.SerialHex(r.Serial), req.Issuer.Subject, err)
 		}
 	}
 	return nil

@@ -95,8 +95,8 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 		return nil, err
 	}
 
-	rootRec := recordFor(h.Root.Cert, "root", "root", now, d.User)
-	interRec := recordFor(h.Intermediate.Cert, "intermediate", "intermediate", now, d.User)
+	rootRec := recordFor(h.Root.Cert, "root", ca.KindRoot, now, d.User)
+	interRec := recordFor(h.Intermediate.Cert, "intermediate", ca.KindIntermediate, now, d.User)
 	if err := st.Add(rootRec, interRec); err != nil {
 		return nil, fmt.Errorf("recording the CA certificates: %w", err)
 	}
@@ -137,7 +137,7 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 	if err := g.commit(); err != nil {
 		return nil, err
 	}
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: "init", User: d.User,
+	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionInit, User: d.User,
 		Detail: fmt.Sprintf("root %s, intermediate %s", h.Root.Cert.Subject.CommonName, h.Intermediate.Cert.Subject.CommonName)}); err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 }
 
 // recordFor builds the database record of a certificate.
-func recordFor(cert *x509.Certificate, name, kind string, now time.Time, user string) store.Record {
+func recordFor(cert *x509.Certificate, name string, kind ca.Kind, now time.Time, user string) store.Record {
 	fp := sha256.Sum256(cert.Raw)
 	return store.Record{
 		Serial:            cert.SerialNumber,

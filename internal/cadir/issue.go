@@ -18,8 +18,25 @@ import (
 	"github.com/wsca/wsca/store"
 )
 
-// ErrNameTaken means NAME already has a valid certificate and --renew was not given.
+// ErrNameTaken means NAME already has a valid certificate and the request is not a renewal
+// (IssueRequest.Renew). Issue returns it as a *NameTakenError naming that certificate.
 var ErrNameTaken = errors.New("already has a valid certificate")
+
+// NameTakenError is ErrNameTaken with the certificate that holds the name, so that the caller can name its own
+// way out (wsca: --renew, or wsca revoke SERIAL).
+type NameTakenError struct {
+	Name     string
+	Serial   *big.Int
+	NotAfter time.Time
+}
+
+// Error reads, for example, `"alice" already has a valid certificate: serial 5f3a…, valid until 2027-01-01`.
+func (e *NameTakenError) Error() string {
+	return fmt.Sprintf("%q %s: serial %s, valid until %s", e.Name, ErrNameTaken, ca.SerialHex(e.Serial), e.NotAfter.Format("2006-01-02"))
+}
+
+// Is makes errors.Is(err, ErrNameTaken) true.
+func (e *NameTakenError) Is(target error) bool { return target == ErrNameTaken }
 
 // ErrServerNames means DNS names or IP addresses were asked for in a client certificate: they identify
 // servers, and a client certificate carrying them could pass as one.
@@ -280,7 +297,7 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 			fail(i, err)
 			continue
 		}
-		rec := recordFor(cert, r.Name, string(lr.Kind), now, d.User)
+		rec := recordFor(cert, r.Name, lr.Kind, now, d.User)
 		pending = append(pending, pendingLeaf{req: r, key: key, cert: cert, rec: rec})
 		idx = append(idx, i)
 	}
@@ -334,7 +351,7 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 func filesNotWritten(leaves []pendingLeaf, err error) error {
 	var serials []string
 	for _, p := range leaves {
-		serials = append(serials, store.SerialHex(p.rec.Serial))
+		serials = append(serials, ca.SerialHex(p.rec.Serial))
 	}
 	return fmt.Errorf("%d certificate(s) are recorded but their files could not be written: %w "+
 		"(revoke them: wsca revoke %s)", len(leaves), err, strings.Join(serials, " / "))
@@ -376,8 +393,7 @@ func (d *Dir) commit(pending []pendingLeaf, idx []int, ok []bool, fail func(int,
 }
 
 func nameTaken(name string, prev *store.Record) error {
-	return fmt.Errorf("%q %w: serial %s, valid until %s (use --renew to issue another, or wsca revoke %s first)",
-		name, ErrNameTaken, store.SerialHex(prev.Serial), prev.NotAfter.Format("2006-01-02"), store.SerialHex(prev.Serial))
+	return &NameTakenError{Name: name, Serial: prev.Serial, NotAfter: prev.NotAfter}
 }
 
 // preflight refuses, before any key is made or passphrase asked, names that already have a valid

@@ -2,6 +2,7 @@ package cadir
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,13 @@ import (
 )
 
 // The files one issued certificate leaves in its output directory: NAME.crt, NAME.key, NAME.p12.
+
+// ErrOutputExists means a file to be written exists already: wsca never overwrites a certificate or key.
+var ErrOutputExists = errors.New("already exists")
+
+// ErrNoOutputDir means the output directory of a certificate does not exist (cadir does not create it: a typo
+// would scatter keys).
+var ErrNoOutputDir = errors.New("does not exist")
 
 // outputs returns the paths issuing r will create.
 func outputs(r *IssueRequest) (crt, key, p12 string) {
@@ -28,7 +36,7 @@ func outputs(r *IssueRequest) (crt, key, p12 string) {
 // checkAbsent refuses to go on when path exists: wsca never overwrites a certificate or key.
 func checkAbsent(path string) error {
 	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s already exists (move it away or choose another --out)", path)
+		return fmt.Errorf("%s %w", path, ErrOutputExists)
 	}
 	return nil
 }
@@ -39,7 +47,7 @@ func checkOutputs(r *IssueRequest) error {
 	crt, _, _ := outputs(r)
 	dir := filepath.Dir(crt)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("output directory %s does not exist (create it or pass --out)", dir)
+		return fmt.Errorf("output directory %s %w", dir, ErrNoOutputDir)
 	}
 	plan, err := planArchive(r)
 	if err != nil {

@@ -12,7 +12,7 @@ type Filter struct {
 	Status   string        // "valid", "revoked" or "expired"
 	Expiring time.Duration // valid certificates whose NotAfter is within this duration
 	Name     string        // exact name, or a prefix when it ends in '*'
-	Kinds    []string      // e.g. client, server; empty: all but the CA certificates
+	Kinds    []store.Kind  // e.g. ca.KindClient, ca.KindServer; empty: all
 }
 
 // List returns the records matching f, in serial order.

@@ -123,7 +123,7 @@ func nameWarnings(recs []store.Record) []string {
 	for _, r := range recs {
 		if err := ValidateName(r.Name); err != nil {
 			out = append(out, fmt.Sprintf("imported certificate %s: %v (wsca would refuse this name; it can pose as another)",
-				store.SerialHex(r.Serial), err))
+				ca.SerialHex(r.Serial), err))
 		}
 	}
 	return out

@@ -108,7 +108,7 @@ func TestRenewCarriesIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Record.Kind != string(ca.KindServer) {
+	if res.Record.Kind != ca.KindServer {
 		t.Errorf("renewed server kind %q", res.Record.Kind)
 	}
 }

@@ -130,7 +130,7 @@ func (d *Dir) issueOCSPSigner(now time.Time, validity time.Duration) (*OCSPSigne
 	}
 	defer st.Close()
 	// Recorded before any file is written, like every certificate wsca issues.
-	if err := st.Add(recordFor(cert, "ocsp-signer", "ocsp-signer", now, d.User)); err != nil {
+	if err := st.Add(recordFor(cert, "ocsp-signer", ca.KindOCSPSigner, now, d.User)); err != nil {
 		return nil, fmt.Errorf("recording the OCSP signer: %w", err)
 	}
 	if err := atomicfile.Write(d.File(OCSPSignerKeyFile), keyPEM, 0o600); err != nil {
@@ -182,5 +182,5 @@ func (d *Dir) SetOCSPURL(u string) error {
 	if err := st.SetSetting(SettingOCSPURL, u); err != nil {
 		return err
 	}
-	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: "settings", User: d.User, Detail: SettingOCSPURL + " " + u})
+	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: store.ActionSettings, User: d.User, Detail: SettingOCSPURL + " " + u})
 }

@@ -75,7 +75,7 @@ func (d *Dir) SetPublishURL(u string) error {
 	if err := st.SetSetting(SettingPublishURL, u); err != nil {
 		return err
 	}
-	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: "settings", User: d.User, Detail: SettingPublishURL + " " + u})
+	return st.AppendAudit(store.AuditEntry{Time: d.now(), Action: store.ActionSettings, User: d.User, Detail: SettingPublishURL + " " + u})
 }
 
 // storePickups puts the bundles of the pickup requests among results into the database under fresh

@@ -49,7 +49,7 @@ func (r *IssueRequest) carryFrom(prev *x509.Certificate) []string {
 		ips = append(ips, ip.String())
 	}
 	take(&r.IPs, ips, "ip:")
-	if r.Kind == "" && slices.Contains(prev.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+	if r.Kind == "" && ca.HasServerAuth(prev) {
 		r.Kind = ca.KindServer
 		carried = append(carried, "kind server")
 	}
@@ -75,7 +75,7 @@ func renewSource(st *store.Store, name string) (*x509.Certificate, error) {
 	newest := recs[len(recs)-1] // ByName sorts by NotBefore
 	cert, err := x509.ParseCertificate(newest.DER)
 	if err != nil {
-		return nil, fmt.Errorf("certificate %s of %q: %w", store.SerialHex(newest.Serial), name, err)
+		return nil, fmt.Errorf("certificate %s of %q: %w", ca.SerialHex(newest.Serial), name, err)
 	}
 	return cert, nil
 }
@@ -104,7 +104,7 @@ func planArchive(r *IssueRequest) (archivePlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s exists and is not a certificate, so it cannot be kept under its serial (move it away): %w", crt, err)
 	}
-	serial := strings.ReplaceAll(store.SerialHex(certs[0].SerialNumber), ":", "")
+	serial := strings.ReplaceAll(ca.SerialHex(certs[0].SerialNumber), ":", "")
 	var plan archivePlan
 	for _, p := range []string{crt, key, filepath.Join(filepath.Dir(crt), r.Name+".p12")} {
 		if _, err := os.Lstat(p); err != nil {

@@ -14,6 +14,10 @@ import (
 // ErrAmbiguous means a name has several valid certificates and the caller must pick one (or all).
 var ErrAmbiguous = errors.New("has several valid certificates")
 
+// ErrCACertificate means a leaf revocation was asked for a CA certificate: the intermediate is revoked on the
+// root's CRL by its own request (RevokeRequest.Intermediate), and the root cannot be revoked at all.
+var ErrCACertificate = errors.New("CA certificate")
+
 // ErrAmbiguousSerial means a serial prefix matches several certificates; the error lists them.
 var ErrAmbiguousSerial = errors.New("matches several certificates")
 
@@ -61,15 +65,10 @@ func find(st *store.Store, target string, prefixes bool) ([]store.Record, error)
 	return nil, fmt.Errorf("no certificate named or with serial %q (wsca list shows what was issued): %w", target, store.ErrNotFound)
 }
 
-// SerialText writes a serial as hex of even length, with the leading zero Apache (SSL_CLIENT_M_SERIAL) and
-// openssl x509 -serial print, so the same certificate reads the same in wsca and in their logs.
-func SerialText(n *big.Int) string {
-	h := store.SerialHex(n)
-	if len(h)%2 == 1 {
-		return "0" + h
-	}
-	return h
-}
+// SerialText is ca.SerialText, kept so that callers written before ca owned serial formatting still build.
+//
+// Deprecated: use ca.SerialText.
+func SerialText(n *big.Int) string { return ca.SerialText(n) }
 
 // minSerialPrefix is the shortest serial prefix Find accepts: shorter ones would match by accident.
 const minSerialPrefix = 4
@@ -83,7 +82,7 @@ func bySerialPrefix(st *store.Store, target string) ([]store.Record, error) {
 	}
 	var found []store.Record
 	err := st.ForEach(func(r store.Record) error {
-		h := store.SerialHex(r.Serial)
+		h := ca.SerialHex(r.Serial)
 		if strings.HasPrefix(h, p) || strings.HasPrefix("0"+h, p) {
 			found = append(found, r)
 		}
@@ -94,7 +93,7 @@ func bySerialPrefix(st *store.Store, target string) ([]store.Record, error) {
 	}
 	var names []string
 	for _, r := range found {
-		names = append(names, fmt.Sprintf("%s (%s)", SerialText(r.Serial), ca.SafeText(r.Name)))
+		names = append(names, fmt.Sprintf("%s (%s)", ca.SerialText(r.Serial), ca.SafeText(r.Name)))
 	}
 	return nil, fmt.Errorf("serial prefix %q %w: %s", target, ErrAmbiguousSerial, strings.Join(names, ", "))
 }
@@ -146,8 +145,8 @@ func (d *Dir) Revoke(req RevokeRequest) (*RevokeResult, error) {
 		}
 		var out []store.Record
 		for _, r := range targets {
-			if r.Kind == "root" || r.Kind == "intermediate" {
-				return out, fmt.Errorf("%s is the %s CA certificate: use wsca revoke --intermediate", req.Target, r.Kind)
+			if r.Kind == ca.KindRoot || r.Kind == ca.KindIntermediate {
+				return out, fmt.Errorf("%s is the %s %w", req.Target, r.Kind, ErrCACertificate)
 			}
 			rev, err := st.Revoke(r.Serial, store.Revocation{At: d.now(), Reason: req.Reason, By: d.User})
 			if err != nil {
@@ -238,9 +237,9 @@ func pickRevocable(req RevokeRequest, recs []store.Record, now time.Time) ([]sto
 	case len(valid) > 1:
 		var serials []string
 		for _, r := range valid {
-			serials = append(serials, store.SerialHex(r.Serial))
+			serials = append(serials, ca.SerialHex(r.Serial))
 		}
-		return nil, fmt.Errorf("%q %w (%s): pass a serial, or --all", req.Target, ErrAmbiguous, strings.Join(serials, ", "))
+		return nil, fmt.Errorf("%q %w (%s)", req.Target, ErrAmbiguous, strings.Join(serials, ", "))
 	case len(revoked) > 0:
 		return nil, alreadyRevoked(revoked[len(revoked)-1])
 	default:
@@ -249,7 +248,7 @@ func pickRevocable(req RevokeRequest, recs []store.Record, now time.Time) ([]sto
 }
 
 func alreadyRevoked(r store.Record) error {
-	return fmt.Errorf("certificate %s (%s) was revoked on %s (%s): %w", store.SerialHex(r.Serial), r.Name,
+	return fmt.Errorf("certificate %s (%s) was revoked on %s (%s): %w", ca.SerialHex(r.Serial), r.Name,
 		r.Revocation.At.Format("2006-01-02 15:04:05Z07:00"), r.Revocation.Reason, store.ErrAlreadyRevoked)
 }
 

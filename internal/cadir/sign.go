@@ -3,12 +3,27 @@ package cadir
 import (
 	"crypto/x509"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/atomicfile"
 	"github.com/wsca/wsca/store"
 )
+
+// UnwrittenError means a signed certificate is in the database but its file could not be written: the caller
+// can print it again from the record (wsca: wsca show SERIAL --pem).
+type UnwrittenError struct {
+	Serial *big.Int
+	Err    error
+}
+
+func (e *UnwrittenError) Error() string {
+	return fmt.Sprintf("certificate %s is recorded but could not be written: %v", ca.SerialHex(e.Serial), e.Err)
+}
+
+// Unwrap returns the write error.
+func (e *UnwrittenError) Unwrap() error { return e.Err }
 
 // SignRequest describes a CSR to sign. The CA decides the profile and the identity: key usages, extended
 // key usages and basic constraints requested in the CSR are ignored, a CSR that asks to be a CA is refused,
@@ -139,7 +154,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 		return nil, err
 	}
 	p := pendingLeaf{req: &IssueRequest{Name: name, Renew: req.Renew}, cert: cert,
-		rec: recordFor(cert, name, string(kind), now, d.User)}
+		rec: recordFor(cert, name, kind, now, d.User)}
 	if err := d.commit([]pendingLeaf{p}, []int{0}, ok, func(_ int, e error) { rowErr = e }); err != nil {
 		return nil, err
 	}
@@ -153,8 +168,7 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	res := &SignResult{Record: p.rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out, Plan: plan, Warnings: pre[0].warnings}
 	if req.Out != "" {
 		if err := atomicfile.WriteNew(req.Out, res.PEM, 0o644); err != nil {
-			return nil, fmt.Errorf("certificate %s is recorded but could not be written: %w (wsca show %s --pem prints it)",
-				store.SerialHex(cert.SerialNumber), err, store.SerialHex(cert.SerialNumber))
+			return nil, &UnwrittenError{Serial: cert.SerialNumber, Err: err}
 		}
 	}
 	return res, nil

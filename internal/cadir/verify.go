@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
@@ -57,7 +56,7 @@ func (d *Dir) Verify(certPEM []byte, crlPath string) (*VerifyResult, error) {
 	if err != nil {
 		return nil, &VerifyError{"chain", fmt.Errorf("does not chain to %q: %w", root.Subject.CommonName, err)}
 	}
-	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+	if !ca.HasClientAuth(leaf) && !ca.HasServerAuth(leaf) {
 		return nil, &VerifyError{"eku", errors.New("the certificate allows neither clientAuth nor serverAuth")}
 	}
 	if crlPath == "" {

@@ -56,7 +56,7 @@ func (f *fixture) pickup(method, token, ua string) (*http.Response, string) {
 }
 
 // audit returns the audit entries with the given action prefix.
-func (f *fixture) audit(prefix string) []store.AuditEntry {
+func (f *fixture) audit(prefix store.Action) []store.AuditEntry {
 	f.t.Helper()
 	st, err := f.d.OpenStore(true)
 	if err != nil {
@@ -65,7 +65,7 @@ func (f *fixture) audit(prefix string) []store.AuditEntry {
 	defer st.Close()
 	var es []store.AuditEntry
 	if err := st.Audit(func(e store.AuditEntry) error {
-		if strings.HasPrefix(e.Action, prefix) {
+		if strings.HasPrefix(string(e.Action), string(prefix)) {
 			es = append(es, e)
 		}
 		return nil
@@ -121,7 +121,7 @@ func TestPickupPageDownloadOnce(t *testing.T) {
 	}
 	got := map[string]int{}
 	for _, e := range f.audit("pickup-") {
-		got[e.Action]++
+		got[string(e.Action)]++
 		if e.Action != store.ActionPickupStore && (!strings.Contains(e.Detail, "addr=127.0.0.1:") || !strings.Contains(e.Detail, `ua="`)) {
 			t.Errorf("audit entry without address and user agent: %+v", e)
 		}

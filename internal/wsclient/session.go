@@ -1,4 +1,4 @@
-package doctor
+package wsclient
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wsca/wsca/internal/refusal"
 )
 
 // Session defaults.
@@ -83,8 +84,8 @@ func describeNetErr(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "closed without a close frame"
 	}
-	if code, ok := alertOf(err); ok {
-		return "TLS alert " + alertName(code)
+	if code, ok := refusal.AlertOf(err); ok {
+		return "TLS alert " + refusal.AlertName(code)
 	}
 	return err.Error()
 }
@@ -137,87 +138,114 @@ func Session(ctx context.Context, url string, opts SessionOptions) error {
 
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	got := make(chan struct{}, 1)
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			_, msg, err := c.Read(sctx)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			opts.OnMessage(msg)
-			select {
-			case got <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	send := func() error {
-		if opts.Message == "" {
-			return nil
-		}
-		wctx, cancel := context.WithTimeout(sctx, opts.ReplyTimeout)
-		defer cancel()
-		if err := c.Write(wctx, websocket.MessageText, []byte(opts.Message)); err != nil {
-			// The reader usually knows better why the connection is gone (a close frame from the server).
-			select {
-			case rerr := <-readErr:
-				return readError(rerr)
-			case <-time.After(200 * time.Millisecond):
-				return readError(err)
-			}
-		}
-		return nil
-	}
-	finish := func() error {
-		c.Close(websocket.StatusNormalClosure, "") //nolint:errcheck // the session is over either way
-		stop()
-		<-readErr // bounded: Close ended the connection, and the reader with it
-		return nil
-	}
-	if err := send(); err != nil {
+	s := &session{c: c, opts: opts, ctx: sctx, stop: stop, got: make(chan struct{}, 1), readErr: make(chan error, 1)}
+	go s.read()
+	if err := s.send(); err != nil {
 		return err
 	}
 	if opts.For == 0 {
-		if opts.Message == "" {
-			return finish()
+		return s.awaitEcho(ctx)
+	}
+	return s.keepOpen(ctx)
+}
+
+// session is one open WebSocket of Session. One goroutine (read) receives; got says a message arrived and readErr
+// carries the error that ended the reading, once.
+type session struct {
+	c       *websocket.Conn
+	opts    SessionOptions
+	ctx     context.Context // the session's: canceled by stop when it ends
+	stop    context.CancelFunc
+	got     chan struct{}
+	readErr chan error
+}
+
+// read passes every message to OnMessage until the connection ends.
+func (s *session) read() {
+	for {
+		_, msg, err := s.c.Read(s.ctx)
+		if err != nil {
+			s.readErr <- err
+			return
 		}
-		t := time.NewTimer(opts.ReplyTimeout)
-		defer t.Stop()
+		s.opts.OnMessage(msg)
 		select {
-		case <-got:
-			return finish()
-		case err := <-readErr:
-			return readError(err)
-		case <-t.C:
-			finish() //nolint:errcheck
-			return fmt.Errorf("no echo within %s", opts.ReplyTimeout)
-		case <-ctx.Done():
-			finish() //nolint:errcheck
-			return ctx.Err()
+		case s.got <- struct{}{}:
+		default:
 		}
 	}
-	end := time.NewTimer(opts.For)
+}
+
+// send writes Message, if there is one.
+func (s *session) send() error {
+	if s.opts.Message == "" {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(s.ctx, s.opts.ReplyTimeout)
+	defer cancel()
+	if err := s.c.Write(wctx, websocket.MessageText, []byte(s.opts.Message)); err != nil {
+		// The reader usually knows better why the connection is gone (a close frame from the server).
+		select {
+		case rerr := <-s.readErr:
+			return readError(rerr)
+		case <-time.After(200 * time.Millisecond):
+			return readError(err)
+		}
+	}
+	return nil
+}
+
+// finish closes the session normally and waits for the reader.
+func (s *session) finish() error {
+	s.c.Close(websocket.StatusNormalClosure, "") //nolint:errcheck // the session is over either way
+	s.stop()
+	<-s.readErr // bounded: Close ended the connection, and the reader with it
+	return nil
+}
+
+// awaitEcho ends a session without For: after the first echo, or at once when nothing was sent.
+func (s *session) awaitEcho(ctx context.Context) error {
+	if s.opts.Message == "" {
+		return s.finish()
+	}
+	t := time.NewTimer(s.opts.ReplyTimeout)
+	defer t.Stop()
+	select {
+	case <-s.got:
+		return s.finish()
+	case err := <-s.readErr:
+		return readError(err)
+	case <-t.C:
+		s.finish() //nolint:errcheck
+		return fmt.Errorf("no echo within %s", s.opts.ReplyTimeout)
+	case <-ctx.Done():
+		s.finish() //nolint:errcheck
+		return ctx.Err()
+	}
+}
+
+// keepOpen holds the session for For, sending Message every Every, unless the server ends it first.
+func (s *session) keepOpen(ctx context.Context) error {
+	end := time.NewTimer(s.opts.For)
 	defer end.Stop()
 	var tick <-chan time.Time
-	if opts.Every > 0 {
-		t := time.NewTicker(opts.Every)
+	if s.opts.Every > 0 {
+		t := time.NewTicker(s.opts.Every)
 		defer t.Stop()
 		tick = t.C
 	}
 	for {
 		select {
 		case <-end.C:
-			return finish()
+			return s.finish()
 		case <-tick:
-			if err := send(); err != nil {
+			if err := s.send(); err != nil {
 				return err
 			}
-		case err := <-readErr:
+		case err := <-s.readErr:
 			return readError(err)
 		case <-ctx.Done():
-			finish() //nolint:errcheck
+			s.finish() //nolint:errcheck
 			return ctx.Err()
 		}
 	}
@@ -253,7 +281,7 @@ func dialError(url string, resp *http.Response, err error) error {
 			// coder/websocket keeps the first KiB of the body for the caller.
 			body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
 		}
-		msg := summarizeBody(bytes.TrimSpace(body))
+		msg := refusal.SummarizeBody(bytes.TrimSpace(body))
 		if msg == "" {
 			msg = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		} else if !strings.HasPrefix(msg, fmt.Sprint(resp.StatusCode)) {
@@ -261,15 +289,15 @@ func dialError(url string, resp *http.Response, err error) error {
 		}
 		return refusedError("the server refused the WebSocket upgrade: " + msg)
 	}
-	if code, ok := alertOf(err); ok {
+	if code, ok := refusal.AlertOf(err); ok {
 		what := "the server refused the TLS connection"
 		switch code {
-		case alertCertificateRequired:
+		case refusal.AlertCertificateRequired:
 			what = "the server requires a client certificate"
-		case alertBadCertificate, alertCertificateRevoked, alertCertificateExpired, alertUnknownCA, alertCertificateUnknown:
+		case refusal.AlertBadCertificate, refusal.AlertCertificateRevoked, refusal.AlertCertificateExpired, refusal.AlertUnknownCA, refusal.AlertCertificateUnknown:
 			what = "the server refused the client certificate"
 		}
-		return refusedError(fmt.Sprintf("%s (TLS alert %s)", what, alertName(code)))
+		return refusedError(fmt.Sprintf("%s (TLS alert %s)", what, refusal.AlertName(code)))
 	}
 	return fmt.Errorf("connecting to %s: %w", url, err)
 }

@@ -1,12 +1,9 @@
-package doctor
+package wsclient
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"math/big"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,19 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/testpki"
+	"github.com/wsca/wsca/internal/testpki/relaytest"
 )
-
-// clientTLS trusts the test root and always presents cert.
-func clientTLS(p *testPKI, cert *tls.Certificate) *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.h.Root.Cert)
-	cfg := &tls.Config{RootCAs: pool}
-	if cert != nil {
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
-	}
-	return cfg
-}
 
 // echoes collects the messages a Session receives.
 type echoes struct {
@@ -42,10 +29,10 @@ func (e *echoes) all() []string {
 }
 
 func TestSessionEchoOnce(t *testing.T) {
-	p := getPKI(t)
-	addr := startRelay(t, false)
+	p := testpki.Get(t)
+	addr := relaytest.Start(t, false)
 	var got echoes
-	err := Session(context.Background(), "wss://"+addr+"/secure", SessionOptions{TLS: clientTLS(p, &p.alice),
+	err := Session(context.Background(), "wss://"+addr+"/secure", SessionOptions{TLS: p.ClientTLS(&p.Alice),
 		Message: "hello from alice", OnMessage: got.add})
 	if err != nil {
 		t.Fatal(err)
@@ -56,11 +43,11 @@ func TestSessionEchoOnce(t *testing.T) {
 }
 
 func TestSessionRepeatsForABoundedTime(t *testing.T) {
-	p := getPKI(t)
-	addr := startRelay(t, false)
+	p := testpki.Get(t)
+	addr := relaytest.Start(t, false)
 	var got echoes
 	start := time.Now()
-	err := Session(context.Background(), "wss://"+addr+"/secure", SessionOptions{TLS: clientTLS(p, &p.alice),
+	err := Session(context.Background(), "wss://"+addr+"/secure", SessionOptions{TLS: p.ClientTLS(&p.Alice),
 		Message: "tick", Every: 50 * time.Millisecond, For: 400 * time.Millisecond, OnMessage: got.add})
 	if err != nil {
 		t.Fatal(err)
@@ -74,8 +61,8 @@ func TestSessionRepeatsForABoundedTime(t *testing.T) {
 }
 
 func TestSessionRefused(t *testing.T) {
-	p := getPKI(t)
-	addr := startRelay(t, false)
+	p := testpki.Get(t)
+	addr := relaytest.Start(t, false)
 	tests := []struct {
 		name string
 		cert *tls.Certificate
@@ -83,12 +70,12 @@ func TestSessionRefused(t *testing.T) {
 		want string
 	}{
 		{"no certificate", nil, "/secure", "the server refused the WebSocket upgrade: 403 Forbidden: client certificate required"},
-		{"revoked at the handshake", &p.bob, "/secure", "the server refused the client certificate (TLS alert bad_certificate)"},
-		{"backend down", &p.alice, "/down", "the server refused the WebSocket upgrade: 502 Bad Gateway: backend unavailable"},
+		{"revoked at the handshake", &p.Bob, "/secure", "the server refused the client certificate (TLS alert bad_certificate)"},
+		{"backend down", &p.Alice, "/down", "the server refused the WebSocket upgrade: 502 Bad Gateway: backend unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Session(context.Background(), "wss://"+addr+tt.path, SessionOptions{TLS: clientTLS(p, tt.cert), Message: "x"})
+			err := Session(context.Background(), "wss://"+addr+tt.path, SessionOptions{TLS: p.ClientTLS(tt.cert), Message: "x"})
 			if !errors.Is(err, ErrClosedByServer) || err.Error() != tt.want {
 				t.Fatalf("error %v, want %q (wrapping ErrClosedByServer)", err, tt.want)
 			}
@@ -107,17 +94,17 @@ func TestSessionOptions(t *testing.T) {
 // TestSessionCutOnRevocation is the demo's story: a session is open, the CRL on disk changes to list the
 // client, and the relay cuts it; Session names the close code and reason.
 func TestSessionCutOnRevocation(t *testing.T) {
-	p := getPKI(t)
+	p := testpki.Get(t)
 	dir := t.TempDir()
-	p.writeServerFiles(t, dir)
-	writeCRL(t, p, filepath.Join(dir, "crl.pem"), 10) // carol not revoked yet
-	addr := startRelayIn(t, dir, false)
+	p.WriteServerFiles(t, dir)
+	p.WriteCRL(t, filepath.Join(dir, "crl.pem"), 10) // carol not revoked yet
+	addr := relaytest.StartIn(t, dir, false)
 
 	var got echoes
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		done <- Session(context.Background(), "wss://"+addr+"/secure", SessionOptions{TLS: clientTLS(p, &p.carol),
+		done <- Session(context.Background(), "wss://"+addr+"/secure", SessionOptions{TLS: p.ClientTLS(&p.Carol),
 			Message: "carol here", Every: 100 * time.Millisecond, For: 20 * time.Second, OnMessage: got.add})
 	}()
 	for len(got.all()) == 0 {
@@ -127,7 +114,7 @@ func TestSessionCutOnRevocation(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	revokedAt := time.Now()
-	writeCRL(t, p, filepath.Join(dir, "crl.pem"), 11, p.carol.Leaf.SerialNumber, p.bobSerial)
+	p.WriteCRL(t, filepath.Join(dir, "crl.pem"), 11, p.Carol.Leaf.SerialNumber, p.BobSerial)
 	select {
 	case err := <-done:
 		var ce *ClosedError
@@ -140,33 +127,5 @@ func TestSessionCutOnRevocation(t *testing.T) {
 		t.Logf("%v after %s", err, time.Since(revokedAt).Round(time.Millisecond))
 	case <-time.After(10 * time.Second):
 		t.Fatal("the session of a revoked client was not cut")
-	}
-}
-
-// writeCRL replaces crl.pem atomically (as wsca crl does) with an intermediate CRL listing serials, plus the
-// root CRL.
-func writeCRL(t *testing.T, p *testPKI, path string, number int64, serials ...*big.Int) {
-	t.Helper()
-	now := time.Now()
-	var entries []crl.Entry
-	for _, s := range serials {
-		entries = append(entries, crl.Entry{Serial: s, RevokedAt: now, Reason: crl.ReasonKeyCompromise})
-	}
-	inter, err := crl.Build(crl.Template{Number: big.NewInt(number), ThisUpdate: now.Add(-time.Second), NextUpdate: now.Add(time.Hour),
-		Issuer: p.h.Intermediate.Cert, Signer: p.h.Intermediate.Key}, slices.Values(entries))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := crl.Build(crl.Template{Number: big.NewInt(number), ThisUpdate: now.Add(-time.Second), NextUpdate: now.Add(time.Hour),
-		Issuer: p.h.Root.Cert, Signer: p.h.Root.Key}, slices.Values([]crl.Entry{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, crl.EncodePEM(inter, root), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,8 +1,10 @@
-package doctor
+package wsclient
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -63,4 +65,9 @@ func LoadPKCS12(data []byte, password string) (tls.Certificate, error) {
 		}
 	}
 	return out, nil
+}
+
+// selfSigned reports whether c is a root: issued by itself and verified by its own key.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
