@@ -88,6 +88,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"typo in flow map", "listen: 127.0.0.1:1\ntls: {cert: a, kye: b}\n", []string{"unknown key kye at line 2; did you mean key?"}},
 		{"unknown key far from any", base + "timeouts: {zzzzzzzz: 1s}\n" + route, []string{"unknown key zzzzzzzz at line 5 (known keys here: anonymous_idle, handshake, read_header)"}},
 		{"route key at top level", base + "backend: ws://h:1\n" + route, []string{"unknown key backend at line 5; backend belongs under routes:"}},
+		{"typo in capitals", base + route + "    Allow_CN: [a]\n", []string{"unknown key Allow_CN at line 8; did you mean allow_cn?"}},
+		{"map for a list", base + "routes:\n  path: /x\n  backend: ws://h:1\n", []string{`line 6: routes is a list: start each entry with "- "`}},
+		{"value for a section", "listen: 127.0.0.1:1\ntls: relay.crt\n", []string{`line 2: tls takes keys (cert, cipher_suites, key), not the value "relay.crt"`}},
 		{"scalar for a list", base + route + "    allow_cn: alice\n", []string{"line 8: allow_cn is a list: [alice]"}},
 		{"comma scalar for a list", base + "strip_headers: X-A,X-B\n" + route, []string{"line 5: strip_headers is a list: [X-A, X-B]"}},
 	}

@@ -3,11 +3,12 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -212,17 +213,28 @@ func checkKeys(n *yaml.Node, t reflect.Type, p *problems) {
 	}
 }
 
-// checkValue checks the value v of key against the field type t: a scalar given for a list gets its correction.
+// checkValue checks the value v of key against the field type t: a single value or a section given for a list,
+// and a single value given for a section, get their correction.
 func checkValue(key string, v *yaml.Node, t reflect.Type, p *problems) {
-	if t.Kind() == reflect.Slice && v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	scalar := v.Kind == yaml.ScalarNode && v.Tag != "!!null"
+	switch {
+	case t.Kind() == reflect.Slice && scalar:
 		items := strings.Split(v.Value, ",")
 		for i := range items {
 			items[i] = strings.TrimSpace(items[i])
 		}
 		p.bad("line %d: %s is a list: [%s]", v.Line, key, strings.Join(items, ", "))
-		return
+	case t.Kind() == reflect.Slice && v.Kind == yaml.MappingNode:
+		p.bad("line %d: %s is a list: start each entry with \"- \" (\"- path: /x\")", v.Line, key)
+	case t.Kind() == reflect.Struct && scalar:
+		names := slices.Sorted(maps.Keys(yamlKeys(t)))
+		p.bad("line %d: %s takes keys (%s), not the value %q", v.Line, key, strings.Join(names, ", "), v.Value)
+	default:
+		checkKeys(v, t, p)
 	}
-	checkKeys(v, t, p)
 }
 
 // yamlKeys maps the YAML keys of struct type t to their field types.
@@ -245,14 +257,10 @@ func yamlKeys(t reflect.Type) map[string]reflect.Type {
 // two letters off), else where the key belongs when it is one of a nested section (backend: at the top level),
 // else the keys allowed there.
 func suggestKey(unknown string, keys map[string]reflect.Type, t reflect.Type) string {
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(keys))
 	best, bestDist := "", 3
 	for _, k := range names {
-		if d := editDistance(unknown, k); d < bestDist {
+		if d := editDistance(strings.ToLower(unknown), k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
