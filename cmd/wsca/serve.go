@@ -70,7 +70,7 @@ than one already used is refused, file or URL, also across restarts.`,
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (plain HTTP)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&o.demoBackend, "demo-backend", false, "relay to a built-in WebSocket echo backend (with a test page at /)")
-	f.BoolVar(&o.check, "check", false, "validate the configuration and the files it names, then exit (like apachectl configtest)")
+	f.BoolVar(&o.check, "check", false, "validate the configuration and the files it names, print the verdict and exit (like apachectl configtest)")
 	return cmd
 }
 
