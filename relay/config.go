@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -224,17 +225,30 @@ func LoadConfig(path string) (*Config, error) {
 // validates the result. Unknown keys are errors that name their line.
 func ParseConfig(data []byte, baseDir string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var cfg Config
-	if err := dec.Decode(&cfg); err != nil {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: the configuration is empty", ErrInvalidConfig)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.ReplaceAll(err.Error(), "relay.", ""))
+		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, yamlMessage(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: only one YAML document is allowed", ErrInvalidConfig)
+	}
+	var p problems
+	if len(doc.Content) == 1 {
+		checkKeys(doc.Content[0], reflect.TypeOf(Config{}), &p)
+	}
+	if len(p) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(p...))
+	}
+	// The strict decoder stays as the safety net for what checkKeys leaves to it (merge keys, wrong scalars).
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var cfg Config
+	if err := strict.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, yamlMessage(err))
 	}
 	cfg.applyDefaults()
 	cfg.resolvePaths(baseDir)
@@ -330,6 +344,16 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
+}
+
+// yamlMessage turns a yaml.v3 error into one line without the Go package and type names: "yaml: unmarshal
+// errors:\n  line 5: cannot unmarshal !!str `lots` into int" becomes "line 5: cannot unmarshal !!str `lots` into int".
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.ReplaceAll(strings.Join(te.Errors, "; "), "relay.", "")
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
 // normalizePrefix drops trailing slashes so that "/secure/" and "/secure" are the same route.

@@ -82,6 +82,17 @@ func TestParseConfigErrors(t *testing.T) {
 		{"policy without cert", base + route + "    require_client_cert: false\n    allow_cn: [a]\n", []string{"need require_client_cert"}},
 		{"bad log format", base + "log: {format: xml}\n" + route, []string{"log.format"}},
 		{"wrong type", base + "max_connections: lots\n" + route, []string{"line 5"}},
+		// Issue 14 §3: the user's words, not Go's ("field alow_ou not found in type Route", "into []string").
+		{"typo with suggestion", base + route + "    alow_ou: [a]\n", []string{"unknown key alow_ou at line 8; did you mean allow_ou?"}},
+		{"typo at top level", base + "verfy_depth: 2\n" + route, []string{"unknown key verfy_depth at line 5; did you mean verify_depth?"}},
+		{"typo in flow map", "listen: 127.0.0.1:1\ntls: {cert: a, kye: b}\n", []string{"unknown key kye at line 2; did you mean key?"}},
+		{"unknown key far from any", base + "timeouts: {zzzzzzzz: 1s}\n" + route, []string{"unknown key zzzzzzzz at line 5 (known keys here: anonymous_idle, handshake, read_header)"}},
+		{"route key at top level", base + "backend: ws://h:1\n" + route, []string{"unknown key backend at line 5; backend belongs under routes:"}},
+		{"typo in capitals", base + route + "    Allow_CN: [a]\n", []string{"unknown key Allow_CN at line 8; did you mean allow_cn?"}},
+		{"map for a list", base + "routes:\n  path: /x\n  backend: ws://h:1\n", []string{`line 6: routes is a list: start each entry with "- "`}},
+		{"value for a section", "listen: 127.0.0.1:1\ntls: relay.crt\n", []string{`line 2: tls takes keys (cert, cipher_suites, key), not the value "relay.crt"`}},
+		{"scalar for a list", base + route + "    allow_cn: alice\n", []string{"line 8: allow_cn is a list: [alice]"}},
+		{"comma scalar for a list", base + "strip_headers: X-A,X-B\n" + route, []string{"line 5: strip_headers is a list: [X-A, X-B]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,5 @@ routes:
 	// /etc/wsca/pki/crl.pem 2
 	// /secure ws://127.0.0.1:8080 true true 10m0s
 	// /public ws://127.0.0.1:8081 false true 0s
-	// invalid relay configuration: yaml: unmarshal errors:
-	//   line 2: field backend not found in type Config
+	// invalid relay configuration: unknown key backend at line 2; backend belongs under routes:
 }

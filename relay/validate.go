@@ -3,10 +3,15 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/wsca/wsca/crlsync"
 )
@@ -173,4 +178,124 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR prefix", s)
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// checkKeys walks the YAML tree of a configuration against the type it decodes into and reports, in the user's
+// words, the mistakes yaml.v3 would report in Go's ("field alow_ou not found in type Route", "cannot unmarshal
+// !!str `alice` into []string"): an unknown key with the nearest known one, and a single value where a list is
+// expected with the list to write. Everything else is left to the strict decoder that runs after it.
+func checkKeys(n *yaml.Node, t reflect.Type, p *problems) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		keys := yamlKeys(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" { // a merge key: the strict decoder checks the merged keys
+				continue
+			}
+			f, ok := keys[k.Value]
+			if !ok {
+				p.bad("unknown key %s at line %d%s", k.Value, k.Line, suggestKey(k.Value, keys, t))
+				continue
+			}
+			checkValue(k.Value, v, f, p)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for _, e := range n.Content {
+			checkKeys(e, t.Elem(), p)
+		}
+	}
+}
+
+// checkValue checks the value v of key against the field type t: a single value or a section given for a list,
+// and a single value given for a section, get their correction.
+func checkValue(key string, v *yaml.Node, t reflect.Type, p *problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	scalar := v.Kind == yaml.ScalarNode && v.Tag != "!!null"
+	switch {
+	case t.Kind() == reflect.Slice && scalar:
+		items := strings.Split(v.Value, ",")
+		for i := range items {
+			items[i] = strings.TrimSpace(items[i])
+		}
+		p.bad("line %d: %s is a list: [%s]", v.Line, key, strings.Join(items, ", "))
+	case t.Kind() == reflect.Slice && v.Kind == yaml.MappingNode:
+		p.bad("line %d: %s is a list: start each entry with \"- \" (\"- path: /x\")", v.Line, key)
+	case t.Kind() == reflect.Struct && scalar:
+		names := slices.Sorted(maps.Keys(yamlKeys(t)))
+		p.bad("line %d: %s takes keys (%s), not the value %q", v.Line, key, strings.Join(names, ", "), v.Value)
+	default:
+		checkKeys(v, t, p)
+	}
+}
+
+// yamlKeys maps the YAML keys of struct type t to their field types.
+func yamlKeys(t reflect.Type) map[string]reflect.Type {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	keys := make(map[string]reflect.Type, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name != "" && name != "-" {
+			keys[name] = f.Type
+		}
+	}
+	return keys
+}
+
+// suggestKey returns "; did you mean KEY?" for the known key nearest to an unknown one (a typo is usually one or
+// two letters off), else where the key belongs when it is one of a nested section (backend: at the top level),
+// else the keys allowed there.
+func suggestKey(unknown string, keys map[string]reflect.Type, t reflect.Type) string {
+	names := slices.Sorted(maps.Keys(keys))
+	best, bestDist := "", 3
+	for _, k := range names {
+		if d := editDistance(strings.ToLower(unknown), k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	if best != "" {
+		return "; did you mean " + best + "?"
+	}
+	for _, k := range names {
+		sub := keys[k]
+		for sub.Kind() == reflect.Slice || sub.Kind() == reflect.Pointer {
+			sub = sub.Elem()
+		}
+		if _, ok := yamlKeys(sub)[unknown]; ok && sub.Kind() == reflect.Struct && sub != t {
+			return "; " + unknown + " belongs under " + k + ":"
+		}
+	}
+	return " (known keys here: " + strings.Join(names, ", ") + ")"
+}
+
+// editDistance is the Levenshtein distance between a and b (both short: YAML keys).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,7 +60,7 @@ than one already used is refused, file or URL, also across restarts.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.config, "config", "", "relay configuration file (YAML); excludes the simple-case flags")
-	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "TLS listen address")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "TLS listen address: HOST:PORT, or a bare PORT for all interfaces (as wsca config --listen)")
 	f.StringVar(&o.backend, "backend", "", "backend URL for the single route / (ws://, wss://, http://, https://)")
 	f.StringVar(&o.cert, "cert", "", "server certificate file (leaf + intermediate, e.g. from wsca issue NAME --server)")
 	f.StringVar(&o.key, "key", "", "server key file")
@@ -68,7 +70,7 @@ than one already used is refused, file or URL, also across restarts.`,
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (plain HTTP)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&o.demoBackend, "demo-backend", false, "relay to a built-in WebSocket echo backend (with a test page at /)")
-	f.BoolVar(&o.check, "check", false, "validate the configuration and the files it names, then exit (like apachectl configtest)")
+	f.BoolVar(&o.check, "check", false, "validate the configuration and the files it names, print the verdict and exit (like apachectl configtest)")
 	return cmd
 }
 
@@ -84,6 +86,9 @@ func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*rela
 			return nil, err
 		}
 		if o.metricsListen != "" {
+			if err := checkMetricsListen(o.metricsListen); err != nil {
+				return nil, err
+			}
 			cfg.MetricsListen = o.metricsListen
 		}
 		return cfg, nil
@@ -109,7 +114,11 @@ func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*rela
 	if o.demoBackend {
 		backend = "ws://demo-backend.invalid" // replaced by the real address once the backend listens
 	}
-	cfg := relay.NewSimpleConfig(o.listen, backend, o.cert, o.key, caFile, crlFile)
+	listen, err := o.checkFlags()
+	if err != nil {
+		return nil, err
+	}
+	cfg := relay.NewSimpleConfig(listen, backend, o.cert, o.key, caFile, crlFile)
 	cfg.MetricsListen = o.metricsListen
 	cfg.Log.Format = o.logFormat
 	cfg.StateDir = o.stateDir
@@ -118,7 +127,59 @@ func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*rela
 		httpToo := false
 		cfg.Routes[0].WebSocketOnly = &httpToo
 	}
-	return cfg, cfg.Validate()
+	return cfg, serveFlagError(cfg.Validate())
+}
+
+// checkFlags checks the simple-case flags that relay.Config would otherwise report under its YAML key names,
+// and returns the listen address: a bare PORT means all interfaces, as `wsca config --listen 8443` writes
+// Apache's and nginx's "Listen 8443".
+func (o *serveOptions) checkFlags() (string, error) {
+	addr, port, err := parseListen(o.listen)
+	if err == nil && (port < 0 || port > 65535) {
+		err = fmt.Errorf("--listen %q: port %d is outside 0..65535", o.listen, port)
+	}
+	if err != nil {
+		return "", usageError{err}
+	}
+	if o.metricsListen != "" {
+		if err := checkMetricsListen(o.metricsListen); err != nil {
+			return "", err
+		}
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return "", usageError{fmt.Errorf("--log-format %q: want text or json", o.logFormat)}
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port)), nil
+}
+
+// checkMetricsListen checks --metrics-listen. It takes no bare port: metrics on every interface should be asked
+// for explicitly (":9100").
+func checkMetricsListen(s string) error {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return usageError{fmt.Errorf("--metrics-listen %q: want HOST:PORT (\":9100\" for all interfaces)", s)}
+	}
+	return nil
+}
+
+// flagKeys names the flag behind each relay.yaml key that Validate can still find wrong in a configuration built
+// from flags (checkFlags and buildConfig have checked the others).
+var flagKeys = []struct{ key, flag string }{{"routes[0].backend", "--backend"}, {"crl", "--crl"}}
+
+// serveFlagError rewords a Validate error of the configuration built from flags: the admin typed flags, not a relay
+// configuration file, so the message names the flag and is a usage error.
+func serveFlagError(err error) error {
+	if err == nil || !errors.Is(err, relay.ErrInvalidConfig) {
+		return err
+	}
+	lines := strings.Split(strings.TrimPrefix(err.Error(), relay.ErrInvalidConfig.Error()+": "), "\n")
+	for i, l := range lines {
+		for _, fk := range flagKeys {
+			if rest, ok := strings.CutPrefix(l, fk.key+": "); ok {
+				lines[i] = fk.flag + " " + rest
+			}
+		}
+	}
+	return usageError{errors.New(strings.Join(lines, "; "))}
 }
 
 func runServe(g *globals, o *serveOptions, flagSet func(string) bool) error {
@@ -126,7 +187,12 @@ func runServe(g *globals, o *serveOptions, flagSet func(string) bool) error {
 	if err != nil {
 		return err
 	}
-	logger, err := cfg.Log.NewLogger(g.env.stderr)
+	logCfg := cfg.Log
+	if o.check && (logCfg.Level == "" || strings.EqualFold(logCfg.Level, "info") || strings.EqualFold(logCfg.Level, "debug")) {
+		// --check prints its verdict only, as apachectl configtest does; warnings (an expired CRL) still show.
+		logCfg.Level = "warn"
+	}
+	logger, err := logCfg.NewLogger(g.env.stderr)
 	if err != nil {
 		return usageError{err}
 	}

@@ -17,7 +17,7 @@ import (
 
 // TestShippedFleetUnitsAsWritten runs the units of docs/relays.md and docs/live-revocation.md as written, on
 // three sandboxed "hosts": the CA host runs wsca-publish.service, a relay host wsca-serve@edge1.service with
-// the relay-edge1.yaml of docs/relays.md, a web-server host wsca-crl-fetch@nginx.service (with a stand-in
+// the edge1.yaml of docs/relays.md, a web-server host wsca-crl-fetch@nginx.service (with a stand-in
 // systemctl on its PATH that records the reload). Only the listen addresses are moved to free loopback ports,
 // and the CA host's URL to the publisher's. Then `wsca revoke bob` on the CA host cuts bob's open WebSocket on
 // the relay within 1 s, and the sidecar rewrites nginx's crl.pem and reloads nginx once.
@@ -60,27 +60,28 @@ func TestShippedFleetUnitsAsWritten(t *testing.T) {
 	pubLog.wait(t, regexp.MustCompile(`msg="crl.pem published"`), 10*time.Second)
 	crlURL := "http://" + pubAddr + "/crl.pem"
 
-	// The relay host (relays.md): ca.crt, its certificate and key, relay-edge1.yaml as documented.
+	// The relay host (relays.md): ca.crt, its certificate and key, edge1.yaml as documented, in /etc/wsca-relay.
 	edge.ensureUser(relayUser)
-	edge.mkdir("/etc/wsca", 0o755)
-	writeAs(t, edge, "/etc/wsca/ca.crt", readFile(t, caHost.path("/etc/wsca/ca.crt")), 0o644, "", "")
-	writeAs(t, edge, "/etc/wsca/relay-edge1.crt", readFile(t, caHost.path("/clients/edge1.crt")), 0o644, "", "")
-	writeAs(t, edge, "/etc/wsca/relay-edge1.key", readFile(t, caHost.path("/clients/edge1.key")), 0o600, relayUser, relayUser)
+	edge.mkdir("/etc/wsca-relay", 0o750)
+	edge.chown("/etc/wsca-relay", "root", relayUser)
+	writeAs(t, edge, "/etc/wsca-relay/ca.crt", readFile(t, caHost.path("/etc/wsca/ca.crt")), 0o644, "", "")
+	writeAs(t, edge, "/etc/wsca-relay/edge1.crt", readFile(t, caHost.path("/clients/edge1.crt")), 0o644, "", "")
+	writeAs(t, edge, "/etc/wsca-relay/edge1.key", readFile(t, caHost.path("/clients/edge1.key")), 0o600, relayUser, relayUser)
 	backend := httptest.NewServer(relay.EchoBackend())
 	defer backend.Close()
 	relayAddr := freeAddr(t)
-	yaml := documentedRelayYAML(t)
+	yaml := documentedRelayYAML(t, "edge1")
 	for old, repl := range map[string]string{
 		"listen: 0.0.0.0:443":                "listen: " + relayAddr,
 		"http://ca.example.com:8080/crl.pem": crlURL,
 		"ws://127.0.0.1:8080":                "ws://" + strings.TrimPrefix(backend.URL, "http://"),
 	} {
 		if !strings.Contains(yaml, old) {
-			t.Fatalf("docs/relays.md's relay-edge1.yaml no longer has %q", old)
+			t.Fatalf("docs/relays.md's edge1.yaml no longer has %q", old)
 		}
 		yaml = strings.Replace(yaml, old, repl, 1)
 	}
-	writeAs(t, edge, "/etc/wsca/relay-edge1.yaml", []byte(edge.sub(yaml)), 0o644, "", "")
+	writeAs(t, edge, "/etc/wsca-relay/edge1.yaml", []byte(edge.sub(yaml)), 0o644, "", "")
 	serveLog := startUnit(t, serveUnit, edge.unitCommand(serveUnit))
 	serveLog.wait(t, regexp.MustCompile(`msg="relay listening"`), 10*time.Second)
 
@@ -124,15 +125,89 @@ func TestShippedFleetUnitsAsWritten(t *testing.T) {
 	}
 }
 
-// documentedRelayYAML returns the relay-edge1.yaml block of docs/relays.md.
-func documentedRelayYAML(t *testing.T) string {
+// documentedRelayYAML returns the /etc/wsca-relay/NAME.yaml block of docs/relays.md.
+func documentedRelayYAML(t *testing.T, name string) string {
 	t.Helper()
 	data := readFile(t, filepath.Join("..", "..", "docs", "relays.md"))
-	m := regexp.MustCompile("(?s)`/etc/wsca/relay-edge1.yaml`:\n\n```yaml\n(.*?)```").FindSubmatch(data)
+	file := "/etc/wsca-relay/" + name + ".yaml"
+	m := regexp.MustCompile("(?s)`" + regexp.QuoteMeta(file) + "`[^\n]*:\n\n```yaml\n(.*?)```").FindSubmatch(data)
 	if m == nil {
-		t.Fatal("docs/relays.md has no relay-edge1.yaml block")
+		t.Fatalf("docs/relays.md has no %s block", file)
 	}
 	return string(m[1])
+}
+
+// TestTwoRelaysOnCAHostAsWritten runs two instances of wsca-serve@.service on the CA host as docs/relays.md
+// ("Two relays on one host") sets them up: the CA in /etc/wsca (0700, the wsca user's), each instance's
+// NAME.yaml, certificate and key in /etc/wsca-relay beside the shared ca.crt and the crl.pem copy target of
+// wsca-crl.service. Both run as wsca-relay and serve alice; `wsca revoke bob` cuts bob on both within 1 s.
+// (The template used to read /etc/wsca/relay-NAME.yaml, which wsca-relay cannot read on the CA host.)
+func TestTwoRelaysOnCAHostAsWritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the documented deployment with child processes; skipped with -short")
+	}
+	s := newSandbox(t)
+	crlUnit := readUnit(t, "wsca-crl.service", "")
+	caUser, relayUser := crlUnit.user, readUnit(t, "wsca-serve@.service", "x").user
+	admin := func(what string, args ...string) (string, string) {
+		t.Helper()
+		return s.run(what, s.command(caUser, caUser, []string{"WSCA_DIR=" + s.path("/etc/wsca")}, append([]string{s.bin}, args...)...))
+	}
+	pass := "--passphrase-file=" + s.path("/etc/wsca/passphrase")
+
+	// The CA host as the package and operations.md leave it, with serve.md's ca.crt and crl.pem copies.
+	s.ensureUser(caUser)
+	s.ensureUser(relayUser)
+	s.mkdir("/etc/wsca", 0o700)
+	writeAs(t, s, "/etc/wsca/passphrase", []byte("correct horse battery staple\n"), 0o600, "", "")
+	s.run("wsca init", s.command("", "", []string{"WSCA_DIR=" + s.path("/etc/wsca")}, s.bin, "init", "--name", "Two Relays Corp", pass))
+	s.chown("/etc/wsca", caUser, caUser)
+	s.mkdir("/etc/wsca-relay", 0o750)
+	s.chown("/etc/wsca-relay", caUser, relayUser)
+	copyPublic(t, s, "/etc/wsca/ca.crt", "/etc/wsca-relay/ca.crt", caUser, relayUser)
+	s.run("wsca-crl.service", s.unitCommand(crlUnit))
+	s.mkdir("/clients", 0o755)
+	s.chown("/clients", caUser, caUser)
+	for _, name := range []string{"alice", "bob"} {
+		admin("issue "+name, "issue", name, "--out", s.path("/clients"), pass)
+	}
+	backend := httptest.NewServer(relay.EchoBackend())
+	defer backend.Close()
+
+	clients := map[string]*wsClients{}
+	for _, n := range []string{"edge1", "edge2"} {
+		// relays.md: wsca issue NAME --server --out /etc/wsca-relay; chown wsca-relay: NAME.key; NAME.yaml.
+		admin("issue "+n, "issue", n, "--server", "--ip", "127.0.0.1", "--out", s.path("/etc/wsca-relay"), pass)
+		s.chown("/etc/wsca-relay/"+n+".key", relayUser, relayUser)
+		addr := freeAddr(t)
+		yaml := strings.ReplaceAll(documentedRelayYAML(t, "edge2"), "edge2", n)
+		for old, repl := range map[string]string{
+			"listen: 0.0.0.0:8444": "listen: " + addr,
+			"ws://127.0.0.1:8082":  "ws://" + strings.TrimPrefix(backend.URL, "http://"),
+		} {
+			if !strings.Contains(yaml, old) {
+				t.Fatalf("docs/relays.md's edge2.yaml no longer has %q", old)
+			}
+			yaml = strings.Replace(yaml, old, repl, 1)
+		}
+		writeAs(t, s, "/etc/wsca-relay/"+n+".yaml", []byte(s.sub(yaml)), 0o640, caUser, relayUser)
+		u := readUnit(t, "wsca-serve@.service", n)
+		startUnit(t, u, s.unitCommand(u)).wait(t, regexp.MustCompile(`msg="relay listening"`), 10*time.Second)
+		clients[n] = &wsClients{t: t, s: s, addr: addr}
+		defer clients[n].closeAll()
+	}
+
+	bobs := map[string]*wsSession{}
+	for n, c := range clients {
+		c.open("alice")
+		bobs[n] = c.open("bob")
+	}
+	admin("wsca revoke bob", "revoke", "bob", pass)
+	returned := time.Now()
+	for n, bob := range bobs {
+		cut := bob.waitClosed(returned.Add(time.Second))
+		t.Logf("bob cut on %s %v after wsca revoke returned", n, cut.Sub(returned).Round(time.Millisecond))
+	}
 }
 
 // setArg replaces the value after flag in c's arguments (a listen address moved to loopback).
