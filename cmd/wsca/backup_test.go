@@ -17,6 +17,7 @@ import (
 // opens, every record's certificate parses, the audit chain verifies, every record is also in the live
 // CA, and issuing from the restored CA works.
 func TestBackupDuringConcurrentIssue(t *testing.T) {
+	t.Parallel() // a long test of child processes in its own temp dirs: overlaps TestRenewDaemonTwoMinutes's waiting
 	if testing.Short() {
 		t.Skip("runs many child processes; skipped with -short")
 	}

@@ -93,6 +93,7 @@ func needTools(t *testing.T, tools ...string) {
 // wsca serve; a device enrolls with openssl req + curl + a one-time token, which cannot be used twice; and
 // wsca issue, revoke and crl keep working while wsca enroll runs.
 func TestEnrollWithRealClients(t *testing.T) {
+	t.Parallel() // a long test of child processes in its own temp dirs: overlaps TestRenewDaemonTwoMinutes's waiting
 	needTools(t, "openssl", "curl")
 	dir, pass := setupCA(t)
 	work := filepath.Dir(dir)

@@ -19,6 +19,8 @@ import (
 // by wsca serve while the session opened with the old one is cut at the old one's expiry; after wsca revoke
 // the daemon stops renewing and says why. It takes about two and a half minutes, mostly waiting.
 func TestRenewDaemonTwoMinutes(t *testing.T) {
+	// Parallel: it runs for minutes of mostly waiting on child processes; the package's other long tests overlap it.
+	t.Parallel()
 	needTools(t)
 	dir, pass := setupCA(t)
 	work := filepath.Dir(dir)

@@ -112,6 +112,7 @@ func copyDir(t *testing.T, src, dst string) {
 // after the next command (wsca audit --verify, which finishes a committed swap) it holds exactly the old CA
 // or exactly the new one with the old one in replaced-*, no journal and no staging copy.
 func TestRestoreKilledAtEveryStep(t *testing.T) {
+	t.Parallel() // a long test of child processes in its own temp dirs: overlaps TestRenewDaemonTwoMinutes's waiting
 	if testing.Short() {
 		t.Skip("crash test runs child processes; skipped with -short")
 	}
