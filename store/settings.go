@@ -2,9 +2,7 @@ package store
 
 import (
 	"fmt"
-	"math/big"
 
-	"github.com/wsca/wsca/ca"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -43,8 +41,3 @@ func (s *Store) Setting(key string) (string, error) {
 	}
 	return v, nil
 }
-
-// SerialHex is ca.SerialHex, kept so that callers written before ca owned serial formatting still build.
-//
-// Deprecated: use ca.SerialHex.
-func SerialHex(n *big.Int) string { return ca.SerialHex(n) }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/store"
 )
 
@@ -101,7 +102,7 @@ func (d *Dir) storePickups(results []IssueResult) error {
 		r.PickupToken, r.PickupExpires = tok, now.Add(ttl)
 		keys = append(keys, store.PickupKey(tok))
 		ps = append(ps, store.Pickup{
-			Name: r.Record.Name, Serial: store.SerialHex(r.Record.Serial), FileName: r.Record.Name + ".p12",
+			Name: r.Record.Name, Serial: ca.SerialHex(r.Record.Serial), FileName: r.Record.Name + ".p12",
 			Created: now, Expires: r.PickupExpires, IssuedBy: d.User, Bundle: results[i].pickupBundle,
 		})
 		idx = append(idx, i)

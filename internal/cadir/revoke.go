@@ -3,7 +3,6 @@ package cadir
 import (
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
@@ -64,11 +63,6 @@ func find(st *store.Store, target string, prefixes bool) ([]store.Record, error)
 	}
 	return nil, fmt.Errorf("no certificate named or with serial %q (wsca list shows what was issued): %w", target, store.ErrNotFound)
 }
-
-// SerialText is ca.SerialText, kept so that callers written before ca owned serial formatting still build.
-//
-// Deprecated: use ca.SerialText.
-func SerialText(n *big.Int) string { return ca.SerialText(n) }
 
 // minSerialPrefix is the shortest serial prefix Find accepts: shorter ones would match by accident.
 const minSerialPrefix = 4

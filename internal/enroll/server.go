@@ -24,7 +24,6 @@ import (
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/internal/pkcs7"
 	"github.com/wsca/wsca/relay"
-	"github.com/wsca/wsca/store"
 )
 
 // Files names what the server's TLS side reads: its certificate and key, the client CA bundle and the CRL
@@ -211,7 +210,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	x.name, x.serial = ca.SafeText(leaf.Subject.CommonName), store.SerialHex(leaf.SerialNumber)
+	x.name, x.serial = ca.SafeText(leaf.Subject.CommonName), ca.SerialHex(leaf.SerialNumber)
 	if s.refuseAddress(w, x) {
 		return
 	}
@@ -242,7 +241,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request) {
 		s.refuseIssue(w, x, err)
 		return
 	}
-	s.log.Info("renewed", "name", rec.Name, "serial", store.SerialHex(rec.Serial), "renews", x.serial, "addr", x.addr)
+	s.log.Info("renewed", "name", rec.Name, "serial", ca.SerialHex(rec.Serial), "renews", x.serial, "addr", x.addr)
 	s.answer(w, x, cert)
 }
 
@@ -270,7 +269,7 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request) {
 		s.refuseIssue(w, x, err)
 		return
 	}
-	s.log.Info("enrolled", "name", rec.Name, "serial", store.SerialHex(rec.Serial), "addr", x.addr)
+	s.log.Info("enrolled", "name", rec.Name, "serial", ca.SerialHex(rec.Serial), "addr", x.addr)
 	s.answer(w, x, cert)
 }
 
