@@ -101,13 +101,13 @@ func (is *Issuer) Renew(prev *x509.Certificate, csrData []byte) (store.Record, *
 	defer st.Close()
 	rec, err := st.Get(prev.SerialNumber)
 	if errors.Is(err, store.ErrNotFound) || err == nil && string(rec.DER) != string(prev.Raw) {
-		return store.Record{}, nil, fmt.Errorf("serial %s: %w", store.SerialHex(prev.SerialNumber), ErrUnknownCertificate)
+		return store.Record{}, nil, fmt.Errorf("serial %s: %w", ca.SerialHex(prev.SerialNumber), ErrUnknownCertificate)
 	}
 	if err != nil {
 		return store.Record{}, nil, err
 	}
 	if rec.Revocation != nil {
-		return store.Record{}, nil, fmt.Errorf("serial %s of %q, revoked %s (%s): %w", store.SerialHex(rec.Serial),
+		return store.Record{}, nil, fmt.Errorf("serial %s of %q, revoked %s (%s): %w", ca.SerialHex(rec.Serial),
 			rec.Name, rec.Revocation.At.Format(time.RFC3339), rec.Revocation.Reason, ErrRevoked)
 	}
 	r := IssueRequest{Name: rec.Name, Renew: true}
@@ -119,7 +119,7 @@ func (is *Issuer) Renew(prev *x509.Certificate, csrData []byte) (store.Record, *
 	if b := min(ca.Backdate, r.Validity/11); b > 0 {
 		r.Validity -= b // the lifetime the CA gave, without the backdating ca.Issue adds again
 	}
-	return is.issueFor(st, &r, csr, prev.SerialNumber, "renewal of "+store.SerialHex(prev.SerialNumber))
+	return is.issueFor(st, &r, csr, prev.SerialNumber, "renewal of "+ca.SerialHex(prev.SerialNumber))
 }
 
 // Enroll consumes a one-time enrollment token and issues a certificate for the key of csr with the identity
