@@ -81,18 +81,13 @@ type CRLResult struct {
 // Every run, even one that --if-due skips, then refreshes each registered copy target whose content differs
 // from crl.pem. A target that cannot be written does not stop the others: GenerateCRL then returns its result
 // together with a *TargetsError.
+//
+// The run has three steps: plan the root CRL (planRootCRL, then skipIfCurrent for --if-due), sign
+// (rootCRL, then the intermediate's), publish (publishCRL, then the copy targets).
 func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
-	if opt.Validity == 0 {
-		opt.Validity = DefaultCRLValidity
-	}
-	if opt.RootValidity == 0 {
-		opt.RootValidity = DefaultRootCRLValidity
-	}
-	if opt.DueFraction == 0 {
-		opt.DueFraction = DefaultDueFraction
-	}
-	if opt.Validity < time.Minute {
-		return nil, fmt.Errorf("CRL validity %s is too short (minimum 1m)", opt.Validity)
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	out := opt.Out
 	if out == "" {
@@ -113,34 +108,12 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 		return nil, err
 	}
 
-	interState, err := st.CRLState(ScopeIntermediate)
+	plan, err := d.planRootCRL(st, now, opt.DueFraction)
 	if err != nil {
 		return nil, err
 	}
-	// A CA imported from openssl or easy-rsa may be its own root (see SingleCA): then crl.pem holds its one
-	// CRL, and there is no root CRL to keep.
-	single := d.SingleCA()
-	var stored *crl.CRL
-	var storedErr error
-	var rootState store.CRLState
-	rootDue := false
-	if !single {
-		stored, storedErr = d.storedRootCRL()
-		if rootState, err = st.CRLState(ScopeRoot); err != nil {
-			return nil, err
-		}
-		rootDue = storedErr != nil || rootState.LastChange.After(stored.ThisUpdate) ||
-			due(now, stored.ThisUpdate, stored.NextUpdate, opt.DueFraction)
-	}
-
-	if opt.IfDue && !rootDue {
-		_, statErr := os.Stat(out)
-		if statErr == nil && interState.Number != nil && !interState.LastChange.After(interState.ThisUpdate) &&
-			!due(now, interState.ThisUpdate, interState.NextUpdate, opt.DueFraction) {
-			res.Skipped = true
-			res.Number, res.ThisUpdate, res.NextUpdate = interState.Number, interState.ThisUpdate, interState.NextUpdate
-			return res, d.syncTargets(st, res)
-		}
+	if skipIfCurrent(plan, opt, out, now, res) {
+		return res, d.syncTargets(st, res)
 	}
 
 	inter := opt.issuer
@@ -150,56 +123,160 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 		}
 	}
 	g := &crlGen{d: d, st: st, now: now}
-
-	var rootDER []byte
-	switch {
-	case single:
-	case rootDue && d.RootKeyAvailable():
-		root, err := d.Root()
-		if err != nil {
-			return nil, err
-		}
-		if rootDER, err = g.signRoot(root, opt.RootValidity); err != nil {
-			return nil, err
-		}
-		if err := atomicfile.Write(d.File(RootCRLFile), pemCRL(rootDER), 0o644); err != nil {
-			return nil, err
-		}
-		if err := g.commit(); err != nil {
-			return nil, err
-		}
-		res.RootResigned = true
-		res.RootNumber, res.RootNext = g.lastNumber, now.Add(opt.RootValidity)
-	case storedErr != nil:
-		return nil, fmt.Errorf("no usable root CRL (%v) and the root key is not in %s: %w", storedErr, d.Path, ErrRootKeyOffline)
-	default:
-		rootDER = stored.Raw
-		res.RootNumber, res.RootNext = stored.Number, stored.NextUpdate
-		if rootState.LastChange.After(stored.ThisUpdate) {
-			return nil, fmt.Errorf("a CA certificate was revoked after the root CRL was signed, and the root key is offline: "+
-				"bring the root key back into %s and run wsca crl: %w", d.Path, ErrRootKeyOffline)
-		}
-		switch left := stored.NextUpdate.Sub(now); {
-		case left <= 0:
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the root CRL expired at %s: servers checking the whole chain reject every client; bring the root key online and run wsca crl",
-				stored.NextUpdate.Format(time.RFC3339)))
-		case left < RootCRLWarnWindow:
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the root CRL expires in %d days (%s) and the root key is offline: bring it online and run wsca crl before then",
-				int(left.Hours()/24), stored.NextUpdate.Format(time.RFC3339)))
-		}
+	rootDER, err := d.rootCRL(g, plan, opt.RootValidity, res)
+	if err != nil {
+		return nil, err
 	}
-
 	interCRL, err := g.signTo(ScopeIntermediate, inter, opt.Validity)
 	if err != nil {
 		return nil, err
 	}
 	res.Number, res.Entries, res.ThisUpdate, res.NextUpdate = g.lastNumber, g.lastEntries, now, now.Add(opt.Validity)
 
+	if err := d.publishCRL(g, out, opt.DER, interCRL, rootDER, res); err != nil {
+		return nil, err
+	}
+	return res, d.syncTargets(st, res)
+}
+
+// withDefaults fills the zero fields of opt with the defaults and refuses a validity under a minute.
+func (opt CRLOptions) withDefaults() (CRLOptions, error) {
+	if opt.Validity == 0 {
+		opt.Validity = DefaultCRLValidity
+	}
+	if opt.RootValidity == 0 {
+		opt.RootValidity = DefaultRootCRLValidity
+	}
+	if opt.DueFraction == 0 {
+		opt.DueFraction = DefaultDueFraction
+	}
+	if opt.Validity < time.Minute {
+		return opt, fmt.Errorf("CRL validity %s is too short (minimum 1m)", opt.Validity)
+	}
+	return opt, nil
+}
+
+// rootCRLPlan is what a GenerateCRL run knows about the two CRLs before it signs anything.
+type rootCRLPlan struct {
+	inter store.CRLState // the intermediate's last published CRL
+	// single: the CA is its own root (see SingleCA); crl.pem holds its one CRL and there is no root CRL.
+	single    bool
+	stored    *crl.CRL // root-crl.pem, when storedErr is nil
+	storedErr error    // why root-crl.pem cannot be used
+	root      store.CRLState
+	due       bool // the root CRL must be re-signed: unusable, older than a CA revocation, or past DueFraction
+}
+
+// planRootCRL reads the CRL states and root-crl.pem and decides whether the root CRL is due. It changes
+// nothing; only a database error is returned (an unusable root-crl.pem is recorded in the plan).
+func (d *Dir) planRootCRL(st *store.Store, now time.Time, fraction float64) (rootCRLPlan, error) {
+	var p rootCRLPlan
+	var err error
+	if p.inter, err = st.CRLState(ScopeIntermediate); err != nil {
+		return p, err
+	}
+	// A CA imported from openssl or easy-rsa may be its own root (see SingleCA): then crl.pem holds its one
+	// CRL, and there is no root CRL to keep.
+	if p.single = d.SingleCA(); p.single {
+		return p, nil
+	}
+	p.stored, p.storedErr = d.storedRootCRL()
+	if p.root, err = st.CRLState(ScopeRoot); err != nil {
+		return p, err
+	}
+	p.due = p.storedErr != nil || p.root.LastChange.After(p.stored.ThisUpdate) ||
+		due(now, p.stored.ThisUpdate, p.stored.NextUpdate, fraction)
+	return p, nil
+}
+
+// skipIfCurrent reports whether an --if-due run has nothing to do: the root CRL is not due, out exists,
+// and the intermediate's CRL has no revocation since it was signed and is not past DueFraction. It then
+// fills res with the current CRL's number and dates and marks it Skipped.
+func skipIfCurrent(p rootCRLPlan, opt CRLOptions, out string, now time.Time, res *CRLResult) bool {
+	if !opt.IfDue || p.due {
+		return false
+	}
+	if _, err := os.Stat(out); err != nil {
+		return false
+	}
+	s := p.inter
+	if s.Number == nil || s.LastChange.After(s.ThisUpdate) || due(now, s.ThisUpdate, s.NextUpdate, opt.DueFraction) {
+		return false
+	}
+	res.Skipped = true
+	res.Number, res.ThisUpdate, res.NextUpdate = s.Number, s.ThisUpdate, s.NextUpdate
+	return true
+}
+
+// rootCRL returns the root CRL (DER) that follows the intermediate's in crl.pem, or nil for a single CA.
+// A due root CRL is re-signed when the root key is present, written to root-crl.pem and committed;
+// otherwise the stored one is reused (reuseRootCRL), which fails with ErrRootKeyOffline when it is
+// unusable or older than a CA revocation.
+func (d *Dir) rootCRL(g *crlGen, p rootCRLPlan, validity time.Duration, res *CRLResult) ([]byte, error) {
+	switch {
+	case p.single:
+		return nil, nil
+	case p.due && d.RootKeyAvailable():
+		return d.resignRootCRL(g, validity, res)
+	case p.storedErr != nil:
+		return nil, fmt.Errorf("no usable root CRL (%v) and the root key is not in %s: %w", p.storedErr, d.Path, ErrRootKeyOffline)
+	default:
+		return d.reuseRootCRL(p, g.now, res)
+	}
+}
+
+// resignRootCRL signs a new root CRL, replaces root-crl.pem and commits its number, so that a later
+// failure of the intermediate's CRL leaves a root CRL on disk that the database knows.
+func (d *Dir) resignRootCRL(g *crlGen, validity time.Duration, res *CRLResult) ([]byte, error) {
+	root, err := d.Root()
+	if err != nil {
+		return nil, err
+	}
+	rootDER, err := g.signRoot(root, validity)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(d.File(RootCRLFile), pemCRL(rootDER), 0o644); err != nil {
+		return nil, err
+	}
+	if err := g.commit(); err != nil {
+		return nil, err
+	}
+	res.RootResigned = true
+	res.RootNumber, res.RootNext = g.lastNumber, g.now.Add(validity)
+	return rootDER, nil
+}
+
+// reuseRootCRL returns the stored root CRL while the root key is offline. It refuses one signed before a
+// CA revocation (it would hide the revoked intermediate) and warns when it has expired or expires within
+// RootCRLWarnWindow.
+func (d *Dir) reuseRootCRL(p rootCRLPlan, now time.Time, res *CRLResult) ([]byte, error) {
+	stored := p.stored
+	res.RootNumber, res.RootNext = stored.Number, stored.NextUpdate
+	if p.root.LastChange.After(stored.ThisUpdate) {
+		return nil, fmt.Errorf("a CA certificate was revoked after the root CRL was signed, and the root key is offline: "+
+			"bring the root key back into %s and run wsca crl: %w", d.Path, ErrRootKeyOffline)
+	}
+	switch left := stored.NextUpdate.Sub(now); {
+	case left <= 0:
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the root CRL expired at %s: servers checking the whole chain reject every client; bring the root key online and run wsca crl",
+			stored.NextUpdate.Format(time.RFC3339)))
+	case left < RootCRLWarnWindow:
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the root CRL expires in %d days (%s) and the root key is offline: bring it online and run wsca crl before then",
+			int(left.Hours()/24), stored.NextUpdate.Format(time.RFC3339)))
+	}
+	return stored.Raw, nil
+}
+
+// publishCRL writes out atomically (the intermediate's CRL, then rootDER unless der), then commits the
+// signed CRL numbers and appends the audit entry; res must already hold the intermediate's number and
+// dates. The copy targets are the caller's next step.
+func (d *Dir) publishCRL(g *crlGen, out string, der bool, interCRL *crl.Signed, rootDER []byte, res *CRLResult) error {
 	// The intermediate's CRL is streamed into each file from its signed
 	// pieces: at a million entries neither the DER nor the PEM (45 and
 	// 60 MiB) is ever built as one buffer, and every file gets the same bytes.
 	write := func(w io.Writer) error {
-		if opt.DER {
+		if der {
 			_, err := interCRL.WriteTo(w)
 			return err
 		}
@@ -213,16 +290,13 @@ func (d *Dir) GenerateCRL(opt CRLOptions) (*CRLResult, error) {
 		return nil
 	}
 	if err := atomicfile.WriteFunc(out, 0o644, write); err != nil {
-		return nil, err
+		return err
 	}
 	if err := g.commit(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionCRL, User: d.User,
-		Detail: fmt.Sprintf("number %s, %d entries, next update %s", res.Number, res.Entries, res.NextUpdate.Format(time.RFC3339))}); err != nil {
-		return nil, err
-	}
-	return res, d.syncTargets(st, res)
+	return g.st.AppendAudit(store.AuditEntry{Time: g.now, Action: store.ActionCRL, User: d.User,
+		Detail: fmt.Sprintf("number %s, %d entries, next update %s", res.Number, res.Entries, res.NextUpdate.Format(time.RFC3339))})
 }
 
 // due reports whether a CRL valid from this to next is past fraction of its validity (or has no dates).

@@ -1,9 +1,6 @@
 package cadir
 
 import (
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"time"
@@ -142,21 +139,4 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 		return nil, err
 	}
 	return &InitResult{Root: rootRec, Intermediate: interRec, Files: append([]string(nil), files.paths...)}, nil
-}
-
-// recordFor builds the database record of a certificate.
-func recordFor(cert *x509.Certificate, name string, kind ca.Kind, now time.Time, user string) store.Record {
-	fp := sha256.Sum256(cert.Raw)
-	return store.Record{
-		Serial:            cert.SerialNumber,
-		Name:              name,
-		Kind:              kind,
-		Subject:           cert.Subject.String(),
-		NotBefore:         cert.NotBefore,
-		NotAfter:          cert.NotAfter,
-		FingerprintSHA256: hex.EncodeToString(fp[:]),
-		DER:               cert.Raw,
-		IssuedAt:          now,
-		IssuedBy:          user,
-	}
 }

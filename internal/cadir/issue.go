@@ -186,75 +186,36 @@ const BatchSize = 256
 // Lines gives the input line of each request for error messages (nil: index+1). progress, if not nil, is
 // called after each chunk.
 func (d *Dir) IssueBatch(reqs []IssueRequest, progress func(done, total int), lines ...int) ([]IssueResult, []RowError, error) {
-	lineOf := func(i int) int {
-		if i < len(lines) {
-			return lines[i]
-		}
-		return i + 1
-	}
-	var rowErrs []RowError
-	fail := func(i int, err error) {
-		rowErrs = append(rowErrs, RowError{Line: lineOf(i), Name: reqs[i].Name, Err: err})
-	}
-
+	b := newBatch(reqs, lines)
 	// Cheap checks first, before the passphrase is asked for.
-	ok := make([]bool, len(reqs))
-	seen := make(map[string]int, len(reqs))
-	for i := range reqs {
-		r := &reqs[i]
-		if _, err := r.leafRequest(nil); err != nil {
-			fail(i, err)
-			continue
-		}
-		if err := r.checkPickup(); err != nil {
-			fail(i, err)
-			continue
-		}
-		if j, dup := seen[r.Name]; dup {
-			fail(i, fmt.Errorf("name %q appears again (first on line %d)", r.Name, lineOf(j)))
-			continue
-		}
-		seen[r.Name] = i
-		ok[i] = true
-	}
-	urls, err := d.preflight(reqs, ok, fail)
+	b.check()
+	urls, err := d.preflight(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range reqs {
-		if ok[i] {
-			if err := checkOutputs(&reqs[i]); err != nil {
-				ok[i] = false
-				fail(i, err)
-			}
-		}
-	}
-	if !anyTrue(ok) {
-		return nil, rowErrs, nil
+	b.checkOutputs()
+	if len(b.live(0, len(reqs))) == 0 {
+		return nil, b.rowErrors(), nil
 	}
 
 	inter, chain, err := d.issuer()
 	if err != nil {
 		return nil, nil, err
 	}
-
-	var results []IssueResult
-	done := 0
+	iss := issuing{inter: inter, chain: chain, urls: urls}
 	for start := 0; start < len(reqs); start += BatchSize {
 		end := min(start+BatchSize, len(reqs))
-		chunk, err := d.issueChunk(reqs, ok, start, end, inter, chain, urls, fail)
-		if err != nil {
-			return results, rowErrs, err
+		if err := d.issueChunk(b, start, end, iss); err != nil {
+			return b.results(), b.rowErrors(), err
 		}
-		results = append(results, chunk...)
-		done = end
 		if progress != nil {
-			progress(done, len(reqs))
+			progress(end, len(reqs))
 		}
 	}
-	return results, rowErrs, nil
+	return b.results(), b.rowErrors(), nil
 }
 
+// pendingLeaf is a signed certificate with its key, not yet written.
 type pendingLeaf struct {
 	req  *IssueRequest
 	key  crypto.Signer
@@ -262,74 +223,78 @@ type pendingLeaf struct {
 	rec  store.Record
 }
 
-func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter ca.Authority,
-	chain []*x509.Certificate, urls leafURLs, fail func(int, error)) ([]IssueResult, error) {
+// issueChunk signs the live items of [start, end), records them in one transaction (commit) and writes
+// their files (writeChunk). An item that fails is failed in b and the chunk goes on; an error returned
+// means the chunk stopped, possibly after its records were committed (filesNotWritten says which).
+func (d *Dir) issueChunk(b *batch, start, end int, iss issuing) error {
 	now := d.now()
-	var pending []pendingLeaf
-	var idx []int
-	for i := start; i < end; i++ {
-		if !ok[i] {
-			continue
+	for _, it := range b.live(start, end) {
+		if err := d.signLeaf(&it.pendingLeaf, iss, now); err != nil {
+			b.fail(it, err)
 		}
-		r := &reqs[i]
-		kt := r.KeyType
-		if kt == "" {
-			kt = ca.DefaultKeyType
-		}
-		key, err := ca.GenerateKey(d.Rand, kt)
-		if err != nil {
-			fail(i, fmt.Errorf("generating a %s key: %w", kt, err))
-			continue
-		}
-		lr, err := r.leafRequest(key.Public())
-		if err != nil {
-			fail(i, err)
-			continue
-		}
-		if u := cmp.Or(r.CRLURL, urls.crl); u != "" {
-			lr.CRLURLs = []string{u}
-		}
-		if u := cmp.Or(r.OCSPURL, urls.ocsp); u != "" {
-			lr.OCSPURLs = []string{u}
-		}
-		cert, err := ca.Issue(d.Rand, now, inter, lr)
-		if err != nil {
-			fail(i, err)
-			continue
-		}
-		rec := recordFor(cert, r.Name, lr.Kind, now, d.User)
-		pending = append(pending, pendingLeaf{req: r, key: key, cert: cert, rec: rec})
-		idx = append(idx, i)
 	}
-	if len(pending) == 0 {
-		return nil, nil
+	signed := b.live(start, end)
+	if len(signed) == 0 {
+		return nil
 	}
-	if err := d.commit(pending, idx, ok, fail); err != nil {
-		return nil, err
+	if err := d.commit(b, signed); err != nil {
+		return err
 	}
-	// The chunk's files are written as one batch: durable and visible together, with two disk flushes
-	// for the chunk instead of two per file.
-	var batch atomicfile.Batch
-	defer batch.Abort()
+	return d.writeChunk(b.live(start, end), iss.chain)
+}
+
+// signLeaf makes p's key and certificate (with the CRL and OCSP URLs of the request or, by default, of
+// init) and its database record.
+func (d *Dir) signLeaf(p *pendingLeaf, iss issuing, now time.Time) error {
+	r := p.req
+	kt := r.KeyType
+	if kt == "" {
+		kt = ca.DefaultKeyType
+	}
+	key, err := ca.GenerateKey(d.Rand, kt)
+	if err != nil {
+		return fmt.Errorf("generating a %s key: %w", kt, err)
+	}
+	lr, err := r.leafRequest(key.Public())
+	if err != nil {
+		return err
+	}
+	if u := cmp.Or(r.CRLURL, iss.urls.crl); u != "" {
+		lr.CRLURLs = []string{u}
+	}
+	if u := cmp.Or(r.OCSPURL, iss.urls.ocsp); u != "" {
+		lr.OCSPURLs = []string{u}
+	}
+	cert, err := ca.Issue(d.Rand, now, iss.inter, lr)
+	if err != nil {
+		return err
+	}
+	p.key, p.cert, p.rec = key, cert, recordFor(cert, r.Name, lr.Kind, now, d.User)
+	return nil
+}
+
+// writeChunk writes the files of items, whose records are committed, and sets each item's result. The
+// chunk's files are written as one batch: durable and visible together, with two disk flushes for the
+// chunk instead of two per file. On error no result is set and the error names the serials to revoke.
+func (d *Dir) writeChunk(items []*batchItem, chain []*x509.Certificate) error {
+	var files atomicfile.Batch
+	defer files.Abort()
 	var results []IssueResult
 	var written []pendingLeaf
-	for j, p := range pending {
-		if !ok[idx[j]] {
-			continue
-		}
-		res, err := addLeafFiles(&batch, d, p, chain)
+	for _, it := range items {
+		res, err := addLeafFiles(&files, d, it.pendingLeaf, chain)
 		if err != nil {
-			return nil, filesNotWritten([]pendingLeaf{p}, err)
+			return filesNotWritten([]pendingLeaf{it.pendingLeaf}, err)
 		}
 		results = append(results, *res)
-		written = append(written, p)
+		written = append(written, it.pendingLeaf)
 	}
 	// Pickup bundles are stored before NAME.crt appears, so a certificate file never exists without a
 	// way to its key.
 	if err := d.storePickups(results); err != nil {
-		return nil, filesNotWritten(written, err)
+		return filesNotWritten(written, err)
 	}
-	created, err := batch.Commit()
+	created, err := files.Commit()
 	if err != nil {
 		var missing []pendingLeaf
 		have := map[string]bool{}
@@ -341,9 +306,12 @@ func (d *Dir) issueChunk(reqs []IssueRequest, ok []bool, start, end int, inter c
 				missing = append(missing, p)
 			}
 		}
-		return nil, filesNotWritten(missing, err)
+		return filesNotWritten(missing, err)
 	}
-	return results, nil
+	for i, it := range items {
+		it.res = &results[i]
+	}
+	return nil
 }
 
 // filesNotWritten explains a failure after the database commit: the certificates exist and must be revoked
@@ -357,9 +325,10 @@ func filesNotWritten(leaves []pendingLeaf, err error) error {
 		"(revoke them: wsca revoke %s)", len(leaves), err, strings.Join(serials, " / "))
 }
 
-// commit records a chunk in one transaction. Renewals are linked to the newest valid certificate of
-// the name; a name that got a valid certificate since the early check is failed here, under the lock.
-func (d *Dir) commit(pending []pendingLeaf, idx []int, ok []bool, fail func(int, error)) error {
+// commit records the signed items of a chunk in one transaction. Renewals are linked to the newest valid
+// certificate of the name; a name that got a valid certificate since the early check is failed here, under
+// the lock.
+func (d *Dir) commit(b *batch, items []*batchItem) error {
 	st, err := d.OpenStore(false)
 	if err != nil {
 		return err
@@ -367,21 +336,19 @@ func (d *Dir) commit(pending []pendingLeaf, idx []int, ok []bool, fail func(int,
 	defer st.Close()
 	now := d.now()
 	var recs []store.Record
-	for j := range pending {
-		p := &pending[j]
-		prev, err := validByName(st, p.req.Name, now)
+	for _, it := range items {
+		prev, err := validByName(st, it.req.Name, now)
 		if err != nil {
 			return err
 		}
 		if prev != nil {
-			if !p.req.Renew {
-				ok[idx[j]] = false
-				fail(idx[j], nameTaken(p.req.Name, prev))
+			if !it.req.Renew {
+				b.fail(it, nameTaken(it.req.Name, prev))
 				continue
 			}
-			p.rec.Renews = prev.Serial
+			it.rec.Renews = prev.Serial
 		}
-		recs = append(recs, p.rec)
+		recs = append(recs, it.rec)
 	}
 	if len(recs) == 0 {
 		return nil
@@ -397,8 +364,9 @@ func nameTaken(name string, prev *store.Record) error {
 }
 
 // preflight refuses, before any key is made or passphrase asked, names that already have a valid
-// certificate, and returns the CRL distribution point and OCSP URLs set at init (if any).
-func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (urls leafURLs, err error) {
+// certificate, carries the renewed identity into renewals, notes case twins, and returns the CRL
+// distribution point and OCSP URLs set at init (if any).
+func (d *Dir) preflight(b *batch) (urls leafURLs, err error) {
 	st, err := d.OpenStore(true)
 	if err != nil {
 		return urls, err
@@ -409,15 +377,11 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 	}
 	now := d.now()
 	var fresh []string
-	for i := range reqs {
-		r := &reqs[i]
-		if !ok[i] {
-			continue
-		}
+	for _, it := range b.live(0, len(b.items)) {
+		r := it.req
 		if r.Renew {
 			if err := d.prepareRenewal(st, r); err != nil {
-				ok[i] = false
-				fail(i, err)
+				b.fail(it, err)
 			}
 			continue
 		}
@@ -426,8 +390,7 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 			return urls, err
 		}
 		if prev != nil {
-			ok[i] = false
-			fail(i, nameTaken(r.Name, prev))
+			b.fail(it, nameTaken(r.Name, prev))
 			continue
 		}
 		fresh = append(fresh, r.Name)
@@ -436,9 +399,9 @@ func (d *Dir) preflight(reqs []IssueRequest, ok []bool, fail func(int, error)) (
 	if err != nil {
 		return urls, err
 	}
-	for i := range reqs {
-		if w := twinWarning(reqs[i].Name, twins[reqs[i].Name]); ok[i] && !reqs[i].Renew && w != "" {
-			reqs[i].warnings = append(reqs[i].warnings, w)
+	for _, it := range b.live(0, len(b.items)) {
+		if w := twinWarning(it.req.Name, twins[it.req.Name]); !it.req.Renew && w != "" {
+			it.req.warnings = append(it.req.warnings, w)
 		}
 	}
 	return urls, nil
@@ -461,44 +424,4 @@ func (d *Dir) prepareRenewal(st *store.Store, r *IssueRequest) error {
 	}
 	_, err = r.leafRequest(nil)
 	return err
-}
-
-// validByName returns the newest valid certificate recorded for name, or nil.
-func validByName(st *store.Store, name string, now time.Time) (*store.Record, error) {
-	recs, err := st.ByName(name)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var newest *store.Record
-	for i := range recs {
-		if recs[i].Status(now) == "valid" && (newest == nil || recs[i].NotBefore.After(newest.NotBefore)) {
-			newest = &recs[i]
-		}
-	}
-	return newest, nil
-}
-
-func anyTrue(bs []bool) bool {
-	for _, b := range bs {
-		if b {
-			return true
-		}
-	}
-	return false
-}
-
-// SerialOf parses a serial given in hex (with or without colons or a 0x prefix).
-func SerialOf(s string) (*big.Int, bool) {
-	h := strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(s, ":", ""), "0x"))
-	if h == "" || len(h) > 40 {
-		return nil, false
-	}
-	n, ok := new(big.Int).SetString(h, 16)
-	if !ok || n.Sign() <= 0 {
-		return nil, false
-	}
-	return n, true
 }

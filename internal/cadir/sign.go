@@ -128,15 +128,16 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 			return nil, err
 		}
 	}
-	ok := []bool{true}
-	var rowErr error
+	// A CSR is a batch of one: its identity is decided by PlanSign, so preflight carries nothing over.
 	pre := []IssueRequest{{Name: name, Renew: req.Renew, fromCSR: true}}
-	urls, err := d.preflight(pre, ok, func(_ int, e error) { rowErr = e })
+	b := newBatch(pre, nil)
+	it := &b.items[0]
+	urls, err := d.preflight(b)
 	if err != nil {
 		return nil, err
 	}
-	if rowErr != nil {
-		return nil, rowErr
+	if it.err != nil {
+		return nil, it.err
 	}
 	if urls.crl != "" {
 		lr.CRLURLs = []string{urls.crl}
@@ -153,19 +154,21 @@ func (d *Dir) Sign(req SignRequest) (*SignResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := pendingLeaf{req: &IssueRequest{Name: name, Renew: req.Renew}, cert: cert,
-		rec: recordFor(cert, name, kind, now, d.User)}
-	if err := d.commit([]pendingLeaf{p}, []int{0}, ok, func(_ int, e error) { rowErr = e }); err != nil {
+	// rec is kept apart from the item: the result reports the record as signed (commit links a renewal
+	// in the item's copy only), as it always has.
+	rec := recordFor(cert, name, kind, now, d.User)
+	it.cert, it.rec = cert, rec
+	if err := d.commit(b, []*batchItem{it}); err != nil {
 		return nil, err
 	}
-	if rowErr != nil {
-		return nil, rowErr
+	if it.err != nil {
+		return nil, it.err
 	}
 	certs := []*x509.Certificate{cert}
 	if req.Bundle {
 		certs = append(certs, chain...)
 	}
-	res := &SignResult{Record: p.rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out, Plan: plan, Warnings: pre[0].warnings}
+	res := &SignResult{Record: rec, PEM: ca.EncodeCertificates(certs...), Path: req.Out, Plan: plan, Warnings: pre[0].warnings}
 	if req.Out != "" {
 		if err := atomicfile.WriteNew(req.Out, res.PEM, 0o644); err != nil {
 			return nil, &UnwrittenError{Serial: cert.SerialNumber, Err: err}
