@@ -14,8 +14,8 @@ import (
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/crlsync"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/importer"
 	"github.com/wsca/wsca/internal/wsclient"
-	"github.com/wsca/wsca/migrate"
 	"github.com/wsca/wsca/relay"
 	"github.com/wsca/wsca/srvconf"
 	"github.com/wsca/wsca/store"
@@ -53,10 +53,10 @@ func hint(err error) string {
 		return "run wsca init first, or point --dir (or WSCA_DIR) at the CA directory"
 	case errors.Is(err, cadir.ErrAlreadyInitialized):
 		return "nothing was changed; choose another --dir to create a new CA"
-	case errors.Is(err, migrate.ErrOldKey):
+	case errors.Is(err, importer.ErrOldKey):
 		// Before ErrWrongPassphrase: this is the old CA's passphrase, not wsca's.
 		return oldKeyHint(err)
-	case errors.Is(err, migrate.ErrCertMissing):
+	case errors.Is(err, importer.ErrCertMissing):
 		return "pass --certs with the old CA's new_certs_dir (the SERIAL.pem files)"
 	case errors.Is(err, backup.ErrLiveCA):
 		return "restore into an empty --dir, or pass --force (the current files are kept in replaced-TIMESTAMP/)"
