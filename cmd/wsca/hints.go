@@ -15,9 +15,9 @@ import (
 	"github.com/wsca/wsca/crlsync"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/internal/importer"
+	"github.com/wsca/wsca/internal/webconf"
 	"github.com/wsca/wsca/internal/wsclient"
 	"github.com/wsca/wsca/relay"
-	"github.com/wsca/wsca/srvconf"
 	"github.com/wsca/wsca/store"
 )
 
@@ -66,7 +66,7 @@ func hint(err error) string {
 		return "pass --passphrase-file or set WSCA_PASSPHRASE_FILE"
 	case errors.Is(err, ca.ErrKeyMismatch):
 		return "the key file belongs to another certificate: restore the matching key from your backup"
-	case errors.Is(err, srvconf.ErrNotServerCert):
+	case errors.Is(err, webconf.ErrNotServerCert):
 		return "make one with: wsca issue NAME --server --dns HOST (the server needs its own certificate, not a client's)"
 	case errors.Is(err, cadir.ErrNoPublishURL):
 		return "pass --pickup-url with the address users reach wsca publish at, e.g. --pickup-url http://pki.example.com (remembered for next time)"
