@@ -9,10 +9,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/wsca/wsca/backup"
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/crlsync"
+	"github.com/wsca/wsca/internal/backup"
 	"github.com/wsca/wsca/internal/cadir"
 	"github.com/wsca/wsca/internal/importer"
 	"github.com/wsca/wsca/internal/webconf"
