@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsca/wsca/internal/testpki"
 )
 
 // Tests for issue 11 ("wsca serve under attack"), one or more per section; each failed on the relay before the fix.
@@ -71,7 +72,7 @@ func TestServerCertEKURequired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{"server.crt": pemCerts(p.alice.Leaf, p.inter.cert),
+	files := map[string][]byte{"server.crt": testpki.PEMCerts(p.alice.Leaf, p.inter.Cert),
 		"server.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), "ca.crt": p.caPEM,
 		"crl.pem": p.crlPEM(t)}
 	for n, d := range files {
@@ -107,19 +108,19 @@ func (e *testEnv) getHeaders(path string, cert *tls.Certificate, hdr http.Header
 func TestIdentityHeadersInjective(t *testing.T) {
 	e := newEnv(t, nil)
 	p := e.pki
-	third, err := makeCA("Third Intermediate CA", p.root, 0)
+	third, err := testpki.NewCA("Third Intermediate CA", p.root, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Trust the third intermediate too: ca.crt and crl.pem gain it, the relay reloads.
-	writeAtomic(t, filepath.Join(e.dir, "ca.crt"), append(pemCerts(third.cert), p.caPEM...))
+	writeAtomic(t, filepath.Join(e.dir, "ca.crt"), append(testpki.PEMCerts(third.Cert), p.caPEM...))
 	writeAtomic(t, filepath.Join(e.dir, "crl.pem"), append(p.crlPEM(t), caCRL(t, third)...))
 	if err := e.srv.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	type who struct {
 		cn   string
-		ca   *testCA
+		ca   *testpki.CA
 		want [2]string // CN and Subject header values
 	}
 	users := []who{
@@ -132,21 +133,21 @@ func TestIdentityHeadersInjective(t *testing.T) {
 	}
 	seen := map[string]string{}
 	for _, u := range users {
-		cert, err := u.ca.issue(leafOpts{cn: u.cn}, u.ca)
+		cert, err := u.ca.Issue(testpki.Leaf{CN: u.cn}, u.ca)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h := e.getHeaders("/headers", &cert, nil)
 		got := [2]string{h.Get(HeaderCN), h.Get(HeaderSubject)}
 		if got != u.want {
-			t.Errorf("CN %q from %s: headers CN, Subject = %q, want %q", u.cn, u.ca.cert.Subject.CommonName, got, u.want)
+			t.Errorf("CN %q from %s: headers CN, Subject = %q, want %q", u.cn, u.ca.Cert.Subject.CommonName, got, u.want)
 		}
 		id := got[0] + "|" + got[1] + "|" + h.Get(HeaderIssuer)
 		if prev, dup := seen[id]; dup {
-			t.Errorf("CN %q from %s has the same identity headers as %s: %q", u.cn, u.ca.cert.Subject.CommonName, prev, id)
+			t.Errorf("CN %q from %s has the same identity headers as %s: %q", u.cn, u.ca.Cert.Subject.CommonName, prev, id)
 		}
-		seen[id] = u.cn + " from " + u.ca.cert.Subject.CommonName
-		wantIssuer := "CN=" + u.ca.cert.Subject.CommonName + ",O=wsca test"
+		seen[id] = u.cn + " from " + u.ca.Cert.Subject.CommonName
+		wantIssuer := "CN=" + u.ca.Cert.Subject.CommonName + ",O=wsca test"
 		if h.Get(HeaderIssuer) != wantIssuer {
 			t.Errorf("issuer header %q, want %q", h.Get(HeaderIssuer), wantIssuer)
 		}
@@ -154,14 +155,13 @@ func TestIdentityHeadersInjective(t *testing.T) {
 }
 
 // caCRL returns an empty CRL from ca, valid for an hour.
-func caCRL(t *testing.T, ca *testCA) []byte {
+func caCRL(t *testing.T, ca *testpki.CA) []byte {
 	t.Helper()
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: randSerial(),
-		ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}, ca.cert, ca.key)
+	out, err := ca.CRLPEM(testpki.RandSerial(), time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+	return out
 }
 
 // TestForeignIdentityHeadersStripped (§4): the identity headers of other gateways, which a backend migrated from

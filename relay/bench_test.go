@@ -212,7 +212,7 @@ func BenchmarkVerifyClient(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	chain := []*x509.Certificate{p.alice.Leaf, p.inter.cert}
+	chain := []*x509.Certificate{p.alice.Leaf, p.inter.Cert}
 	now := time.Now()
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
@@ -260,7 +260,7 @@ func benchEnv(b *testing.B) (*testEnv, *httptest.Server, func()) {
 	// direct: the same echo handler behind Go's own TLS with a required, verified client certificate.
 	direct := httptest.NewUnstartedServer(EchoBackend())
 	pool := x509.NewCertPool()
-	pool.AddCert(p.root.cert)
+	pool.AddCert(p.root.Cert)
 	direct.TLS = &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert,
 		ClientCAs: pool, NextProtos: []string{"http/1.1"}}
 	direct.StartTLS()

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsca/wsca/internal/testpki"
 )
 
 const exampleConfig = `listen: 127.0.0.1:8443
@@ -314,8 +316,8 @@ func TestNewFailsClosed(t *testing.T) {
 		{"garbage CRL", "crl.pem", []byte("not a CRL"), "CRL file"},
 		{"CRL missing for a CA", "crl.pem", interCRLOnly, "no CRL from CA"},
 		{"missing CA bundle", "ca.crt", nil, "client CA bundle"},
-		{"CA bundle without root", "ca.crt", pemCerts(p.inter.cert), "no self-signed root"},
-		{"leaf in CA bundle", "ca.crt", pemCerts(p.alice.Leaf, p.root.cert), "not a CA certificate"},
+		{"CA bundle without root", "ca.crt", testpki.PEMCerts(p.inter.Cert), "no self-signed root"},
+		{"leaf in CA bundle", "ca.crt", testpki.PEMCerts(p.alice.Leaf, p.root.Cert), "not a CA certificate"},
 		{"key does not match", "s.key", pemBlock("PRIVATE KEY", otherKey), "server certificate"},
 		{"missing key", "s.key", nil, "server key"},
 	}
@@ -348,14 +350,14 @@ func pemBlock(typ string, der []byte) []byte {
 
 func TestAuthorize(t *testing.T) {
 	p := getPKI(t)
-	withURI, err := p.inter.issue(leafOpts{cn: "svc"}, p.inter)
+	withURI, err := p.inter.Issue(testpki.Leaf{CN: "svc"}, p.inter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse("spiffe://example.org/svc")
 	withURI.Leaf.URIs = []*url.URL{u} // policy reads the parsed certificate only
 	peerOf := func(c *x509.Certificate) *peer {
-		return &peer{presented: []*x509.Certificate{c}, chains: [][]*x509.Certificate{{c, p.inter.cert, p.root.cert}}}
+		return &peer{presented: []*x509.Certificate{c}, chains: [][]*x509.Certificate{{c, p.inter.Cert, p.root.Cert}}}
 	}
 	no := false
 	lan := netip.MustParseAddr("192.168.1.7")

@@ -203,7 +203,7 @@ func headerBackend(w http.ResponseWriter, r *http.Request) {
 // server's acceptable-CA list does not name its issuer, which is what an attacker would do).
 func (e *testEnv) clientTLS(cert *tls.Certificate) *tls.Config {
 	pool := x509.NewCertPool()
-	pool.AddCert(e.pki.root.cert)
+	pool.AddCert(e.pki.root.Cert)
 	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	if cert != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }

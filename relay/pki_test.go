@@ -1,14 +1,8 @@
 package relay
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
@@ -16,13 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// testCA is a CA certificate with its key.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
+	"github.com/wsca/wsca/internal/testpki"
+)
 
 // testPKI is the hierarchy the relay tests use:
 //
@@ -31,7 +21,7 @@ type testCA struct {
 //	     └─ deepA ── deepB ── frank (chain of 4: too deep for verify_depth 2)
 //	otherRoot ── otherInter ── mallory
 type testPKI struct {
-	root, inter, inter2, deepA, deepB, otherRoot, otherInter *testCA
+	root, inter, inter2, deepA, deepB, otherRoot, otherInter *testpki.CA
 
 	server                                         tls.Certificate
 	alice, bob, carol, dave, expired, serverEKU    tls.Certificate
@@ -46,7 +36,8 @@ var (
 	pkiErr  error
 )
 
-// getPKI builds the test PKI once per test binary (ECDSA P-256 keeps it fast).
+// getPKI builds the test PKI once per test binary, with internal/testpki's crypto/x509 builder: the ca package
+// refuses several of these certificates (two intermediates, a chain of four, leaves without clientAuth).
 func getPKI(t testing.TB) *testPKI {
 	t.Helper()
 	pkiOnce.Do(func() { pkiVal, pkiErr = buildPKI() })
@@ -54,102 +45,6 @@ func getPKI(t testing.TB) *testPKI {
 		t.Fatal(pkiErr)
 	}
 	return pkiVal
-}
-
-func newKey() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
-
-func randSerial() *big.Int {
-	s, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return s.Add(s, big.NewInt(1))
-}
-
-func makeCA(name string, parent *testCA, maxPathLen int) (*testCA, error) {
-	key, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          randSerial(),
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"wsca test"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		MaxPathLen:            maxPathLen,
-		MaxPathLenZero:        maxPathLen == 0,
-	}
-	signer, parentCert := key, tmpl
-	if parent != nil {
-		signer, parentCert = parent.key, parent.cert
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, key.Public(), signer)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &testCA{cert: cert, key: key}, nil
-}
-
-type leafOpts struct {
-	cn        string
-	ou        []string
-	emails    []string
-	eku       x509.ExtKeyUsage
-	ekus      []x509.ExtKeyUsage // replaces eku when set
-	noEKU     bool               // no extended key usage extension at all
-	ips       []net.IP
-	notBefore time.Time
-	notAfter  time.Time
-}
-
-// issue returns a tls.Certificate holding the leaf followed by chain (what the client presents).
-func (c *testCA) issue(o leafOpts, chain ...*testCA) (tls.Certificate, error) {
-	key, err := newKey()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	if o.notBefore.IsZero() {
-		o.notBefore = time.Now().Add(-10 * time.Minute)
-	}
-	if o.notAfter.IsZero() {
-		o.notAfter = time.Now().Add(12 * time.Hour)
-	}
-	if o.eku == 0 {
-		o.eku = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:   randSerial(),
-		Subject:        pkix.Name{CommonName: o.cn, OrganizationalUnit: o.ou},
-		EmailAddresses: o.emails,
-		IPAddresses:    o.ips,
-		NotBefore:      o.notBefore,
-		NotAfter:       o.notAfter,
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:    []x509.ExtKeyUsage{o.eku},
-	}
-	if o.ekus != nil {
-		tmpl.ExtKeyUsage = o.ekus
-	}
-	if o.noEKU {
-		tmpl.ExtKeyUsage = nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, key.Public(), c.key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	out := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-	for _, ca := range chain {
-		out.Certificate = append(out.Certificate, ca.cert.Raw)
-	}
-	return out, nil
 }
 
 func buildPKI() (*testPKI, error) {
@@ -160,66 +55,56 @@ func buildPKI() (*testPKI, error) {
 			err = f()
 		}
 	}
-	must(func() (e error) { p.root, e = makeCA("Test Root CA", nil, 2); return })
-	must(func() (e error) { p.inter, e = makeCA("Test Intermediate CA", p.root, 0); return })
-	must(func() (e error) { p.inter2, e = makeCA("Old Intermediate CA", p.root, 0); return })
-	must(func() (e error) { p.deepA, e = makeCA("Deep A CA", p.root, 1); return })
-	must(func() (e error) { p.deepB, e = makeCA("Deep B CA", p.deepA, 0); return })
-	must(func() (e error) { p.otherRoot, e = makeCA("Other Root CA", nil, 1); return })
-	must(func() (e error) { p.otherInter, e = makeCA("Other Intermediate CA", p.otherRoot, 0); return })
+	must(func() (e error) { p.root, e = testpki.NewCA("Test Root CA", nil, 2); return })
+	must(func() (e error) { p.inter, e = testpki.NewCA("Test Intermediate CA", p.root, 0); return })
+	must(func() (e error) { p.inter2, e = testpki.NewCA("Old Intermediate CA", p.root, 0); return })
+	must(func() (e error) { p.deepA, e = testpki.NewCA("Deep A CA", p.root, 1); return })
+	must(func() (e error) { p.deepB, e = testpki.NewCA("Deep B CA", p.deepA, 0); return })
+	must(func() (e error) { p.otherRoot, e = testpki.NewCA("Other Root CA", nil, 1); return })
+	must(func() (e error) { p.otherInter, e = testpki.NewCA("Other Intermediate CA", p.otherRoot, 0); return })
 	if err != nil {
 		return nil, err
 	}
 	in := p.inter
 	must(func() (e error) {
-		p.server, e = in.issue(leafOpts{cn: "127.0.0.1", eku: x509.ExtKeyUsageServerAuth,
-			ips: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}}, in)
+		p.server, e = in.Issue(testpki.Leaf{CN: "127.0.0.1", EKU: x509.ExtKeyUsageServerAuth,
+			IPs: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}}, in)
 		return
 	})
 	must(func() (e error) {
-		p.alice, e = in.issue(leafOpts{cn: "alice", ou: []string{"eng"}, emails: []string{"alice@example.com"}}, in)
+		p.alice, e = in.Issue(testpki.Leaf{CN: "alice", OU: []string{"eng"}, Emails: []string{"alice@example.com"}}, in)
 		return
 	})
-	must(func() (e error) { p.bob, e = in.issue(leafOpts{cn: "bob", ou: []string{"ops"}}, in); return })
-	must(func() (e error) { p.carol, e = in.issue(leafOpts{cn: "carol"}, in); return })
-	must(func() (e error) { p.dave, e = in.issue(leafOpts{cn: "dave"}, in); return })
+	must(func() (e error) { p.bob, e = in.Issue(testpki.Leaf{CN: "bob", OU: []string{"ops"}}, in); return })
+	must(func() (e error) { p.carol, e = in.Issue(testpki.Leaf{CN: "carol"}, in); return })
+	must(func() (e error) { p.dave, e = in.Issue(testpki.Leaf{CN: "dave"}, in); return })
 	must(func() (e error) {
-		p.expired, e = in.issue(leafOpts{cn: "old", notBefore: time.Now().Add(-3 * time.Hour),
-			notAfter: time.Now().Add(-time.Hour)}, in)
+		p.expired, e = in.Issue(testpki.Leaf{CN: "old", NotBefore: time.Now().Add(-3 * time.Hour),
+			NotAfter: time.Now().Add(-time.Hour)}, in)
 		return
 	})
 	must(func() (e error) {
-		p.serverEKU, e = in.issue(leafOpts{cn: "server-as-client", eku: x509.ExtKeyUsageServerAuth}, in)
+		p.serverEKU, e = in.Issue(testpki.Leaf{CN: "server-as-client", EKU: x509.ExtKeyUsageServerAuth}, in)
 		return
 	})
-	must(func() (e error) { p.noEKU, e = in.issue(leafOpts{cn: "no-eku", noEKU: true}, in); return })
+	must(func() (e error) { p.noEKU, e = in.Issue(testpki.Leaf{CN: "no-eku", NoEKU: true}, in); return })
 	must(func() (e error) {
-		p.anyEKU, e = in.issue(leafOpts{cn: "any-eku", ekus: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}, in)
+		p.anyEKU, e = in.Issue(testpki.Leaf{CN: "any-eku", EKUs: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}, in)
 		return
 	})
-	must(func() (e error) { p.erin, e = p.inter2.issue(leafOpts{cn: "erin"}, p.inter2); return })
-	must(func() (e error) { p.frank, e = p.deepB.issue(leafOpts{cn: "frank"}, p.deepB, p.deepA); return })
-	must(func() (e error) { p.mallory, e = p.otherInter.issue(leafOpts{cn: "mallory"}, p.otherInter); return })
+	must(func() (e error) { p.erin, e = p.inter2.Issue(testpki.Leaf{CN: "erin"}, p.inter2); return })
+	must(func() (e error) { p.frank, e = p.deepB.Issue(testpki.Leaf{CN: "frank"}, p.deepB, p.deepA); return })
+	must(func() (e error) { p.mallory, e = p.otherInter.Issue(testpki.Leaf{CN: "mallory"}, p.otherInter); return })
 	if err != nil {
 		return nil, err
 	}
-	p.serverChainPEM = pemCerts(p.server.Leaf, p.inter.cert)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(p.server.PrivateKey)
-	if err != nil {
+	p.serverChainPEM = testpki.PEMCerts(p.server.Leaf, p.inter.Cert)
+	if p.serverKeyPEM, err = testpki.KeyPEM(p.server.PrivateKey); err != nil {
 		return nil, err
 	}
-	p.serverKeyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	p.caPEM = pemCerts(p.inter.cert, p.inter2.cert, p.root.cert)
-	p.backendCA = pemCerts(p.root.cert)
+	p.caPEM = testpki.PEMCerts(p.inter.Cert, p.inter2.Cert, p.root.Cert)
+	p.backendCA = testpki.PEMCerts(p.root.Cert)
 	return p, nil
-}
-
-func pemCerts(certs ...*x509.Certificate) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return out
 }
 
 // crlPEM returns crl.pem content: the intermediate's CRL revoking dave plus extra leaves, the root's CRL revoking
@@ -239,23 +124,15 @@ func (p *testPKI) crlPEMAt(t testing.TB, thisUpdate, nextUpdate time.Time, extra
 func (p *testPKI) crlPEMNum(t testing.TB, number *big.Int, thisUpdate, nextUpdate time.Time,
 	extra ...*x509.Certificate) []byte {
 	t.Helper()
-	mk := func(ca *testCA, revoked ...*x509.Certificate) []byte {
-		var entries []x509.RevocationListEntry
-		for _, c := range revoked {
-			entries = append(entries, x509.RevocationListEntry{SerialNumber: c.SerialNumber,
-				RevocationTime: thisUpdate.Add(-time.Minute).Truncate(time.Second), ReasonCode: 1})
-		}
-		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-			Number: number, ThisUpdate: thisUpdate, NextUpdate: nextUpdate,
-			RevokedCertificateEntries: entries,
-		}, ca.cert, ca.key)
+	mk := func(ca *testpki.CA, revoked ...*x509.Certificate) []byte {
+		out, err := ca.CRLPEM(number, thisUpdate, nextUpdate, revoked...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+		return out
 	}
 	out := mk(p.inter, append([]*x509.Certificate{p.dave.Leaf}, extra...)...)
-	out = append(out, mk(p.root, p.inter2.cert)...)
+	out = append(out, mk(p.root, p.inter2.Cert)...)
 	return append(out, mk(p.inter2)...)
 }
 

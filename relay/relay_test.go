@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsca/wsca/internal/testpki"
 )
 
 func TestValidClientEchoes(t *testing.T) {
@@ -88,7 +90,7 @@ func TestRejections(t *testing.T) {
 		{"expired", "/secure", &p.expired, 0, []string{"reason=expired", "CN=old"}},
 		{"revoked", "/secure", &p.dave, 0, []string{"reason=revoked", serialOfCert(p.dave)}},
 		{"revoked intermediate", "/secure", &p.erin, 0, []string{"reason=revoked", "CN=erin",
-			"serial=" + p.inter2.cert.SerialNumber.Text(16), "CA certificate"}},
+			"serial=" + p.inter2.Cert.SerialNumber.Text(16), "CA certificate"}},
 		{"server certificate as client", "/secure", &p.serverEKU, 0, []string{"reason=wrong_eku"}},
 		{"chain too deep", "/secure", &p.frank, 0, []string{"reason=chain_too_long", "CN=frank"}},
 		{"CN not allowed", "/alice-only", &p.bob, http.StatusForbidden, []string{"reason=cn_not_allowed", "CN=bob"}},
@@ -220,7 +222,7 @@ func TestHeaderForgingStripped(t *testing.T) {
 		}
 		wantChain := ""
 		if cert != nil {
-			wantChain = ":" + base64.StdEncoding.EncodeToString(e.pki.inter.cert.Raw) + ":"
+			wantChain = ":" + base64.StdEncoding.EncodeToString(e.pki.inter.Cert.Raw) + ":"
 		}
 		if got.Get(HeaderCertChain) != wantChain {
 			t.Errorf("Client-Cert-Chain = %q, want %q", got.Get(HeaderCertChain), wantChain)
@@ -300,7 +302,7 @@ func TestOpenSSLClient(t *testing.T) {
 		}
 		return path
 	}
-	root := write("root.pem", pemCerts(e.pki.root.cert))
+	root := write("root.pem", testpki.PEMCerts(e.pki.root.Cert))
 	for _, tc := range []struct {
 		name  string
 		cert  tls.Certificate
@@ -316,7 +318,7 @@ func TestOpenSSLClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			certFile := write("client.pem", pemCerts(tc.cert.Leaf, e.pki.inter.cert))
+			certFile := write("client.pem", testpki.PEMCerts(tc.cert.Leaf, e.pki.inter.Cert))
 			keyFile := write("client.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsca/wsca/internal/testpki"
 )
 
 // TestLiveRevocation: two sessions are open; the CRL file is replaced (temporary file + rename, as `wsca crl`
@@ -137,7 +139,7 @@ func TestResumptionCannotBypassRevocation(t *testing.T) {
 
 func TestCertificateExpiryCutsSession(t *testing.T) {
 	e := newEnv(t, nil)
-	short, err := e.pki.inter.issue(leafOpts{cn: "shortlived", notAfter: time.Now().Add(1500 * time.Millisecond)}, e.pki.inter)
+	short, err := e.pki.inter.Issue(testpki.Leaf{CN: "shortlived", NotAfter: time.Now().Add(1500 * time.Millisecond)}, e.pki.inter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func TestCAReloadRecheck(t *testing.T) {
 	e := newEnv(t, nil)
 	alice := e.mustDial("/secure", &e.pki.alice)
 	other := &testPKI{inter: e.pki.otherInter, root: e.pki.otherRoot, inter2: e.pki.otherInter, dave: e.pki.mallory}
-	writeAtomic(t, filepath.Join(e.dir, "ca.crt"), pemCerts(e.pki.otherInter.cert, e.pki.otherRoot.cert))
+	writeAtomic(t, filepath.Join(e.dir, "ca.crt"), testpki.PEMCerts(e.pki.otherInter.Cert, e.pki.otherRoot.Cert))
 	e.waitLog("reload rejected", "crl.pem") // the CRLs on disk are not from the new CAs
 	echoOnce(t, alice, "a CA bundle without its CRL changes nothing")
 	done := readErr(alice)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsca/wsca/internal/testpki"
 )
 
 func TestIdleTimeout(t *testing.T) {
@@ -91,8 +93,8 @@ func TestReloadConfigAndCertificate(t *testing.T) {
 	e.waitLog("config rejected", "bogus_key")
 	echoOnce(t, e.mustDial("/secure", &e.pki.alice), "old config still in force")
 
-	newServer, err := e.pki.inter.issue(leafOpts{cn: "127.0.0.1", eku: x509.ExtKeyUsageServerAuth,
-		ips: []net.IP{net.ParseIP("127.0.0.1")}}, e.pki.inter)
+	newServer, err := e.pki.inter.Issue(testpki.Leaf{CN: "127.0.0.1", EKU: x509.ExtKeyUsageServerAuth,
+		IPs: []net.IP{net.ParseIP("127.0.0.1")}}, e.pki.inter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestReloadConfigAndCertificate(t *testing.T) {
 	}
 	// Key first, then certificate: the watcher may see the pair half-written and must keep the old one.
 	writeAtomic(t, filepath.Join(e.dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	writeAtomic(t, filepath.Join(e.dir, "server.crt"), pemCerts(newServer.Leaf, e.pki.inter.cert))
+	writeAtomic(t, filepath.Join(e.dir, "server.crt"), testpki.PEMCerts(newServer.Leaf, e.pki.inter.Cert))
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		conn, err := tls.Dial("tcp", e.addr, e.clientTLS(nil))

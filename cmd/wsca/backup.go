@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wsca/wsca/backup"
+	"github.com/wsca/wsca/internal/backup"
 )
 
 func newBackupCmd(g *globals) *cobra.Command {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/internal/cadir"
-	"github.com/wsca/wsca/srvconf"
+	"github.com/wsca/wsca/internal/webconf"
 )
 
 type configOptions struct {
@@ -69,8 +69,8 @@ address of wsca publish), or "none" to leave OCSP out. HAProxy cannot check clie
 }
 
 func runConfig(g *globals, o *configOptions, server string) error {
-	s := srvconf.Server(server)
-	if !slices.Contains(srvconf.Servers(), s) {
+	s := webconf.Server(server)
+	if !slices.Contains(webconf.Servers(), s) {
 		return usageError{fmt.Errorf("unknown server %q: want apache, nginx or haproxy", server)}
 	}
 	if o.cert == "" {
@@ -120,11 +120,11 @@ func runConfig(g *globals, o *configOptions, server string) error {
 	if err != nil {
 		return err
 	}
-	out, err := srvconf.Render(s, srvconf.Params{
+	out, err := webconf.Render(s, webconf.Params{
 		CAFile: caFile, CRLFile: crlFile, CertFile: certFile, KeyFile: keyFile,
 		Backend: o.backend, ServerName: name, Listen: port, Address: addr, OCSPURL: ocspURL,
 	})
-	if errors.Is(err, srvconf.ErrInvalid) {
+	if errors.Is(err, webconf.ErrInvalid) {
 		return usageError{err}
 	}
 	if err != nil {
@@ -145,7 +145,7 @@ func serverLeaf(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server certificate %s: %w", path, err)
 	}
-	if err := srvconf.CheckServerCert(certs[0]); err != nil {
+	if err := webconf.CheckServerCert(certs[0]); err != nil {
 		return nil, fmt.Errorf("--cert %s: %w", path, err)
 	}
 	return certs[0], nil

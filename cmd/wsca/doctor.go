@@ -17,8 +17,8 @@ import (
 
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
-	"github.com/wsca/wsca/doctor"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/doctor"
 )
 
 type doctorOptions struct {

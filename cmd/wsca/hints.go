@@ -9,15 +9,15 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/wsca/wsca/backup"
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/crlsync"
+	"github.com/wsca/wsca/internal/backup"
 	"github.com/wsca/wsca/internal/cadir"
+	"github.com/wsca/wsca/internal/importer"
+	"github.com/wsca/wsca/internal/webconf"
 	"github.com/wsca/wsca/internal/wsclient"
-	"github.com/wsca/wsca/migrate"
 	"github.com/wsca/wsca/relay"
-	"github.com/wsca/wsca/srvconf"
 	"github.com/wsca/wsca/store"
 )
 
@@ -53,10 +53,10 @@ func hint(err error) string {
 		return "run wsca init first, or point --dir (or WSCA_DIR) at the CA directory"
 	case errors.Is(err, cadir.ErrAlreadyInitialized):
 		return "nothing was changed; choose another --dir to create a new CA"
-	case errors.Is(err, migrate.ErrOldKey):
+	case errors.Is(err, importer.ErrOldKey):
 		// Before ErrWrongPassphrase: this is the old CA's passphrase, not wsca's.
 		return oldKeyHint(err)
-	case errors.Is(err, migrate.ErrCertMissing):
+	case errors.Is(err, importer.ErrCertMissing):
 		return "pass --certs with the old CA's new_certs_dir (the SERIAL.pem files)"
 	case errors.Is(err, backup.ErrLiveCA):
 		return "restore into an empty --dir, or pass --force (the current files are kept in replaced-TIMESTAMP/)"
@@ -66,7 +66,7 @@ func hint(err error) string {
 		return "pass --passphrase-file or set WSCA_PASSPHRASE_FILE"
 	case errors.Is(err, ca.ErrKeyMismatch):
 		return "the key file belongs to another certificate: restore the matching key from your backup"
-	case errors.Is(err, srvconf.ErrNotServerCert):
+	case errors.Is(err, webconf.ErrNotServerCert):
 		return "make one with: wsca issue NAME --server --dns HOST (the server needs its own certificate, not a client's)"
 	case errors.Is(err, cadir.ErrNoPublishURL):
 		return "pass --pickup-url with the address users reach wsca publish at, e.g. --pickup-url http://pki.example.com (remembered for next time)"

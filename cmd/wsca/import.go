@@ -8,11 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wsca/wsca/internal/cadir"
-	"github.com/wsca/wsca/migrate"
+	"github.com/wsca/wsca/internal/importer"
 )
 
 type importOptions struct {
-	src                  migrate.OpenSSLSource
+	src                  importer.OpenSSLSource
 	keyPassFile          string
 	insecureNoPassphrase bool
 	crlValidity          time.Duration
@@ -71,7 +71,7 @@ old key's passphrase comes from --ca-key-passphrase-file; the new one as for wsc
 				return err
 			}
 			o.src.KeyPassphrase = pass
-			old, err := migrate.LoadOpenSSL(o.src)
+			old, err := importer.LoadOpenSSL(o.src)
 			if err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ crl.pem): the same as wsca import openssl with easy-rsa's file names filled in. 
 			if err != nil {
 				return err
 			}
-			old, err := migrate.LoadEasyRSA(args[0], pass)
+			old, err := importer.LoadEasyRSA(args[0], pass)
 			if err != nil {
 				return err
 			}
@@ -124,7 +124,7 @@ func oldKeyPassphrase(g *globals, o *importOptions) ([]byte, error) {
 	return readSecretFile(g.env, o.keyPassFile, "old CA key passphrase file")
 }
 
-func runImport(g *globals, o *importOptions, old *migrate.CA) error {
+func runImport(g *globals, o *importOptions, old *importer.CA) error {
 	d := g.caDir()
 	if d.Initialized() {
 		return fmt.Errorf("%s: %w", d.Path, cadir.ErrAlreadyInitialized)

@@ -1,6 +1,7 @@
-// Package testpki builds the test hierarchy of the connection tests (a CA with valid, revoked and expired
-// clients, a server certificate, and a foreign CA) with the ca and crl packages, exactly as wsca does; only tests
-// import it.
+// Package testpki is the one test PKI of wsca's tests: the hierarchy of the connection tests (a CA with valid,
+// revoked and expired clients, a server certificate, and a foreign CA) built with the ca and crl packages exactly
+// as wsca does (testpki.go), and a crypto/x509 builder for certificates the ca package refuses to make (x509.go,
+// the relay's tests). Only tests import it.
 package testpki
 
 import (

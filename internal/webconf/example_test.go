@@ -1,14 +1,14 @@
-package srvconf_test
+package webconf_test
 
 import (
 	"fmt"
 	"strings"
 
-	"github.com/wsca/wsca/srvconf"
+	"github.com/wsca/wsca/internal/webconf"
 )
 
 func ExampleRender() {
-	out, err := srvconf.Render(srvconf.Nginx, srvconf.Params{
+	out, err := webconf.Render(webconf.Nginx, webconf.Params{
 		CAFile: "/etc/wsca/ca.crt", CRLFile: "/etc/wsca/crl.pem",
 		CertFile: "/etc/wsca/relay.crt", KeyFile: "/etc/wsca/relay.key",
 		Backend: "ws://127.0.0.1:9000", ServerName: "relay.example.com", Listen: 443,

@@ -1,4 +1,4 @@
-package migrate_test
+package importer_test
 
 import (
 	"crypto/rand"
@@ -18,7 +18,7 @@ import (
 	"github.com/wsca/wsca/ca"
 	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/cadir"
-	"github.com/wsca/wsca/migrate"
+	"github.com/wsca/wsca/internal/importer"
 	"github.com/wsca/wsca/store"
 )
 
@@ -190,7 +190,7 @@ func opensslVerify(t *testing.T, dir *cadir.Dir, cert string) error {
 func TestImportOpenSSL(t *testing.T) {
 	src := buildOpenSSLCA(t)
 	p := func(s string) string { return filepath.Join(src, s) }
-	old, err := migrate.LoadOpenSSL(migrate.OpenSSLSource{
+	old, err := importer.LoadOpenSSL(importer.OpenSSLSource{
 		CACert: p("oldca/cacert.pem"), CAKey: p("oldca/private/cakey.pem"), Index: p("oldca/index.txt"),
 		CRLNumber: p("oldca/crlnumber"), CRL: p("oldca/crl.pem"), KeyPassphrase: []byte("old secret pass"),
 	})
@@ -282,37 +282,37 @@ func TestImportOpenSSL(t *testing.T) {
 func TestImportOpenSSLErrors(t *testing.T) {
 	src := buildOpenSSLCA(t)
 	p := func(s string) string { return filepath.Join(src, s) }
-	base := migrate.OpenSSLSource{CACert: p("oldca/cacert.pem"), CAKey: p("oldca/private/cakey.pem"), Index: p("oldca/index.txt"), KeyPassphrase: []byte("old secret pass")}
+	base := importer.OpenSSLSource{CACert: p("oldca/cacert.pem"), CAKey: p("oldca/private/cakey.pem"), Index: p("oldca/index.txt"), KeyPassphrase: []byte("old secret pass")}
 	tests := []struct {
 		name   string
-		mutate func(t *testing.T, s *migrate.OpenSSLSource)
+		mutate func(t *testing.T, s *importer.OpenSSLSource)
 		want   error
 		text   string
 	}{
-		{"wrong old passphrase", func(t *testing.T, s *migrate.OpenSSLSource) { s.KeyPassphrase = []byte("nope") }, ca.ErrWrongPassphrase, "cannot open the old CA key"},
-		{"no old passphrase", func(t *testing.T, s *migrate.OpenSSLSource) { s.KeyPassphrase = nil }, ca.ErrPassphraseRequired, ""},
-		{"key of another CA", func(t *testing.T, s *migrate.OpenSSLSource) { s.CAKey = p("alice.key"); s.KeyPassphrase = nil }, ca.ErrKeyMismatch, ""},
-		{"leaf as CA", func(t *testing.T, s *migrate.OpenSSLSource) { s.CACert = p("alice.crt"); s.CAKey = p("alice.key") }, migrate.ErrNotCA, ""},
-		{"missing certificate file", func(t *testing.T, s *migrate.OpenSSLSource) {
+		{"wrong old passphrase", func(t *testing.T, s *importer.OpenSSLSource) { s.KeyPassphrase = []byte("nope") }, ca.ErrWrongPassphrase, "cannot open the old CA key"},
+		{"no old passphrase", func(t *testing.T, s *importer.OpenSSLSource) { s.KeyPassphrase = nil }, ca.ErrPassphraseRequired, ""},
+		{"key of another CA", func(t *testing.T, s *importer.OpenSSLSource) { s.CAKey = p("alice.key"); s.KeyPassphrase = nil }, ca.ErrKeyMismatch, ""},
+		{"leaf as CA", func(t *testing.T, s *importer.OpenSSLSource) { s.CACert = p("alice.crt"); s.CAKey = p("alice.key") }, importer.ErrNotCA, ""},
+		{"missing certificate file", func(t *testing.T, s *importer.OpenSSLSource) {
 			if err := os.Rename(p("oldca/newcerts/1002.pem"), p("1002.pem.moved")); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.Rename(p("1002.pem.moved"), p("oldca/newcerts/1002.pem")) })
-		}, migrate.ErrCertMissing, "index.txt line 3: serial 1002 (/CN=carol): certificate file not found"},
-		{"certificate does not match its line", func(t *testing.T, s *migrate.OpenSSLSource) {
+		}, importer.ErrCertMissing, "index.txt line 3: serial 1002 (/CN=carol): certificate file not found"},
+		{"certificate does not match its line", func(t *testing.T, s *importer.OpenSSLSource) {
 			idx := p("index2.txt")
 			data, _ := os.ReadFile(p("oldca/index.txt"))
 			os.WriteFile(idx, []byte(strings.Replace(string(data), "\t1000\t", "\t1001\t", 1)), 0o600)
 			s.Index, s.CertsDir = idx, p("oldca/newcerts")
-		}, migrate.ErrIndex, "index2.txt line 2: invalid index.txt: serial 1001 appears again (first on line 1)"},
-		{"expiry mismatch", func(t *testing.T, s *migrate.OpenSSLSource) {
+		}, importer.ErrIndex, "index2.txt line 2: invalid index.txt: serial 1001 appears again (first on line 1)"},
+		{"expiry mismatch", func(t *testing.T, s *importer.OpenSSLSource) {
 			idx := p("index3.txt")
 			data, _ := os.ReadFile(p("oldca/index.txt"))
 			lines := strings.SplitN(string(data), "\t", 2)
 			os.WriteFile(idx, []byte("V\t301231235959Z\t"+strings.SplitN(lines[1], "\t", 2)[1]), 0o600)
 			s.Index, s.CertsDir = idx, p("oldca/newcerts")
-		}, migrate.ErrCertMismatch, "index3.txt line 1: serial 1000: certificate does not match the index"},
-		{"bad crlnumber", func(t *testing.T, s *migrate.OpenSSLSource) {
+		}, importer.ErrCertMismatch, "index3.txt line 1: serial 1000: certificate does not match the index"},
+		{"bad crlnumber", func(t *testing.T, s *importer.OpenSSLSource) {
 			os.WriteFile(p("badnum"), []byte("zz\n"), 0o600)
 			s.CRLNumber = p("badnum")
 		}, nil, `badnum line 1: "zz" is not a hex CRL number`},
@@ -321,7 +321,7 @@ func TestImportOpenSSLErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := base
 			tt.mutate(t, &s)
-			_, err := migrate.LoadOpenSSL(s)
+			_, err := importer.LoadOpenSSL(s)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -356,7 +356,7 @@ func TestImportEasyRSA(t *testing.T) {
 	e("revoke", "bob", "keyCompromise")
 	e("gen-crl")
 
-	old, err := migrate.LoadEasyRSA(pki, nil)
+	old, err := importer.LoadEasyRSA(pki, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,19 +436,19 @@ func TestImportTwoLevel(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyPEM, _ := ca.MarshalKey(h.Intermediate.Key)
-	s := migrate.OpenSSLSource{
+	s := importer.OpenSSLSource{
 		CACert: w("inter.crt", ca.EncodeCertificates(h.Intermediate.Cert)), CAKey: w("inter.key", keyPEM),
 		Index: w("index.txt", []byte(index.String())), CRLNumber: w("crlnumber", []byte("0A\n")),
 	}
-	if _, err := migrate.LoadOpenSSL(s); err == nil || !strings.Contains(err.Error(), "--root-cert") {
+	if _, err := importer.LoadOpenSSL(s); err == nil || !strings.Contains(err.Error(), "--root-cert") {
 		t.Fatalf("without the root: %v", err)
 	}
 	s.RootCert = w("root.crt", ca.EncodeCertificates(h.Root.Cert))
-	if _, err := migrate.LoadOpenSSL(s); !errors.Is(err, migrate.ErrRootCRLRequired) {
+	if _, err := importer.LoadOpenSSL(s); !errors.Is(err, importer.ErrRootCRLRequired) {
 		t.Fatalf("without the root CRL: %v", err)
 	}
 	s.RootCRL = w("root.crl", crl.EncodePEM(rootCRL))
-	old, err := migrate.LoadOpenSSL(s)
+	old, err := importer.LoadOpenSSL(s)
 	if err != nil {
 		t.Fatal(err)
 	}

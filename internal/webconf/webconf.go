@@ -1,4 +1,4 @@
-// Package srvconf renders ready-to-use TLS front-end configuration for Apache httpd 2.4, nginx and
+// Package webconf renders ready-to-use TLS front-end configuration for Apache httpd 2.4, nginx and
 // HAProxy that admits clients by a wsca client certificate and relays HTTP and WebSocket traffic to a
 // plain-HTTP backend.
 //
@@ -20,7 +20,7 @@
 //     replaced or removed, so the backend can trust them.
 //
 // The functions are pure: they validate Params and return bytes. They never touch the disk.
-package srvconf
+package webconf
 
 import (
 	"bytes"
@@ -38,10 +38,10 @@ import (
 	"github.com/wsca/wsca/ca"
 )
 
-// Server names a server software srvconf can configure.
+// Server names a server software webconf can configure.
 type Server string
 
-// The servers srvconf knows.
+// The servers webconf knows.
 const (
 	Apache  Server = "apache"  // Apache httpd 2.4.47 or later with mod_ssl, mod_proxy_http, mod_headers
 	Nginx   Server = "nginx"   // nginx 1.19.5 or later (Debian's nginx package)
@@ -146,7 +146,7 @@ func Render(s Server, p Params) ([]byte, error) {
 	}
 	tmpl, err := template.New(name).Option("missingkey=error").ParseFS(templateFS, "templates/"+name)
 	if err != nil {
-		return nil, fmt.Errorf("parsing %s template: %w", s, err) // a bug in srvconf, not in p
+		return nil, fmt.Errorf("parsing %s template: %w", s, err) // a bug in webconf, not in p
 	}
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, v); err != nil {

@@ -1,4 +1,4 @@
-// Package migrate reads a CA run by other tooling — `openssl ca` (index.txt, newcerts/, crlnumber) or
+// Package importer reads a CA run by other tooling — `openssl ca` (index.txt, newcerts/, crlnumber) or
 // easy-rsa 3 (a pki/ directory) — into the form internal/cadir imports: the issuing CA's certificate and
 // key, its root when it is not self-signed, and one store.Record per certificate in the old database with
 // its revocation date and reason, so users keep their certificates when the CA moves to wsca.
@@ -7,7 +7,7 @@
 // record), must carry the serial and expiry the index gives, and must be signed by the CA being imported;
 // any mismatch is an error naming the line, because an import that silently skipped a revoked certificate
 // would let it back in.
-package migrate
+package importer
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package srvconf
+package webconf
 
 import (
 	"errors"
