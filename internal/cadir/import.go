@@ -42,7 +42,7 @@ func WithoutClientAuthEKU(cert *x509.Certificate) bool {
 	return !ca.HasClientAuth(cert)
 }
 
-// ImportRequest is an existing CA to take over (built by package migrate).
+// ImportRequest is an existing CA to take over (built by package importer).
 type ImportRequest struct {
 	Issuer    *x509.Certificate // issues every certificate from now on; wsca's "intermediate"
 	IssuerKey crypto.Signer
