@@ -153,15 +153,8 @@ func (b *caBench) wscaCmd(dir string, args ...string) []string {
 }
 
 func (b *caBench) setup() error {
-	if err := os.MkdirAll(b.work, 0o700); err != nil {
-		return err
-	}
-	pw := make([]byte, 18)
-	if _, err := rand.Read(pw); err != nil {
-		return err
-	}
-	b.pass = filepath.Join(b.work, "ca.pass")
-	if err := os.WriteFile(b.pass, []byte(base64.StdEncoding.EncodeToString(pw)+"\n"), 0o600); err != nil {
+	var err error
+	if b.pass, err = newPassphraseFile(b.work); err != nil {
 		return err
 	}
 	b.tmpl = filepath.Join(b.work, "pki-template")
@@ -193,6 +186,21 @@ func (b *caBench) setup() error {
 	_, err = output(b.ctx, b.work, "openssl", "pkey", "-in", filepath.Join(b.tmpl, "intermediate.key"),
 		"-passin", "file:"+b.pass, "-aes256", "-passout", "file:"+pass2, "-out", b.osslKey)
 	return err
+}
+
+// newPassphraseFile creates the work directory (0700) and writes a random CA passphrase to work/ca.pass
+// (0600), the file every wsca command of a benchmark reads with --passphrase-file. It returns the file's
+// path, or the first error.
+func newPassphraseFile(work string) (string, error) {
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return "", err
+	}
+	pw := make([]byte, 18)
+	if _, err := rand.Read(pw); err != nil {
+		return "", err
+	}
+	pass := filepath.Join(work, "ca.pass")
+	return pass, os.WriteFile(pass, []byte(base64.StdEncoding.EncodeToString(pw)+"\n"), 0o600)
 }
 
 func copyFile(src, dst string) error {

@@ -3,10 +3,8 @@
 package main
 
 import (
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -21,7 +19,8 @@ import (
 // revoked client, one "victim" per peer and repetition for the revoke workload, and a CRL of ~10,000
 // entries (synthetic revocations added through the store, as in the CA benchmark).
 func (b *relayBench) setup() error {
-	if err := b.writePassphrase(); err != nil {
+	var err error
+	if b.pass, err = newPassphraseFile(b.work); err != nil {
 		return err
 	}
 	b.pki = pkiFiles{dir: filepath.Join(b.work, "pki")}
@@ -49,19 +48,6 @@ func (b *relayBench) setup() error {
 	}
 	b.logf("relay: PKI ready, CRL with %d entries", b.cfg.crlEntries)
 	return nil
-}
-
-// writePassphrase creates the work directory and writes a random CA passphrase to ca.pass in it (0600).
-func (b *relayBench) writePassphrase() error {
-	if err := os.MkdirAll(b.work, 0o700); err != nil {
-		return err
-	}
-	pw := make([]byte, 18)
-	if _, err := rand.Read(pw); err != nil {
-		return err
-	}
-	b.pass = filepath.Join(b.work, "ca.pass")
-	return os.WriteFile(b.pass, []byte(base64.StdEncoding.EncodeToString(pw)+"\n"), 0o600)
 }
 
 // issueClients issues, in one `wsca issue --from`, the client certificates the runs use: alice (valid),
