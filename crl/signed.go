@@ -15,6 +15,7 @@ type Signed struct {
 	size   int
 }
 
+// chunksLen returns the total length of chunks in octets.
 func chunksLen(chunks [][]byte) int {
 	n := 0
 	for _, c := range chunks {
@@ -67,6 +68,7 @@ func (s *Signed) WritePEMTo(w io.Writer) (int64, error) {
 	return p.n, err
 }
 
+// pieces returns the DER encoding as its head, entry chunks and tail, in order, without copying them.
 func (s *Signed) pieces() [][]byte {
 	ps := make([][]byte, 0, len(s.chunks)+2)
 	ps = append(ps, s.head)
