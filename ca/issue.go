@@ -132,27 +132,8 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 	if err != nil {
 		return nil, fmt.Errorf("issuing certificate: %w", err)
 	}
-	usage := x509.KeyUsageDigitalSignature
-	if _, ok := req.PublicKey.(*rsa.PublicKey); ok && kind == KindServer {
-		// RFC 5246 7.4.2: a TLS 1.2 server's RSA key may be used for key
-		// transport (RSA key exchange). A client only signs
-		// (CertificateVerify): keyEncipherment is inconsistent with
-		// clientAuth (RFC 5280 4.2.1.12), and zlint flags it.
-		usage |= x509.KeyUsageKeyEncipherment
-	}
-	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	if kind == KindServer {
-		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	// A short-lived certificate (wsca issue --valid 2m, renewed by wsca renew) is backdated by a tenth of its
-	// lifetime at most: a full Backdate would put 2/3 of its lifetime before its issuance, and a holder
-	// renewing at 2/3 would renew again at once.
-	notBefore := now.Add(-min(Backdate, validity/10))
-	if notBefore.Before(issuer.Cert.NotBefore) {
-		// Keep the leaf's validity inside the issuer's: some relying
-		// parties (and RFC 5280 6.1.3 readers) find the opposite confusing.
-		notBefore = issuer.Cert.NotBefore
-	}
+	usage, eku := leafUsage(req.PublicKey, kind)
+	notBefore := leafNotBefore(now, validity, issuer.Cert)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               req.Subject,
@@ -176,6 +157,40 @@ func Issue(rand io.Reader, now time.Time, issuer Authority, req LeafRequest) (*x
 		return nil, fmt.Errorf("issuing %s certificate for %q: %w", kind, req.Subject.CommonName, err)
 	}
 	return cert, nil
+}
+
+// leafUsage returns the key usage and extended key usage of a leaf of the
+// given kind with public key pub: digitalSignature always, keyEncipherment
+// only for an RSA server key, and clientAuth or serverAuth.
+func leafUsage(pub crypto.PublicKey, kind Kind) (x509.KeyUsage, []x509.ExtKeyUsage) {
+	usage := x509.KeyUsageDigitalSignature
+	if _, ok := pub.(*rsa.PublicKey); ok && kind == KindServer {
+		// RFC 5246 7.4.2: a TLS 1.2 server's RSA key may be used for key
+		// transport (RSA key exchange). A client only signs
+		// (CertificateVerify): keyEncipherment is inconsistent with
+		// clientAuth (RFC 5280 4.2.1.12), and zlint flags it.
+		usage |= x509.KeyUsageKeyEncipherment
+	}
+	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if kind == KindServer {
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	return usage, eku
+}
+
+// leafNotBefore returns the NotBefore of a leaf issued at now for validity:
+// backdated for clock skew, but never before the issuer's own NotBefore.
+func leafNotBefore(now time.Time, validity time.Duration, issuer *x509.Certificate) time.Time {
+	// A short-lived certificate (wsca issue --valid 2m, renewed by wsca renew) is backdated by a tenth of its
+	// lifetime at most: a full Backdate would put 2/3 of its lifetime before its issuance, and a holder
+	// renewing at 2/3 would renew again at once.
+	notBefore := now.Add(-min(Backdate, validity/10))
+	if notBefore.Before(issuer.NotBefore) {
+		// Keep the leaf's validity inside the issuer's: some relying
+		// parties (and RFC 5280 6.1.3 readers) find the opposite confusing.
+		notBefore = issuer.NotBefore
+	}
+	return notBefore
 }
 
 // checkIssuer verifies that issuer can sign certificates.

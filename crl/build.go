@@ -11,9 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"iter"
-	"math/bits"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -71,29 +69,6 @@ func Build(t Template, entries iter.Seq[Entry]) ([]byte, error) {
 	return s.Bytes(), nil
 }
 
-// Signed is a signed CRL held in memory as a short head, the encoded
-// revokedCertificates in chunks, and a short tail. Keeping the entries in
-// chunks means a CRL of a million entries (45 MiB) is never copied to grow a
-// buffer or to shift it behind a length prefix, and can be hashed and written
-// out piece by piece. A Signed is immutable; its methods may be called any
-// number of times, also concurrently.
-type Signed struct {
-	head   []byte   // CertificateList header, TBSCertList header and fields up to the revokedCertificates header
-	chunks [][]byte // revokedCertificates content
-	tail   []byte   // crlExtensions, signatureAlgorithm, signatureValue
-	size   int
-}
-
-// Entry chunks grow from firstChunk to maxChunk octets: small CRLs stay small,
-// and a large one costs one allocation per MiB with nothing ever copied.
-const (
-	firstChunk = 4 << 10
-	maxChunk   = 1 << 20
-	// maxEntryLen bounds one encoded entry: SEQUENCE header 2, INTEGER 2+21,
-	// time 2+15, reasonCode extensions 14 (see appendEntry).
-	maxEntryLen = 2 + 23 + 17 + 14
-)
-
 // Sign encodes and signs a CRL exactly as Build does and returns it unwritten.
 // It hashes the TBSCertList once and verifies the signature over that digest
 // before returning, so a faulty signer yields an error, never a CRL that
@@ -103,15 +78,7 @@ func Sign(t Template, entries iter.Seq[Entry]) (*Signed, error) {
 	if err != nil {
 		return nil, err
 	}
-	// TBSCertList (RFC 5280 §5.1) up to revokedCertificates. Its fields are
-	// short, so cryptobyte's small copies are harmless here.
-	pre := cryptobyte.NewBuilder(make([]byte, 0, 256))
-	pre.AddASN1Int64(1) // version v2 (RFC 5280 §5.1.2.1)
-	pre.AddBytes(alg.der)
-	pre.AddBytes(t.Issuer.RawSubject) // byte-exact, so name matching in verifiers cannot differ
-	addTime(pre, t.ThisUpdate)
-	addTime(pre, t.NextUpdate)
-	fields, err := pre.Bytes()
+	fields, err := encodeTBSFields(t, alg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding CRL: %w", err)
 	}
@@ -122,6 +89,40 @@ func Sign(t Template, entries iter.Seq[Entry]) (*Signed, error) {
 			return nil, fmt.Errorf("encoding CRL: %w", err)
 		}
 	}
+	exts, err := encodeExtensions(t)
+	if err != nil {
+		return nil, fmt.Errorf("encoding CRL: %w", err)
+	}
+	tbsHead, err := tbsHeader(fields, entriesLen, len(exts))
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signTBS(t, alg, tbsHead, chunks, exts)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(alg, tbsHead, chunks, entriesLen, exts, sig)
+}
+
+// encodeTBSFields returns the TBSCertList fields (RFC 5280 §5.1) that come
+// before revokedCertificates: version, signature, issuer, thisUpdate and
+// nextUpdate. It fails only on a time that cannot be encoded (ErrMalformed).
+// The fields are short, so cryptobyte's small copies are harmless here.
+func encodeTBSFields(t Template, alg sigAlg) ([]byte, error) {
+	pre := cryptobyte.NewBuilder(make([]byte, 0, 256))
+	pre.AddASN1Int64(1) // version v2 (RFC 5280 §5.1.2.1)
+	pre.AddBytes(alg.der)
+	pre.AddBytes(t.Issuer.RawSubject) // byte-exact, so name matching in verifiers cannot differ
+	addTime(pre, t.ThisUpdate)
+	addTime(pre, t.NextUpdate)
+	return pre.Bytes()
+}
+
+// encodeExtensions returns the [0]-tagged crlExtensions of the TBSCertList:
+// the AuthorityKeyIdentifier (the issuer's subject key identifier, RFC 5280
+// §5.2.1) and the CRLNumber (§5.2.3). checkTemplate has validated both
+// inputs, so an error here means an encoding fault.
+func encodeExtensions(t Template) ([]byte, error) {
 	ext := cryptobyte.NewBuilder(make([]byte, 0, 64+len(t.Issuer.SubjectKeyId)))
 	ext.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -143,14 +144,17 @@ func Sign(t Template, entries iter.Seq[Entry]) (*Signed, error) {
 			})
 		})
 	})
-	exts, err := ext.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("encoding CRL: %w", err)
-	}
+	return ext.Bytes()
+}
 
-	// The length prefixes are written once the lengths are known, in front
-	// of the fields, instead of shifting the entries behind them.
-	tbsLen := len(fields) + len(exts)
+// tbsHeader returns the TBSCertList SEQUENCE header followed by fields and,
+// when there are entries, the revokedCertificates header, for a TBSCertList
+// whose entries and extensions are entriesLen and extsLen octets long. The
+// length prefixes are written once the lengths are known, in front of the
+// fields, instead of shifting the entries behind them. It returns an error
+// wrapping ErrMalformed if the TBSCertList would pass 4 GiB.
+func tbsHeader(fields []byte, entriesLen, extsLen int) ([]byte, error) {
+	tbsLen := len(fields) + extsLen
 	var entriesHdr []byte
 	if entriesLen > 0 {
 		// RFC 5280 §5.1.2.6: with no entries the field is absent, not empty.
@@ -161,12 +165,13 @@ func Sign(t Template, entries iter.Seq[Entry]) (*Signed, error) {
 		return nil, fmt.Errorf("%w: CRL longer than 4 GiB", ErrMalformed)
 	}
 	tbsHead := appendSequenceHeader(make([]byte, 0, 6+len(fields)+len(entriesHdr)), tbsLen)
-	tbsHead = append(append(tbsHead, fields...), entriesHdr...)
+	return append(append(tbsHead, fields...), entriesHdr...), nil
+}
 
-	sig, err := signTBS(t, alg, tbsHead, chunks, exts)
-	if err != nil {
-		return nil, err
-	}
+// assemble wraps the TBSCertList pieces and the signature sig into the
+// CertificateList SEQUENCE (RFC 5280 §5.1) and returns it as a Signed. The
+// chunks and exts slices are kept, not copied.
+func assemble(alg sigAlg, tbsHead []byte, chunks [][]byte, entriesLen int, exts, sig []byte) (*Signed, error) {
 	sigPart := cryptobyte.NewBuilder(make([]byte, 0, len(alg.der)+len(sig)+8))
 	sigPart.AddBytes(alg.der)
 	sigPart.AddASN1BitString(sig)
@@ -233,65 +238,6 @@ func signTBS(t Template, alg sigAlg, head []byte, chunks [][]byte, exts []byte) 
 	return sig, nil
 }
 
-func chunksLen(chunks [][]byte) int {
-	n := 0
-	for _, c := range chunks {
-		n += len(c)
-	}
-	return n
-}
-
-// Len returns the length of the DER encoding in octets.
-func (s *Signed) Len() int { return s.size }
-
-// Bytes returns the DER encoding in a new slice of exactly Len octets.
-func (s *Signed) Bytes() []byte {
-	out := make([]byte, 0, s.size)
-	out = append(out, s.head...)
-	for _, c := range s.chunks {
-		out = append(out, c...)
-	}
-	return append(out, s.tail...)
-}
-
-// WriteTo writes the DER encoding to w and returns the number of octets
-// written; it implements io.WriterTo. A write error is returned as is, and
-// w may then hold part of the CRL: write to a temporary file (see
-// internal/atomicfile) when readers must never see half of one.
-func (s *Signed) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for _, p := range s.pieces() {
-		n, err := w.Write(p)
-		total += int64(n)
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
-}
-
-// WritePEMTo writes the CRL to w as one "X509 CRL" PEM block, byte for byte
-// what EncodePEM returns for its DER, without building the encoding in
-// memory. It returns the number of octets written; write errors are
-// returned as is, as by WriteTo.
-func (s *Signed) WritePEMTo(w io.Writer) (int64, error) {
-	p := newPEMWriter(w, pemType)
-	for _, piece := range s.pieces() {
-		if err := p.write(piece); err != nil {
-			return p.n, err
-		}
-	}
-	err := p.close()
-	return p.n, err
-}
-
-func (s *Signed) pieces() [][]byte {
-	ps := make([][]byte, 0, len(s.chunks)+2)
-	ps = append(ps, s.head)
-	ps = append(ps, s.chunks...)
-	return append(ps, s.tail)
-}
-
 // appendSequenceHeader appends a DER SEQUENCE tag and definite length (X.690 §8.1.3).
 func appendSequenceHeader(dst []byte, n int) []byte {
 	dst = append(dst, 0x30)
@@ -307,178 +253,6 @@ func appendSequenceHeader(dst []byte, n int) []byte {
 		dst = append(dst, byte(n>>(8*i)))
 	}
 	return dst
-}
-
-// encodeEntries encodes the content of revokedCertificates into chunks and
-// returns them with their total length. Each entry is encoded by hand
-// straight into the current chunk: an entry is at most maxEntryLen octets,
-// and cryptobyte allocates a child Builder per nested element, which at a
-// million entries would be millions of allocations.
-func encodeEntries(entries iter.Seq[Entry]) ([][]byte, int, error) {
-	var chunks [][]byte
-	var cur []byte
-	total, n := 0, 0
-	var err error
-	var tc timeCache
-	for e := range entries {
-		if cap(cur)-len(cur) < maxEntryLen {
-			if cur != nil {
-				chunks = append(chunks, cur)
-			}
-			size := firstChunk
-			if len(chunks) > 0 {
-				size = min(2*cap(chunks[len(chunks)-1]), maxChunk)
-			}
-			cur = make([]byte, 0, size)
-		}
-		before := len(cur)
-		if cur, err = appendEntry(cur, e, &tc); err != nil {
-			return nil, 0, fmt.Errorf("revoked entry %d: %w", n, err)
-		}
-		total += len(cur) - before
-		n++
-	}
-	if len(cur) > 0 {
-		chunks = append(chunks, cur)
-	}
-	if total > 0xffffffff {
-		return nil, 0, fmt.Errorf("%w: CRL longer than 4 GiB", ErrMalformed)
-	}
-	return chunks, total, nil
-}
-
-// timeCache remembers the last revocation time encoded: revocations come in
-// bursts (an import, a compromised batch), and formatting a time is the
-// costliest part of an entry.
-type timeCache struct {
-	unix int64
-	ok   bool
-	tag  cbasn1.Tag
-	buf  [15]byte
-	n    int
-}
-
-// encode returns the tag and DER content of t, or a nil slice if t cannot be
-// encoded (see encodeTime).
-func (c *timeCache) encode(t time.Time) (cbasn1.Tag, []byte) {
-	u := t.Unix()
-	if c.ok && u == c.unix {
-		return c.tag, c.buf[:c.n]
-	}
-	tag, enc := encodeTime(c.buf[:0], t)
-	if enc == nil {
-		c.ok = false
-		return 0, nil
-	}
-	c.unix, c.ok, c.tag, c.n = u, true, tag, len(enc)
-	return tag, enc
-}
-
-// appendEntry appends one revokedCertificates element (RFC 5280 §5.1.2.6).
-func appendEntry(dst []byte, e Entry, tc *timeCache) ([]byte, error) {
-	var mag []byte // the serial's magnitude when given as SerialBytes
-	var bitLen int
-	if e.Serial != nil {
-		if e.Serial.Sign() <= 0 {
-			return dst, fmt.Errorf("%w: serial number must be positive", ErrMalformed)
-		}
-		bitLen = e.Serial.BitLen()
-	} else {
-		mag = e.SerialBytes
-		for len(mag) > 0 && mag[0] == 0 {
-			mag = mag[1:]
-		}
-		if len(mag) == 0 {
-			return dst, fmt.Errorf("%w: serial number must be positive", ErrMalformed)
-		}
-		bitLen = 8*len(mag) - bits.LeadingZeros8(mag[0])
-	}
-	if (bitLen+7)/8 > maxSerialOctets {
-		return dst, fmt.Errorf("%w: serial number longer than %d octets", ErrMalformed, maxSerialOctets)
-	}
-	if !validReason(e.Reason) || e.Reason == ReasonRemoveFromCRL {
-		// removeFromCRL is for delta CRLs only (RFC 5280 §5.3.1); Build makes complete CRLs.
-		return dst, fmt.Errorf("%w: invalid reason code %d", ErrMalformed, e.Reason)
-	}
-	if e.RevokedAt.IsZero() {
-		return dst, fmt.Errorf("%w: missing revocation time", ErrMalformed)
-	}
-	tag, ts := tc.encode(e.RevokedAt)
-	if ts == nil {
-		return dst, fmt.Errorf("%w: revocation time %v out of range", ErrMalformed, e.RevokedAt)
-	}
-	n := (bitLen + 7) / 8
-	pad := 0
-	if bitLen%8 == 0 {
-		pad = 1 // high bit set: a leading zero keeps the INTEGER positive
-	}
-	intLen := n + pad
-	bodyLen := 2 + intLen + 2 + len(ts)
-	if e.Reason != ReasonUnspecified {
-		bodyLen += 14 // SEQ{ SEQ{ OID reasonCode, OCTET STRING{ ENUMERATED } } }
-	}
-	dst = append(dst, 0x30, byte(bodyLen), 0x02, byte(intLen))
-	if pad == 1 {
-		dst = append(dst, 0)
-	}
-	if mag != nil {
-		dst = append(dst, mag...)
-	} else {
-		start := len(dst)
-		dst = append(dst, make([]byte, n)...)
-		e.Serial.FillBytes(dst[start:])
-	}
-	dst = append(dst, byte(tag), byte(len(ts)))
-	dst = append(dst, ts...)
-	if e.Reason != ReasonUnspecified {
-		dst = append(dst,
-			0x30, 12, // crlEntryExtensions
-			0x30, 10, // Extension
-			0x06, 3, oidReasonCode[0], oidReasonCode[1], oidReasonCode[2],
-			0x04, 3, 0x0a, 1, byte(e.Reason))
-	}
-	return dst, nil
-}
-
-// addTime writes a Time per RFC 5280 §5.1.2.4: UTCTime through 2049,
-// GeneralizedTime otherwise, in UTC with seconds precision.
-func addTime(b *cryptobyte.Builder, t time.Time) {
-	var buf [15]byte
-	tag, enc := encodeTime(buf[:0], t)
-	if enc == nil {
-		b.SetError(fmt.Errorf("%w: time %v out of range", ErrMalformed, t))
-		return
-	}
-	b.AddASN1(tag, func(b *cryptobyte.Builder) { b.AddBytes(enc) })
-}
-
-// encodeTime appends the DER content of t and returns its tag, or a nil slice
-// if t cannot be encoded (year outside 0000–9999).
-func encodeTime(dst []byte, t time.Time) (cbasn1.Tag, []byte) {
-	t = t.UTC()
-	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
-	if year < 0 || year > 9999 {
-		return 0, nil
-	}
-	tag := cbasn1.GeneralizedTime
-	if year >= 1950 && year < 2050 {
-		tag = cbasn1.UTCTime
-		dst = append2(dst, year%100)
-	} else {
-		dst = append2(dst, year/100)
-		dst = append2(dst, year%100)
-	}
-	dst = append2(dst, int(month))
-	dst = append2(dst, day)
-	dst = append2(dst, hour)
-	dst = append2(dst, minute)
-	dst = append2(dst, sec)
-	return tag, append(dst, 'Z')
-}
-
-func append2(dst []byte, v int) []byte {
-	return append(dst, byte('0'+v/10), byte('0'+v%10))
 }
 
 // checkTemplate validates t and picks the signature algorithm from the

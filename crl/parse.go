@@ -86,101 +86,132 @@ func parseDER(der []byte, issuers []*x509.Certificate) (*CRL, error) {
 	if len(der) > math.MaxUint32 {
 		return nil, malformed("CRL larger than 4 GiB")
 	}
-	input := cryptobyte.String(der)
-	var certList, tbsRaw, outerAlg cryptobyte.String
-	var sig []byte
-	if !input.ReadASN1(&certList, cbasn1.SEQUENCE) {
-		return nil, malformed("CertificateList is not a DER SEQUENCE")
-	}
-	if !input.Empty() {
-		return nil, malformed("%d bytes after CertificateList", len(input))
-	}
-	if !certList.ReadASN1Element(&tbsRaw, cbasn1.SEQUENCE) {
-		return nil, malformed("tbsCertList")
-	}
-	if !certList.ReadASN1Element(&outerAlg, cbasn1.SEQUENCE) {
-		return nil, malformed("signatureAlgorithm")
-	}
-	if !certList.ReadASN1BitStringAsBytes(&sig) {
-		return nil, malformed("signatureValue")
-	}
-	if !certList.Empty() {
-		return nil, malformed("trailing data in CertificateList")
-	}
-
-	var tbs cryptobyte.String
-	tbsCopy := cryptobyte.String(tbsRaw)
-	if !tbsCopy.ReadASN1(&tbs, cbasn1.SEQUENCE) {
-		return nil, malformed("tbsCertList")
+	tbsRaw, outerAlg, sig, err := splitCertList(der)
+	if err != nil {
+		return nil, err
 	}
 	c := &CRL{}
-	version := 0
-	if tbs.PeekASN1Tag(cbasn1.INTEGER) {
-		if !tbs.ReadASN1Integer(&version) || version != 1 {
-			// Only v2 may be explicit (RFC 5280 §5.1.2.1); v1 omits the field.
-			return nil, malformed("version")
-		}
+	f, err := parseTBS(tbsRaw, outerAlg, c)
+	if err != nil {
+		return nil, err
 	}
-	var innerAlg, rawIssuer cryptobyte.String
-	if !tbs.ReadASN1Element(&innerAlg, cbasn1.SEQUENCE) {
-		return nil, malformed("tbsCertList signature")
-	}
-	if !bytes.Equal(innerAlg, outerAlg) {
-		return nil, malformed("signature algorithm in tbsCertList differs from signatureAlgorithm") // §5.1.1.2
-	}
-	alg, ok := lookupAlg(outerAlg)
-	if !ok {
-		return nil, malformed("unsupported signature algorithm")
-	}
-	if !tbs.ReadASN1Element(&rawIssuer, cbasn1.SEQUENCE) {
-		return nil, malformed("issuer")
-	}
-	var err error
-	if c.ThisUpdate, err = readTime(&tbs); err != nil {
-		return nil, malformed("thisUpdate: %v", err)
-	}
-	if !tbs.PeekASN1Tag(cbasn1.UTCTime) && !tbs.PeekASN1Tag(cbasn1.GeneralizedTime) {
-		return nil, malformed("no nextUpdate") // RFC 5280 §5.1.2.5: conforming issuers MUST include it
-	}
-	if c.NextUpdate, err = readTime(&tbs); err != nil {
-		return nil, malformed("nextUpdate: %v", err)
-	}
-	var revoked cryptobyte.String
-	hasRevoked := false
-	if tbs.PeekASN1Tag(cbasn1.SEQUENCE) {
-		if !tbs.ReadASN1(&revoked, cbasn1.SEQUENCE) {
-			return nil, malformed("revokedCertificates")
-		}
-		hasRevoked = true
-	}
-	var aki []byte
-	if tbs.PeekASN1Tag(tagExplicit0) {
-		if version != 1 {
-			return nil, malformed("extensions in a v1 CRL")
-		}
-		var exts cryptobyte.String
-		if !tbs.ReadASN1(&exts, tagExplicit0) || !exts.ReadASN1(&exts, cbasn1.SEQUENCE) || exts.Empty() {
-			return nil, malformed("crlExtensions")
-		}
-		if aki, c.Number, err = parseCRLExtensions(exts); err != nil {
-			return nil, err
-		}
-	}
-	if !tbs.Empty() {
-		return nil, malformed("trailing data in tbsCertList")
-	}
-
-	if c.Issuer, err = findIssuer(rawIssuer, aki, alg, tbsRaw, sig, issuers); err != nil {
+	if c.Issuer, err = findIssuer(f.rawIssuer, f.aki, f.alg, tbsRaw, sig, issuers); err != nil {
 		return nil, err
 	}
 
 	// Only now, with the signature verified, walk the entries: forged input
 	// costs a signature check, not a million-entry parse.
-	if c.Revoked, err = parseEntries(revoked, hasRevoked, version); err != nil {
+	if c.Revoked, err = parseEntries(f.revoked, f.hasRevoked, f.version); err != nil {
 		return nil, err
 	}
 	c.Raw = der
 	return c, nil
+}
+
+// splitCertList splits a DER CertificateList (RFC 5280 §5.1) into its three
+// fields: the complete tbsCertList element, the complete signatureAlgorithm
+// element and the signature bits. It returns an error wrapping ErrMalformed
+// if der is not exactly one such SEQUENCE.
+func splitCertList(der []byte) (tbsRaw, outerAlg cryptobyte.String, sig []byte, err error) {
+	input := cryptobyte.String(der)
+	var certList cryptobyte.String
+	if !input.ReadASN1(&certList, cbasn1.SEQUENCE) {
+		return nil, nil, nil, malformed("CertificateList is not a DER SEQUENCE")
+	}
+	if !input.Empty() {
+		return nil, nil, nil, malformed("%d bytes after CertificateList", len(input))
+	}
+	if !certList.ReadASN1Element(&tbsRaw, cbasn1.SEQUENCE) {
+		return nil, nil, nil, malformed("tbsCertList")
+	}
+	if !certList.ReadASN1Element(&outerAlg, cbasn1.SEQUENCE) {
+		return nil, nil, nil, malformed("signatureAlgorithm")
+	}
+	if !certList.ReadASN1BitStringAsBytes(&sig) {
+		return nil, nil, nil, malformed("signatureValue")
+	}
+	if !certList.Empty() {
+		return nil, nil, nil, malformed("trailing data in CertificateList")
+	}
+	return tbsRaw, outerAlg, sig, nil
+}
+
+// tbsFields holds what parseTBS leaves for after the signature check: the
+// fields needed to find and verify the issuer, and the unparsed entries.
+type tbsFields struct {
+	version    int // 0 for v1, 1 for v2
+	alg        sigAlg
+	rawIssuer  []byte
+	aki        []byte // the AuthorityKeyIdentifier, nil if absent
+	revoked    cryptobyte.String
+	hasRevoked bool
+}
+
+// parseTBS parses the TBSCertList element tbsRaw (RFC 5280 §5.1.2), checks
+// that its signature algorithm equals outerAlg, and sets c's ThisUpdate,
+// NextUpdate and Number. The revoked entries are left unparsed in the
+// result. It returns an error wrapping ErrMalformed on the first field that
+// does not conform, or the error of parseCRLExtensions.
+func parseTBS(tbsRaw, outerAlg cryptobyte.String, c *CRL) (tbsFields, error) {
+	var f tbsFields
+	var tbs cryptobyte.String
+	tbsCopy := tbsRaw
+	if !tbsCopy.ReadASN1(&tbs, cbasn1.SEQUENCE) {
+		return f, malformed("tbsCertList")
+	}
+	if tbs.PeekASN1Tag(cbasn1.INTEGER) {
+		if !tbs.ReadASN1Integer(&f.version) || f.version != 1 {
+			// Only v2 may be explicit (RFC 5280 §5.1.2.1); v1 omits the field.
+			return f, malformed("version")
+		}
+	}
+	var innerAlg, rawIssuer cryptobyte.String
+	if !tbs.ReadASN1Element(&innerAlg, cbasn1.SEQUENCE) {
+		return f, malformed("tbsCertList signature")
+	}
+	if !bytes.Equal(innerAlg, outerAlg) {
+		return f, malformed("signature algorithm in tbsCertList differs from signatureAlgorithm") // §5.1.1.2
+	}
+	var ok bool
+	if f.alg, ok = lookupAlg(outerAlg); !ok {
+		return f, malformed("unsupported signature algorithm")
+	}
+	if !tbs.ReadASN1Element(&rawIssuer, cbasn1.SEQUENCE) {
+		return f, malformed("issuer")
+	}
+	f.rawIssuer = rawIssuer
+	var err error
+	if c.ThisUpdate, err = readTime(&tbs); err != nil {
+		return f, malformed("thisUpdate: %v", err)
+	}
+	if !tbs.PeekASN1Tag(cbasn1.UTCTime) && !tbs.PeekASN1Tag(cbasn1.GeneralizedTime) {
+		return f, malformed("no nextUpdate") // RFC 5280 §5.1.2.5: conforming issuers MUST include it
+	}
+	if c.NextUpdate, err = readTime(&tbs); err != nil {
+		return f, malformed("nextUpdate: %v", err)
+	}
+	if tbs.PeekASN1Tag(cbasn1.SEQUENCE) {
+		if !tbs.ReadASN1(&f.revoked, cbasn1.SEQUENCE) {
+			return f, malformed("revokedCertificates")
+		}
+		f.hasRevoked = true
+	}
+	if tbs.PeekASN1Tag(tagExplicit0) {
+		if f.version != 1 {
+			return f, malformed("extensions in a v1 CRL")
+		}
+		var exts cryptobyte.String
+		if !tbs.ReadASN1(&exts, tagExplicit0) || !exts.ReadASN1(&exts, cbasn1.SEQUENCE) || exts.Empty() {
+			return f, malformed("crlExtensions")
+		}
+		if f.aki, c.Number, err = parseCRLExtensions(exts); err != nil {
+			return f, err
+		}
+	}
+	if !tbs.Empty() {
+		return f, malformed("trailing data in tbsCertList")
+	}
+	return f, nil
 }
 
 // lookupAlg maps a signature AlgorithmIdentifier to the algorithm.

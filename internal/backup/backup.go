@@ -147,68 +147,19 @@ func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
 	}
 
 	m := &Manifest{Format: FormatVersion, Created: now, WithKeys: opt.WithKeys}
-	type source struct {
-		info FileInfo
-		r    io.Reader
+	sources, err := collectSources(d, dbTmp, opt.WithKeys)
+	if err != nil {
+		return nil, err
 	}
-	var sources []source
-	for _, mb := range members() {
-		if mb.key && !opt.WithKeys {
-			continue
-		}
-		var r io.ReadSeeker
-		if mb.name == cadir.DBFile {
-			r = dbTmp
-		} else {
-			data, err := os.ReadFile(d.File(mb.name))
-			if errors.Is(err, fs.ErrNotExist) && !mb.required {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("backing up: %w", err)
-			}
-			r = bytes.NewReader(data)
-		}
-		size, sum, err := hashSeeker(r)
-		if err != nil {
-			return nil, fmt.Errorf("backing up %s: %w", mb.name, err)
-		}
-		info := FileInfo{Name: mb.name, Size: size, Mode: uint32(mb.mode), SHA256: sum}
-		m.Files = append(m.Files, info)
-		sources = append(sources, source{info, r})
+	for _, src := range sources {
+		m.Files = append(m.Files, src.info)
 	}
 	manifest, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 
-	err = writeAtomic(path, func(w io.Writer) error {
-		zw := gzip.NewWriter(w)
-		tw := tar.NewWriter(zw)
-		add := func(name string, size int64, mode fs.FileMode, r io.Reader) error {
-			hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: int64(mode), ModTime: now, Format: tar.FormatPAX}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			n, err := io.Copy(tw, r)
-			if err == nil && n != size {
-				err = fmt.Errorf("%s changed while it was archived", name)
-			}
-			return err
-		}
-		if err := add(ManifestName, int64(len(manifest)), 0o644, bytes.NewReader(manifest)); err != nil {
-			return err
-		}
-		for _, s := range sources {
-			if err := add(s.info.Name, s.info.Size, fs.FileMode(s.info.Mode), s.r); err != nil {
-				return err
-			}
-		}
-		if err := tw.Close(); err != nil {
-			return err
-		}
-		return zw.Close()
-	})
+	err = writeAtomic(path, func(w io.Writer) error { return writeArchive(w, now, manifest, sources) })
 	if err != nil {
 		return nil, fmt.Errorf("writing backup %s: %w", path, err)
 	}
@@ -226,6 +177,75 @@ func Create(d *cadir.Dir, path string, opt Options) (*Manifest, error) {
 		return m, fmt.Errorf("the backup %s was written, but recording it in the audit log failed: %w", path, err)
 	}
 	return m, nil
+}
+
+// source is one archive member: its manifest entry and the reader of its content.
+type source struct {
+	info FileInfo
+	r    io.Reader
+}
+
+// collectSources returns the archive members of d in members() order, each hashed and rewound: the
+// database from the snapshot db, every other file read from d, the CA keys only withKeys. A missing
+// optional file is left out; a missing required file or a read error fails with "backing up: …".
+func collectSources(d *cadir.Dir, db io.ReadSeeker, withKeys bool) ([]source, error) {
+	var sources []source
+	for _, mb := range members() {
+		if mb.key && !withKeys {
+			continue
+		}
+		var r io.ReadSeeker
+		if mb.name == cadir.DBFile {
+			r = db
+		} else {
+			data, err := os.ReadFile(d.File(mb.name))
+			if errors.Is(err, fs.ErrNotExist) && !mb.required {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("backing up: %w", err)
+			}
+			r = bytes.NewReader(data)
+		}
+		size, sum, err := hashSeeker(r)
+		if err != nil {
+			return nil, fmt.Errorf("backing up %s: %w", mb.name, err)
+		}
+		info := FileInfo{Name: mb.name, Size: size, Mode: uint32(mb.mode), SHA256: sum}
+		sources = append(sources, source{info, r})
+	}
+	return sources, nil
+}
+
+// writeArchive writes the gzipped tar archive to w: the manifest first, then every source, each stamped
+// with now. A source whose length differs from its manifest entry fails the archive ("changed while it
+// was archived"), as does any write error.
+func writeArchive(w io.Writer, now time.Time, manifest []byte, sources []source) error {
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	add := func(name string, size int64, mode fs.FileMode, r io.Reader) error {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: int64(mode), ModTime: now, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		n, err := io.Copy(tw, r)
+		if err == nil && n != size {
+			err = fmt.Errorf("%s changed while it was archived", name)
+		}
+		return err
+	}
+	if err := add(ManifestName, int64(len(manifest)), 0o644, bytes.NewReader(manifest)); err != nil {
+		return err
+	}
+	for _, s := range sources {
+		if err := add(s.info.Name, s.info.Size, fs.FileMode(s.info.Mode), s.r); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
 }
 
 // readOnlyDir reports whether err says the CA directory cannot be written.

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"time"
 
 	"github.com/wsca/wsca/ca"
-	"github.com/wsca/wsca/crl"
 	"github.com/wsca/wsca/internal/atomicfile"
 	"github.com/wsca/wsca/store"
 )
@@ -126,67 +124,19 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 		}
 	}()
 
-	write := func(name string, data []byte, perm os.FileMode) error { return files.write(d.File(name), data, perm) }
-	if err := files.writeKey(d, d.File(IntermediateKeyFile), req.IssuerKey, req.Passphrase); err != nil {
+	if err := d.writeImportKeyAndCerts(&files, req, root, single); err != nil {
 		return nil, err
 	}
-	if err := write(RootCertFile, ca.EncodeCertificates(root), 0o644); err != nil {
+	if err := d.recordImport(st, req, root, single, now); err != nil {
 		return nil, err
-	}
-	if err := write(IntermediateCertFile, ca.EncodeCertificates(req.Issuer), 0o644); err != nil {
-		return nil, err
-	}
-	bundle := ca.EncodeCertificates(req.Issuer, root)
-	if single {
-		bundle = ca.EncodeCertificates(req.Issuer)
-	}
-	if err := write(BundleFile, bundle, 0o644); err != nil {
-		return nil, err
-	}
-
-	var caRecs []store.Record
-	if single {
-		caRecs = []store.Record{recordFor(req.Issuer, "root", ca.KindRoot, now, d.User)}
-	} else {
-		caRecs = []store.Record{recordFor(root, "root", ca.KindRoot, now, d.User), recordFor(req.Issuer, "intermediate", ca.KindIntermediate, now, d.User)}
-	}
-	if err := st.Add(append(caRecs, req.Records...)...); err != nil {
-		return nil, fmt.Errorf("recording the imported certificates: %w", err)
-	}
-	if req.LastCRLNumber != nil && req.LastCRLNumber.Sign() > 0 {
-		if err := st.SetCRLNumber(ScopeIntermediate, req.LastCRLNumber); err != nil {
-			return nil, err
-		}
 	}
 	if !single {
-		crls, err := crl.Parse(req.RootCRL, []*x509.Certificate{root})
-		if err != nil {
-			return nil, fmt.Errorf("the root CRL: %w", err)
-		}
-		if len(crls) != 1 {
-			return nil, fmt.Errorf("the root CRL: want 1 CRL, found %d", len(crls))
-		}
-		rc := crls[0]
-		if err := write(RootCRLFile, pemCRL(rc.Raw), 0o644); err != nil {
-			return nil, err
-		}
-		number := rc.Number
-		if number == nil {
-			number = new(big.Int)
-		}
-		if err := st.RecordCRL(ScopeRoot, number, rc.ThisUpdate, rc.NextUpdate); err != nil {
+		if err := d.importRootCRL(&files, st, req.RootCRL, root); err != nil {
 			return nil, err
 		}
 	}
-	res = &ImportResult{SingleCA: single, Imported: len(req.Records), NameWarnings: nameWarnings(req.Records)}
-	for _, r := range req.Records {
-		if r.Revocation != nil {
-			res.Revoked++
-		}
-	}
-	detail := fmt.Sprintf("from %s: issuer %s, %d certificates (%d revoked), last CRL number %v",
-		req.Source, req.Issuer.Subject, res.Imported, res.Revoked, req.LastCRLNumber)
-	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionImport, User: d.User, Detail: detail}); err != nil {
+	res, err = d.auditImport(st, req, single, now)
+	if err != nil {
 		return nil, err
 	}
 	stClosed = true
@@ -194,17 +144,9 @@ func (d *Dir) Import(req ImportRequest) (res *ImportResult, err error) {
 		return nil, err
 	}
 
-	// The first CRL proves the import end to end: the key opens, the records are readable, the numbers
-	// continue. The passphrase is the one just used, so the operator is not asked again.
-	gen := *d
-	gen.Passphrase = func() ([]byte, error) { return req.Passphrase, nil }
-	opt := CRLOptions{Validity: req.CRLValidity}
-	cr, err := gen.GenerateCRL(opt)
-	if _, statErr := os.Stat(d.File(CRLFile)); statErr == nil {
-		files.paths = append(files.paths, d.File(CRLFile))
-	}
+	cr, err := d.writeImportCRL(&files, req)
 	if err != nil {
-		return nil, fmt.Errorf("writing the first CRL: %w", err)
+		return nil, err
 	}
 	res.CRL = cr
 	res.Files = append([]string(nil), files.paths...)

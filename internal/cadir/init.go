@@ -70,25 +70,7 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 		}
 	}()
 
-	rootKeyPath := d.File(RootKeyFile)
-	if req.RootKeyOut != "" {
-		rootKeyPath = req.RootKeyOut
-	}
-	if err := files.writeKey(d, rootKeyPath, h.Root.Key, req.Passphrase); err != nil {
-		return nil, err
-	}
-	if err := files.writeKey(d, d.File(IntermediateKeyFile), h.Intermediate.Key, req.Passphrase); err != nil {
-		return nil, err
-	}
-	if err := files.write(d.File(RootCertFile), ca.EncodeCertificates(h.Root.Cert), 0o644); err != nil {
-		return nil, err
-	}
-	if err := files.write(d.File(IntermediateCertFile), ca.EncodeCertificates(h.Intermediate.Cert), 0o644); err != nil {
-		return nil, err
-	}
-	// ca.crt is intermediate then root: the order Apache's SSLCACertificateFile and nginx's
-	// ssl_client_certificate expect for a complete client chain.
-	if err := files.write(d.File(BundleFile), ca.EncodeCertificates(h.Intermediate.Cert, h.Root.Cert), 0o644); err != nil {
+	if err := d.writeInitKeysAndCerts(&files, h, req); err != nil {
 		return nil, err
 	}
 
@@ -97,41 +79,10 @@ func (d *Dir) Init(req InitRequest) (res *InitResult, err error) {
 	if err := st.Add(rootRec, interRec); err != nil {
 		return nil, fmt.Errorf("recording the CA certificates: %w", err)
 	}
-	if req.CRLURL != "" {
-		if err := st.SetSetting(SettingCRLURL, req.CRLURL); err != nil {
-			return nil, err
-		}
-	}
-	if req.OCSPURL != "" {
-		if err := st.SetSetting(SettingOCSPURL, req.OCSPURL); err != nil {
-			return nil, err
-		}
-	}
-
-	rootCRLValidity := req.RootCRLValidity
-	if rootCRLValidity == 0 {
-		rootCRLValidity = DefaultRootCRLValidity
-	}
-	crlValidity := req.CRLValidity
-	if crlValidity == 0 {
-		crlValidity = DefaultCRLValidity
-	}
-	g := &crlGen{d: d, st: st, now: now}
-	rootCRL, err := g.signRoot(h.Root, rootCRLValidity)
-	if err != nil {
+	if err := storeInitSettings(st, req); err != nil {
 		return nil, err
 	}
-	interCRL, err := g.signIntermediate(h.Intermediate, crlValidity)
-	if err != nil {
-		return nil, err
-	}
-	if err := files.write(d.File(RootCRLFile), pemCRL(rootCRL), 0o644); err != nil {
-		return nil, err
-	}
-	if err := files.write(d.File(CRLFile), pemCRL(interCRL, rootCRL), 0o644); err != nil {
-		return nil, err
-	}
-	if err := g.commit(); err != nil {
+	if err := d.writeInitCRLs(&files, st, h, req, now); err != nil {
 		return nil, err
 	}
 	if err := st.AppendAudit(store.AuditEntry{Time: now, Action: store.ActionInit, User: d.User,

@@ -19,11 +19,32 @@ import (
 // logarithmic axis (1× = parity; right of it wsca is ahead). Pure standard library with a built-in 5×7
 // bitmap font, so the plot needs nothing installed.
 func writePlot(r *Results, path string) error {
-	type bar struct {
-		label string
-		adv   float64
+	bars := plotBars(r)
+	if len(bars) == 0 {
+		return nil
 	}
-	var bars []bar
+	img := drawPlot(r, bars)
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// plotBar is one bar of the plot: its label and how far ahead wsca is (>1: wsca better).
+type plotBar struct {
+	label string
+	adv   float64
+}
+
+// plotBars returns one bar per (metric, peer) of r, in metric and peer order, leaving out pairs whose
+// median ratio is missing or zero.
+func plotBars(r *Results) []plotBar {
+	var bars []plotBar
 	for _, m := range r.Metrics {
 		for _, p := range m.Peers[1:] {
 			s := summarize(m.ratios(p))
@@ -34,21 +55,30 @@ func writePlot(r *Results, path string) error {
 			if !m.Lower {
 				adv = 1 / adv
 			}
-			bars = append(bars, bar{fmt.Sprintf("%s %s: vs %s", m.Workload, m.Name, p), adv})
+			bars = append(bars, plotBar{fmt.Sprintf("%s %s: vs %s", m.Workload, m.Name, p), adv})
 		}
 	}
-	if len(bars) == 0 {
-		return nil
-	}
+	return bars
+}
+
+// plotDecades returns the powers of ten the logarithmic axis spans: at least one decade, always
+// including 1× (parity).
+func plotDecades(bars []plotBar) (loExp, hiExp float64) {
 	lo, hi := 1.0, 1.0
 	for _, b := range bars {
 		lo, hi = math.Min(lo, b.adv), math.Max(hi, b.adv)
 	}
-	loExp, hiExp := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	loExp, hiExp = math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
 	if hiExp == loExp {
 		hiExp++
 	}
+	return loExp, hiExp
+}
 
+// drawPlot draws the title, the decade grid, the parity line and bars (at least one) of r onto a new
+// white image sized to fit the longest label.
+func drawPlot(r *Results, bars []plotBar) *image.RGBA {
+	loExp, hiExp := plotDecades(bars)
 	const (
 		scale  = 2
 		cellW  = 6 * scale
@@ -96,15 +126,7 @@ func writePlot(r *Results, path string) error {
 		fill(img, r, c)
 		drawText(img, max(x, one)+6, y+2, scale, ink, fmt.Sprintf("%.2f×", b.adv))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return img
 }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.Color) {

@@ -4,10 +4,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -119,13 +117,8 @@ func (b *publishBench) wscaCmd(args ...string) []string {
 // setup makes a CA with an OCSP URL (so it has the delegated signer), a server certificate for the relays,
 // alice, and one victim per revocation.
 func (b *publishBench) setup() error {
-	if err := os.MkdirAll(b.work, 0o700); err != nil {
-		return err
-	}
-	pw := make([]byte, 18)
-	_, _ = rand.Read(pw)
-	b.pass = filepath.Join(b.work, "ca.pass")
-	if err := os.WriteFile(b.pass, []byte(base64.StdEncoding.EncodeToString(pw)+"\n"), 0o600); err != nil {
+	var err error
+	if b.pass, err = newPassphraseFile(b.work); err != nil {
 		return err
 	}
 	b.pki, b.certs = filepath.Join(b.work, "pki"), filepath.Join(b.work, "certs")

@@ -52,18 +52,28 @@ func floorName(kind string) string {
 // ocspTarget is issue #10's target: ≥ 10× openssl's responses/s with a p99 ≤ 2 ms.
 const ocspTargetRatio, ocspTargetP99 = 10, 2 * time.Millisecond
 
+// ocspRequests has `openssl ocsp` write two requests for alice's status, issued by inter: one without a
+// nonce and one with. It returns their paths keyed "no nonce" and "nonce", or openssl's error.
+func (b *publishBench) ocspRequests(inter string) (map[string]string, error) {
+	alice := filepath.Join(b.certs, "alice.crt")
+	reqs := map[string]string{"no nonce": filepath.Join(b.work, "req.der"), "nonce": filepath.Join(b.work, "req-nonce.der")}
+	if _, err := output(b.ctx, b.work, "openssl", "ocsp", "-issuer", inter, "-cert", alice, "-no_nonce", "-reqout", reqs["no nonce"]); err != nil {
+		return nil, err
+	}
+	if _, err := output(b.ctx, b.work, "openssl", "ocsp", "-issuer", inter, "-cert", alice, "-reqout", reqs["nonce"]); err != nil {
+		return nil, err
+	}
+	return reqs, nil
+}
+
 // ocsp: responses/s, latency and CPU per response of `wsca publish` against `openssl ocsp -index … -port …`
 // (what an Apache admin would run), same CA, same delegated signer, both pinned to the same CPUs, the same
 // Go client load, repeated with the two responders interleaved. Requests about alice (good), with and without
 // a nonce (Apache sends one by default; nginx does not).
 func (b *publishBench) ocsp() error {
 	inter := filepath.Join(b.pki, "intermediate.crt")
-	alice := filepath.Join(b.certs, "alice.crt")
-	reqs := map[string]string{"no nonce": filepath.Join(b.work, "req.der"), "nonce": filepath.Join(b.work, "req-nonce.der")}
-	if _, err := output(b.ctx, b.work, "openssl", "ocsp", "-issuer", inter, "-cert", alice, "-no_nonce", "-reqout", reqs["no nonce"]); err != nil {
-		return err
-	}
-	if _, err := output(b.ctx, b.work, "openssl", "ocsp", "-issuer", inter, "-cert", alice, "-reqout", reqs["nonce"]); err != nil {
+	reqs, err := b.ocspRequests(inter)
+	if err != nil {
 		return err
 	}
 	issuer, err := readCert(inter)

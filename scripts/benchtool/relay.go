@@ -4,10 +4,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,8 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/wsca/wsca/ca"
 )
 
 // relayConfig sizes the relay workloads (issue #5); quick mode keeps them to a few seconds per peer.
@@ -84,63 +79,39 @@ func relayStarter(name string) peerStarter {
 }
 
 func runRelay(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	wsca := fs.String("wsca", "", "wsca binary (with wsca serve)")
-	out := fs.String("out", "", "results directory (results.json there is extended)")
-	work := fs.String("work", "", "scratch directory")
-	quick := fs.Bool("quick", false, "small sizes")
-	reps := fs.Int("reps", 0, "repetitions (default 3)")
-	peers := fs.String("peers", strings.Join(relayPeerNames, ","), "peers to measure (wsca is always first)")
-	cpus := fs.String("peer-cpus", "1", "CPU list the peer (and, in layout shared, the echo backend) is pinned to; benchtool's own affinity is the load generator's")
-	idle := fs.Int("idle", 0, "idle connections (default 9,000; quick 300)")
-	prof := fs.Bool("profile", false, "profile wsca serve with perf during an extra rtt and handshake run")
-	lay := fs.String("layout", string(layoutShared), "isolated (the peer alone on -peer-cpus, the echo backend with the load generator on -other-cpus) or shared (the backend on -peer-cpus too)")
-	other := fs.String("other-cpus", "", "the load generator's CPU list (default: benchtool's own affinity)")
-	sessions := fs.Int("sessions", 0, "concurrent idle WebSocket sessions through one wsca serve, after the peers (0: skip)")
-	sessionsCRL := fs.Int("sessions-crl", 1_000_000, "entries of the CRL reloaded while the sessions are open")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *wsca == "" || *out == "" || *work == "" {
-		return errors.New("-wsca, -out and -work are required")
-	}
-	l, err := parseLayout(*lay)
+	o, err := parseRelayFlags(args)
 	if err != nil {
 		return err
 	}
-	if *sessions < 0 || *sessionsCRL < 1 {
+	l, err := parseLayout(o.layout)
+	if err != nil {
+		return err
+	}
+	if o.sessions < 0 || o.sessionsCRL < 1 {
 		return errors.New("-sessions must be ≥ 0 and -sessions-crl ≥ 1")
 	}
-	if *other == "" {
-		*other = cpuList()
+	if o.other == "" {
+		o.other = cpuList()
 	}
-	cfg := relayDefaults(*quick)
-	if *reps > 0 {
-		cfg.reps = *reps
+	cfg := relayDefaults(o.quick)
+	if o.reps > 0 {
+		cfg.reps = o.reps
 	}
-	if *idle > 0 {
-		cfg.idleN = *idle
+	if o.idle > 0 {
+		cfg.idleN = o.idle
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	names, err := parsePeers(*peers)
+	names, err := parsePeers(o.peers)
 	if err != nil {
 		return err
 	}
-	res, err := loadResults(filepath.Join(*out, "results.json"))
-	if err != nil {
-		mode := "full"
-		if *quick {
-			mode = "quick"
-		}
-		res = &Results{Mode: mode, Reps: cfg.reps, Started: time.Now().UTC().Format(time.RFC3339)}
-		res.Machine = describeMachine(context.Background(), *wsca)
-	}
-	b := &relayBench{cfg: cfg, wsca: *wsca, self: self, work: filepath.Join(*work, "relay-"+string(l)), peerCPUs: *cpus,
-		backendCPUs: l.backendCPUs(*cpus, *other), otherCPUs: *other, layout: l, tick: clockTick(),
-		log: stderr, res: res, ctx: context.Background(), out: *out, doProfile: *prof}
+	res := relayResults(o, cfg)
+	b := &relayBench{cfg: cfg, wsca: o.wsca, self: self, work: filepath.Join(o.work, "relay-"+string(l)), peerCPUs: o.cpus,
+		backendCPUs: l.backendCPUs(o.cpus, o.other), otherCPUs: o.other, layout: l, tick: clockTick(),
+		log: stderr, res: res, ctx: context.Background(), out: o.out, doProfile: o.profile}
 	defer func() {
 		for _, d := range b.cleanup {
 			os.RemoveAll(d)
@@ -150,23 +121,75 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	if err := b.setup(); err != nil {
 		return fmt.Errorf("relay setup: %w", err)
 	}
-	b.res.Machine.Versions = mergeVersions(b.res.Machine.Versions, peerVersions(b.ctx, *wsca))
-	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay, %s (benchtool runs on CPUs %s)", l.describe(b.peerCPUs, *other), cpuList()))
+	b.res.Machine.Versions = mergeVersions(b.res.Machine.Versions, peerVersions(b.ctx, o.wsca))
+	b.res.Notes = append(b.res.Notes, fmt.Sprintf("relay, %s (benchtool runs on CPUs %s)", l.describe(b.peerCPUs, o.other), cpuList()))
 	b.res.Machine.Layouts = append(b.res.Machine.Layouts, fmt.Sprintf("%s; CPU %s; load average at its start: %s (the machine may be shared: compare ratios within one run)",
-		l.describe(b.peerCPUs, *other), b.res.Machine.Model, loadAvg()))
+		l.describe(b.peerCPUs, o.other), b.res.Machine.Model, loadAvg()))
 	if err := b.measure(names); err != nil {
 		return err
 	}
 	var sessErr error
-	if *sessions > 0 {
+	if o.sessions > 0 {
 		// A machine that cannot hold the sessions fails this workload, named in the report, not the peers' figures.
-		if sessErr = b.measureSessions(*sessions, *sessionsCRL); sessErr != nil {
-			sessErr = fmt.Errorf("sessions workload (%d sessions): %w", *sessions, sessErr)
+		if sessErr = b.measureSessions(o.sessions, o.sessionsCRL); sessErr != nil {
+			sessErr = fmt.Errorf("sessions workload (%d sessions): %w", o.sessions, sessErr)
 			b.res.Notes = append(b.res.Notes, "FAILED: "+sessErr.Error())
 		}
 	}
 	b.res.Seconds += time.Since(start).Seconds()
-	return errors.Join(writeReport(b.res, *out, stdout), sessErr)
+	return errors.Join(writeReport(b.res, o.out, stdout), sessErr)
+}
+
+// relayOptions are the flags of `benchtool relay`.
+type relayOptions struct {
+	wsca, out, work       string
+	peers, cpus, other    string
+	layout                string
+	quick, profile        bool
+	reps, idle            int
+	sessions, sessionsCRL int
+}
+
+// parseRelayFlags parses the flags of `benchtool relay`. It returns the flag package's error (usage on
+// stderr) or an error if -wsca, -out or -work is missing; the other values are checked by runRelay.
+func parseRelayFlags(args []string) (relayOptions, error) {
+	var o relayOptions
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.StringVar(&o.wsca, "wsca", "", "wsca binary (with wsca serve)")
+	fs.StringVar(&o.out, "out", "", "results directory (results.json there is extended)")
+	fs.StringVar(&o.work, "work", "", "scratch directory")
+	fs.BoolVar(&o.quick, "quick", false, "small sizes")
+	fs.IntVar(&o.reps, "reps", 0, "repetitions (default 3)")
+	fs.StringVar(&o.peers, "peers", strings.Join(relayPeerNames, ","), "peers to measure (wsca is always first)")
+	fs.StringVar(&o.cpus, "peer-cpus", "1", "CPU list the peer (and, in layout shared, the echo backend) is pinned to; benchtool's own affinity is the load generator's")
+	fs.IntVar(&o.idle, "idle", 0, "idle connections (default 9,000; quick 300)")
+	fs.BoolVar(&o.profile, "profile", false, "profile wsca serve with perf during an extra rtt and handshake run")
+	fs.StringVar(&o.layout, "layout", string(layoutShared), "isolated (the peer alone on -peer-cpus, the echo backend with the load generator on -other-cpus) or shared (the backend on -peer-cpus too)")
+	fs.StringVar(&o.other, "other-cpus", "", "the load generator's CPU list (default: benchtool's own affinity)")
+	fs.IntVar(&o.sessions, "sessions", 0, "concurrent idle WebSocket sessions through one wsca serve, after the peers (0: skip)")
+	fs.IntVar(&o.sessionsCRL, "sessions-crl", 1_000_000, "entries of the CRL reloaded while the sessions are open")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.wsca == "" || o.out == "" || o.work == "" {
+		return o, errors.New("-wsca, -out and -work are required")
+	}
+	return o, nil
+}
+
+// relayResults returns the results.json in o.out to extend, or, when there is none (or it does not
+// load), new results for this mode with the machine described.
+func relayResults(o relayOptions, cfg relayConfig) *Results {
+	res, err := loadResults(filepath.Join(o.out, "results.json"))
+	if err != nil {
+		mode := "full"
+		if o.quick {
+			mode = "quick"
+		}
+		res = &Results{Mode: mode, Reps: cfg.reps, Started: time.Now().UTC().Format(time.RFC3339)}
+		res.Machine = describeMachine(context.Background(), o.wsca)
+	}
+	return res
 }
 
 // parsePeers turns -peers into the peers to measure, wsca first.
@@ -248,110 +271,6 @@ func (b *relayBench) peerDir(name string) (string, error) {
 	b.peerN++
 	dir := filepath.Join(b.work, fmt.Sprintf("%s-%d", name, b.peerN))
 	return dir, os.MkdirAll(dir, 0o700)
-}
-
-// setup makes the PKI every peer uses: a wsca CA, a server certificate for 127.0.0.1, a valid client, a
-// revoked client, one "victim" per peer and repetition for the revoke workload, and a CRL of ~10,000
-// entries (synthetic revocations added through the store, as in the CA benchmark).
-func (b *relayBench) setup() error {
-	if err := os.MkdirAll(b.work, 0o700); err != nil {
-		return err
-	}
-	pw := make([]byte, 18)
-	if _, err := rand.Read(pw); err != nil {
-		return err
-	}
-	b.pass = filepath.Join(b.work, "ca.pass")
-	if err := os.WriteFile(b.pass, []byte(base64.StdEncoding.EncodeToString(pw)+"\n"), 0o600); err != nil {
-		return err
-	}
-	b.pki = pkiFiles{dir: filepath.Join(b.work, "pki")}
-	b.certs = filepath.Join(b.work, "certs")
-	if err := os.MkdirAll(b.certs, 0o700); err != nil {
-		return err
-	}
-	if err := b.run(b.wscaCmd("init", "--name", "Relay Bench")...); err != nil {
-		return err
-	}
-	if err := b.run(b.wscaCmd("issue", "relay", "--server", "--ip", "127.0.0.1", "--out", b.certs)...); err != nil {
-		return err
-	}
-	var csv strings.Builder
-	csv.WriteString("name\nalice\nmallory\n" + sessionsCutVictim + "\n" + sessionsCRLVictim + "\n")
-	for _, p := range relayPeerNames {
-		for rep := range b.cfg.reps {
-			fmt.Fprintf(&csv, "victim-%s-%d\n", p, rep)
-		}
-	}
-	csvPath := filepath.Join(b.work, "clients.csv")
-	if err := os.WriteFile(csvPath, []byte(csv.String()), 0o600); err != nil {
-		return err
-	}
-	if err := b.run(b.wscaCmd("issue", "--from", csvPath, "--out", b.certs)...); err != nil {
-		return err
-	}
-	leaf, err := os.ReadFile(filepath.Join(b.certs, "alice.crt"))
-	if err != nil {
-		return err
-	}
-	certs, err := ca.ParseCertificates(leaf)
-	if err != nil {
-		return err
-	}
-	if _, err := populate(filepath.Join(b.pki.dir, "wsca.db"), filepath.Join(b.work, "index.txt"), b.cfg.crlEntries-1,
-		certs[0].Raw, time.Now()); err != nil {
-		return err
-	}
-	if err := b.run(b.wscaCmd("revoke", "mallory", "--reason", "keyCompromise")...); err != nil {
-		return err
-	}
-	if err := b.run(b.wscaCmd("crl")...); err != nil {
-		return err
-	}
-	b.pki.serverCert = filepath.Join(b.certs, "relay.crt")
-	b.pki.serverKey = filepath.Join(b.certs, "relay.key")
-	b.pki.caBundle = filepath.Join(b.pki.dir, "ca.crt")
-	b.pki.crl = filepath.Join(b.pki.dir, "crl.pem")
-	b.pki.serverPEM = filepath.Join(b.certs, "relay.pem")
-	crt, err := os.ReadFile(b.pki.serverCert)
-	if err != nil {
-		return err
-	}
-	key, err := os.ReadFile(b.pki.serverKey)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(b.pki.serverPEM, append(crt, key...), 0o600); err != nil {
-		return err
-	}
-	root, err := os.ReadFile(filepath.Join(b.pki.dir, "root.crt"))
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(root) {
-		return errors.New("root.crt holds no certificate")
-	}
-	base := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
-	if b.valid, err = b.clientTLS(base, "alice"); err != nil {
-		return err
-	}
-	if b.revoked, err = b.clientTLS(base, "mallory"); err != nil {
-		return err
-	}
-	b.noCert = base.Clone()
-	b.logf("relay: PKI ready, CRL with %d entries", b.cfg.crlEntries)
-	return nil
-}
-
-func (b *relayBench) clientTLS(base *tls.Config, name string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(b.certs, name+".crt"), filepath.Join(b.certs, name+".key"))
-	if err != nil {
-		return nil, err
-	}
-	c := base.Clone()
-	c.Certificates = []tls.Certificate{cert}
-	return c, nil
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.
