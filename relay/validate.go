@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wsca/wsca/crlsync"
+	"github.com/wsca/wsca/internal/editdist"
 )
 
 // ErrInvalidConfig is wrapped by every error that Validate, ParseConfig and LoadConfig return for a configuration
@@ -260,7 +261,7 @@ func suggestKey(unknown string, keys map[string]reflect.Type, t reflect.Type) st
 	names := slices.Sorted(maps.Keys(keys))
 	best, bestDist := "", 3
 	for _, k := range names {
-		if d := editDistance(strings.ToLower(unknown), k); d < bestDist {
+		if d := editdist.Distance(strings.ToLower(unknown), k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -277,25 +278,4 @@ func suggestKey(unknown string, keys map[string]reflect.Type, t reflect.Type) st
 		}
 	}
 	return " (known keys here: " + strings.Join(names, ", ") + ")"
-}
-
-// editDistance is the Levenshtein distance between a and b (both short: YAML keys).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/wsca/wsca/internal/editdist"
 )
 
 // hintedError carries its own next step, for hints that need the values of this invocation (a host, a file)
@@ -67,7 +68,7 @@ func suggestFlag(cmd *cobra.Command, name string) string {
 	})
 	slices.Sort(names)
 	for _, n := range names {
-		d := editDistance(strings.ToLower(name), n)
+		d := editdist.Distance(strings.ToLower(name), n)
 		if strings.HasPrefix(n, name) && len(name) >= 3 {
 			d = min(d, 1)
 		}
@@ -76,25 +77,4 @@ func suggestFlag(cmd *cobra.Command, name string) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes (flag names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
