@@ -126,7 +126,7 @@ func (s *Server) initCRLURL(cfg *Config, cachePath string) (*material, error) {
 
 // tryCRL builds a generation with body as the CRL and checks it against the watermark.
 func (s *Server) tryCRL(cfg *Config, body []byte) (*material, error) {
-	m, err := loadMaterialFrom(cfg, s.now(), body)
+	m, err := loadMaterialFrom(cfg, s.now(), body, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +188,7 @@ func (s *Server) guardRollback(old, m *material) error {
 	s.crl.rollbacks.Add(1)
 	s.log.Error("CRL refused: older than one already in force, keeping the current CRL", args...)
 	m.crls, m.bundle = old.crls, old.bundle
+	m.crlKey = crlSourceKey{} // not the CRL source's own: the next reload parses (and refuses) it again
 	return err
 }
 

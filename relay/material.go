@@ -79,17 +79,30 @@ type material struct {
 	caByRaw   map[string]*x509.Certificate // DER → the bundle's certificate
 	vcache    *sync.Map                    // leaf SHA-256 → CA parts of its verified chains; see cachedChains
 	vcacheLen atomic.Int32
+	// crlKey identifies what crls were parsed and verified from (see crlSourceKey); the zero value when they
+	// are not the CRL source's own (a refused rollback kept the previous CRLs): never reused then.
+	crlKey crlSourceKey
+}
+
+// crlSourceKey is what a generation's CRLs are a pure function of: the CRL's bytes and the client CA bundle's
+// (Verify checks the signatures against it). A reload whose key equals the running generation's takes its CRLs
+// over instead of parsing and verifying a million entries again (a SIGHUP, an edit of the configuration or of a
+// certificate with the CRL unchanged).
+type crlSourceKey struct {
+	crl, cas [sha256.Size]byte
+	ok       bool
 }
 
 // loadMaterial reads every file the configuration names and builds a new generation. It fails on any unreadable,
 // unparsable or inconsistent file: the caller keeps the previous generation.
 func loadMaterial(cfg *Config, now time.Time) (*material, error) {
-	return loadMaterialFrom(cfg, now, nil)
+	return loadMaterialFrom(cfg, now, nil, nil)
 }
 
 // loadMaterialFrom is loadMaterial with the CRL given as crlData, as it must be when the configuration's CRL is a
-// URL (the relay's crlSource fetched it); with nil a CRL file is read.
-func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte) (*material, error) {
+// URL (the relay's crlSource fetched it); with nil a CRL file is read. prev, if not nil, is the generation in
+// force: its CRLs are taken over when they were loaded from the same bytes under the same client CA bundle.
+func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte, prev *material) (*material, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -101,7 +114,7 @@ func loadMaterialFrom(cfg *Config, now time.Time, crlData []byte) (*material, er
 	if err := m.loadClientCAs(); err != nil {
 		return nil, err
 	}
-	if err := m.loadCRL(crlData); err != nil {
+	if err := m.loadCRL(crlData, prev); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Routes {
@@ -190,19 +203,29 @@ func (m *material) loadClientCAs() error {
 	return nil
 }
 
-// loadCRL loads and verifies the CRLs: crlData with a CRL URL, else the CRL file.
-func (m *material) loadCRL(crlData []byte) error {
+// loadCRL loads and verifies the CRLs: crlData with a CRL URL, else the CRL file. prev's CRLs are taken over
+// when they came from the same bytes under the same client CA bundle (crlSourceKey).
+func (m *material) loadCRL(crlData []byte, prev *material) error {
 	cfg := m.cfg
 	var err error
 	// With a CRL URL the caller passes the body it fetched (or its cache); a file is read here.
 	crlPEM, what := crlData, "CRL file "+cfg.CRL
+	key := crlSourceKey{cas: m.digests[cfg.ClientCA], ok: true}
 	if crlsync.IsURL(cfg.CRL) {
 		what = "CRL from " + cfg.CRL
 		if crlPEM == nil {
 			return fmt.Errorf("%s: no CRL fetched yet", what)
 		}
+		key.crl = sha256.Sum256(crlPEM)
 	} else if crlPEM, err = m.read("CRL file", cfg.CRL); err != nil {
 		return err
+	} else {
+		key.crl = m.digests[cfg.CRL]
+	}
+	m.crlKey = key
+	if prev != nil && prev.crlKey == key {
+		m.crls, m.bundle = prev.crls, prev.bundle
+		return nil
 	}
 	// Chain mode (Apache SSLCARevocationCheck chain): every CA that can issue a client certificate or an
 	// intermediate needs its CRL, or every client under it would be refused at the handshake. crlsync.Verify

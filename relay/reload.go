@@ -112,11 +112,14 @@ func (s *Server) reload(offered []byte) error {
 			s.keepCRLSource(old.cfg, cfg)
 		}
 	}
-	m, err := loadMaterialFrom(cfg, s.now(), s.crlBody(offered))
+	m, err := loadMaterialFrom(cfg, s.now(), s.crlBody(offered), old)
 	if err != nil {
 		return errors.Join(cfgErr, s.reloadFailed(err))
 	}
-	rbErr := s.guardRollback(old, m)
+	var rbErr error
+	if m.bundle != old.bundle { // the CRLs in force, taken over unchanged (loadCRL), passed the watermark already
+		rbErr = s.guardRollback(old, m)
+	}
 	if offered != nil && rbErr == nil {
 		s.acceptBody(offered)
 	}
