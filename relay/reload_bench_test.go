@@ -25,6 +25,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsca/wsca/crl"
+	"github.com/wsca/wsca/internal/testpki"
 )
 
 // bigCRLPEM returns a crl.pem whose intermediate CRL lists n serials (none of the test PKI's leaves, but dave)
@@ -47,7 +48,7 @@ func bigCRLPEM(tb testing.TB, p *testPKI, n int, number int64) []byte {
 		}
 	}
 	signed, err := crl.Sign(crl.Template{Number: big.NewInt(number), ThisUpdate: now.Add(-time.Minute),
-		NextUpdate: now.Add(24 * time.Hour), Issuer: p.inter.cert, Signer: p.inter.key}, iter.Seq[crl.Entry](entries))
+		NextUpdate: now.Add(24 * time.Hour), Issuer: p.inter.Cert, Signer: p.inter.Key}, iter.Seq[crl.Entry](entries))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,15 +56,15 @@ func bigCRLPEM(tb testing.TB, p *testPKI, n int, number int64) []byte {
 	if _, err := signed.WritePEMTo(&out); err != nil {
 		tb.Fatal(err)
 	}
-	for _, ca := range []*testCA{p.root, p.inter2} {
+	for _, ca := range []*testpki.CA{p.root, p.inter2} {
 		var revoked []x509.RevocationListEntry
 		if ca == p.root {
-			revoked = []x509.RevocationListEntry{{SerialNumber: p.inter2.cert.SerialNumber,
+			revoked = []x509.RevocationListEntry{{SerialNumber: p.inter2.Cert.SerialNumber,
 				RevocationTime: now.Add(-time.Hour), ReasonCode: 1}}
 		}
 		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(number),
 			ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour),
-			RevokedCertificateEntries: revoked}, ca.cert, ca.key)
+			RevokedCertificateEntries: revoked}, ca.Cert, ca.Key)
 		if err != nil {
 			tb.Fatal(err)
 		}
