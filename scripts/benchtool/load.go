@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -233,42 +234,14 @@ func runBulk(addr string, conf *tls.Config, conns, msgSize int, dur time.Duratio
 	return float64(got.Load()) / elapsed.Seconds() / 1e6, nil
 }
 
-// openIdle opens n WebSockets, parallel at a time, and checks each with one small echo. The caller measures
-// the peer's memory while they are open and then closes them.
+// openIdle opens n WebSockets to "/", parallel at a time, and checks each with one small echo (openSessions from
+// the kernel's choice of source address). The caller measures the peer's memory while they are open and then
+// closes them.
 func openIdle(addr string, conf *tls.Config, n, parallel int, limit time.Duration) ([]*wsConn, error) {
-	out := make([]*wsConn, n)
-	errs := make([]error, parallel)
-	var wg sync.WaitGroup
-	end := time.Now().Add(limit)
-	for p := range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := p; i < n; i += parallel {
-				if time.Now().After(end) {
-					errs[p] = fmt.Errorf("idle: only part of %d connections opened within %s", n, limit)
-					return
-				}
-				w, err := dialWS(addr, "/", conf, dialTimeout)
-				if err == nil {
-					_ = w.c.SetDeadline(time.Now().Add(dialTimeout))
-					if err = echoOnce(w, []byte("idle")); err != nil {
-						w.c.Close()
-					}
-					_ = w.c.SetDeadline(time.Time{})
-				}
-				if err != nil {
-					errs[p] = fmt.Errorf("idle connection %d: %w", i, err)
-					return
-				}
-				out[i] = w
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		closeAll(out)
-		return nil, err
+	out, err := openSessions(addr, conf, n, parallel, limit,
+		func(int) string { return "/" }, func(int) net.Addr { return nil })
+	if err != nil {
+		return nil, fmt.Errorf("idle: %w", err)
 	}
 	return out, nil
 }
