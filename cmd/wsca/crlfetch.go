@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 	"time"
@@ -90,7 +89,7 @@ func runCRLFetch(g *globals, o *crlFetchOptions, url string) error {
 	}
 	sync := &crlsync.FileSync{Out: o.out, CAs: cas, Watermark: wm}
 	if o.execCmd != "" {
-		sync.OnChange = func() error { return runHook(g, o.execCmd) }
+		sync.OnChange = func() error { return runHook(context.Background(), g, o.execCmd, execTimeout) }
 	}
 	// The CRL in place is the floor on a first run (no state file yet).
 	if err := wm.Advance(sync.Current()); err != nil {
@@ -135,16 +134,4 @@ func (g *globals) reportFetch(out string, changed bool) {
 	} else if g.verbose {
 		fmt.Fprintf(g.env.stderr, "wsca: crl fetch: %s is current\n", out)
 	}
-}
-
-// runHook runs the --exec command through sh -c with the sidecar's output streams.
-func runHook(g *globals, command string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
-	defer cancel()
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	c.Stdout, c.Stderr = g.env.stderr, g.env.stderr
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("--exec %q: %w", command, err)
-	}
-	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 	"time"
@@ -156,22 +155,14 @@ func (o *renewOptions) hookFunc(g *globals) func(context.Context) error {
 		return nil
 	}
 	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, hookTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", o.hook)
-		cmd.Stdout, cmd.Stderr = g.env.stderr, g.env.stderr
-		env := os.Environ()
+		extra := []string{"WSCA_CERT=" + o.cert, "WSCA_KEY=" + o.key}
 		if data, err := os.ReadFile(o.cert); err == nil {
 			if certs, err := ca.ParseCertificates(data); err == nil {
-				env = append(env, "WSCA_SERIAL="+ca.SerialText(certs[0].SerialNumber),
+				extra = append(extra, "WSCA_SERIAL="+ca.SerialText(certs[0].SerialNumber),
 					"WSCA_NOT_AFTER="+certs[0].NotAfter.UTC().Format(time.RFC3339))
 			}
 		}
-		cmd.Env = append(env, "WSCA_CERT="+o.cert, "WSCA_KEY="+o.key)
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("--exec %q: %w", o.hook, err)
-		}
-		return nil
+		return runHook(ctx, g, o.hook, hookTimeout, extra...)
 	}
 }
 
