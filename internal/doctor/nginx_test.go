@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/wsca/wsca/internal/testpki"
-	"github.com/wsca/wsca/internal/testpki/relaytest"
 	"github.com/wsca/wsca/relay"
 )
 
@@ -113,7 +112,7 @@ func startNginx(t *testing.T) (addr, leafOnlyAddr string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
-	out := &relaytest.Buffer{}
+	out := &testpki.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting nginx: %v", err)

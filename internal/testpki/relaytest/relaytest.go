@@ -3,7 +3,6 @@
 package relaytest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,34 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsca/wsca/internal/testpki"
 	"github.com/wsca/wsca/relay"
 )
-
-// Buffer is a bytes.Buffer safe for concurrent use: the relay's log (shown when a test fails) and the output of
-// child processes are written from other goroutines than the test's.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (s *Buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written so far.
-func (s *Buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const relayConfig = `listen: 127.0.0.1:0
 tls: {cert: CERT, key: server.key}
@@ -85,7 +62,7 @@ func StartIn(t *testing.T, dir string, leafOnly bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &Buffer{}
+	logs := &testpki.Buffer{}
 	srv, err := relay.New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
