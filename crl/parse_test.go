@@ -190,6 +190,40 @@ func TestSetDuplicatesAndAll(t *testing.T) {
 	}
 }
 
+// TestSetDuplicatesLarge checks duplicates in a Set large enough for the
+// table to be filled region by region (fillTable): the first entry of a
+// serial wins, later ones are dropped, and All keeps CRL order.
+func TestSetDuplicatesLarge(t *testing.T) {
+	const n = 20_000
+	b := newSetBuilder(n+n/7+1, 3*(n+n/7+1))
+	var want [][]byte
+	for i := range n {
+		serial := []byte{byte(i>>16) + 1, byte(i >> 8), byte(i)}
+		b.add(serial, int64(i), uint8(i%11))
+		want = append(want, serial)
+		if i%7 == 3 {
+			b.add(bytes.Clone(want[i/2]), -1, 99) // a duplicate of an earlier entry
+		}
+	}
+	s := b.set()
+	if s.Len() != n {
+		t.Fatalf("Len = %d, want %d", s.Len(), n)
+	}
+	i := 0
+	for serial, r := range s.All() {
+		if !bytes.Equal(serial, want[i]) || r.RevokedAt.Unix() != int64(i) || r.Reason != i%11 {
+			t.Fatalf("All entry %d = %x %v, want %x", i, serial, r, want[i])
+		}
+		if got, ok := s.Lookup(serial); !ok || got != r {
+			t.Fatalf("Lookup(%x) = %v %v, want %v", serial, got, ok, r)
+		}
+		i++
+	}
+	if _, ok := s.Lookup([]byte{0xff, 0, 0}); ok {
+		t.Error("Lookup found a serial never added")
+	}
+}
+
 func TestLookupAllocs(t *testing.T) {
 	ca := newRoot(t, "p256", "Alloc Root")
 	der, err := Build(Template{Number: big.NewInt(1), ThisUpdate: baseTime(), NextUpdate: baseTime().Add(time.Hour),
