@@ -383,7 +383,7 @@ func parseEntries(revoked cryptobyte.String, present bool, version int) (*Set, e
 		if len(mag) > 255 {
 			return nil, malformed("revoked entry %d: serial too long", i)
 		}
-		at, err := readTime(&entry)
+		at, err := readUnix(&entry)
 		if err != nil {
 			return nil, malformed("revoked entry %d: revocationDate: %v", i, err)
 		}
@@ -396,7 +396,7 @@ func parseEntries(revoked cryptobyte.String, present bool, version int) (*Set, e
 				return nil, fmt.Errorf("revoked entry %d: %w", i, err)
 			}
 		}
-		b.add(mag, at.Unix(), uint8(reason))
+		b.add(mag, at, uint8(reason))
 	}
 	return b.set(), nil
 }
@@ -432,20 +432,30 @@ func parseEntryExtensions(s cryptobyte.String) (int, error) {
 	return reason, nil
 }
 
-// readTime reads a Time (RFC 5280 §4.1.2.5): UTCTime YYMMDDHHMMSSZ or
-// GeneralizedTime YYYYMMDDHHMMSSZ, both with seconds and Z, as §5.1.2.4
-// requires. Hand-parsed: the format is fixed, and a large CRL holds a million.
+// readTime reads a Time (RFC 5280 §4.1.2.5) as readUnix does.
 func readTime(s *cryptobyte.String) (time.Time, error) {
+	sec, err := readUnix(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+// readUnix reads a Time (RFC 5280 §4.1.2.5): UTCTime YYMMDDHHMMSSZ or
+// GeneralizedTime YYYYMMDDHHMMSSZ, both with seconds and Z, as §5.1.2.4
+// requires, and returns it in Unix seconds. Hand-parsed, and computed without
+// time.Date: the format is fixed, and a large CRL holds a million.
+func readUnix(s *cryptobyte.String) (int64, error) {
 	var v cryptobyte.String
 	var year int
 	switch {
 	case s.PeekASN1Tag(cbasn1.UTCTime):
 		if !s.ReadASN1(&v, cbasn1.UTCTime) || len(v) != 13 {
-			return time.Time{}, errors.New("invalid UTCTime")
+			return 0, errors.New("invalid UTCTime")
 		}
 		yy, ok := digits2(v[0:2])
 		if !ok {
-			return time.Time{}, errors.New("invalid UTCTime")
+			return 0, errors.New("invalid UTCTime")
 		}
 		year = 1900 + yy
 		if yy < 50 {
@@ -454,35 +464,68 @@ func readTime(s *cryptobyte.String) (time.Time, error) {
 		v = v[2:]
 	case s.PeekASN1Tag(cbasn1.GeneralizedTime):
 		if !s.ReadASN1(&v, cbasn1.GeneralizedTime) || len(v) != 15 {
-			return time.Time{}, errors.New("invalid GeneralizedTime")
+			return 0, errors.New("invalid GeneralizedTime")
 		}
 		hi, ok1 := digits2(v[0:2])
 		lo, ok2 := digits2(v[2:4])
 		if !ok1 || !ok2 {
-			return time.Time{}, errors.New("invalid GeneralizedTime")
+			return 0, errors.New("invalid GeneralizedTime")
 		}
 		year = hi*100 + lo
 		v = v[4:]
 	default:
-		return time.Time{}, errors.New("not a UTCTime or GeneralizedTime")
+		return 0, errors.New("not a UTCTime or GeneralizedTime")
 	}
 	var f [5]int
 	for i := range f {
 		d, ok := digits2(v[2*i : 2*i+2])
 		if !ok {
-			return time.Time{}, errors.New("invalid time digits")
+			return 0, errors.New("invalid time digits")
 		}
 		f[i] = d
 	}
 	if v[10] != 'Z' {
-		return time.Time{}, errors.New("time not in UTC (Z)")
+		return 0, errors.New("time not in UTC (Z)")
 	}
-	t := time.Date(year, time.Month(f[0]), f[1], f[2], f[3], f[4], 0, time.UTC)
-	// time.Date normalises out-of-range fields (Feb 30 → Mar 2); reject them.
-	if y, m, d := t.Date(); y != year || int(m) != f[0] || d != f[1] || t.Hour() != f[2] || t.Minute() != f[3] || t.Second() != f[4] {
-		return time.Time{}, errors.New("invalid date")
+	month, day := f[0], f[1]
+	// Out-of-range fields (Feb 30, 24:00, a leap second) are refused, as
+	// time.Date would normalise them into another instant.
+	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || f[2] > 23 || f[3] > 59 || f[4] > 59 {
+		return 0, errors.New("invalid date")
 	}
-	return t, nil
+	return daysFromCivil(year, month, day)*86400 + int64(f[2]*3600+f[3]*60+f[4]), nil
+}
+
+// daysIn returns the number of days of month (1–12) in year, proleptic
+// Gregorian as package time counts.
+func daysIn(year, month int) int {
+	if month == 2 {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + (month+month/8)%2 // 31 in Jan, Mar, May, Jul, Aug, Oct, Dec
+}
+
+// daysFromCivil returns the days from 1970-01-01 to year-month-day (year ≥ 0),
+// after H. Hinnant's days_from_civil: a year that starts in March puts the
+// leap day last.
+func daysFromCivil(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := int64(month+9) % 12 // March = 0
+	doy := (153*mp+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 func digits2(b []byte) (int, bool) {

@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // stdlibCRL makes a CRL with x509.CreateRevocationList, to feed Parse
@@ -354,4 +356,61 @@ func TestParseOpenSSLCRL(t *testing.T) {
 	if !ok || r.Reason != ReasonKeyCompromise || !r.RevokedAt.Equal(revokedAt) {
 		t.Errorf("Lookup = %v %v, want keyCompromise at %v", r, ok, revokedAt)
 	}
+}
+
+// readTimeDate is readTime as it was, with time.Date: the reference for
+// TestReadUnix.
+func readTimeDate(v []byte, generalized bool) (time.Time, bool) {
+	year := 0
+	if generalized {
+		year, v = int(v[0]-'0')*1000+int(v[1]-'0')*100+int(v[2]-'0')*10+int(v[3]-'0'), v[4:]
+	} else {
+		year, v = 1900+int(v[0]-'0')*10+int(v[1]-'0'), v[2:]
+		if year < 1950 {
+			year += 100
+		}
+	}
+	var f [5]int
+	for i := range f {
+		f[i] = int(v[2*i]-'0')*10 + int(v[2*i+1]-'0')
+	}
+	t := time.Date(year, time.Month(f[0]), f[1], f[2], f[3], f[4], 0, time.UTC)
+	y, m, d := t.Date()
+	return t, y == year && int(m) == f[0] && d == f[1] && t.Hour() == f[2] && t.Minute() == f[3] && t.Second() == f[4]
+}
+
+// TestReadUnix checks the hand-computed Unix time against time.Date over
+// both encodings, leap years, month ends and every out-of-range field.
+func TestReadUnix(t *testing.T) {
+	n := 0
+	for _, year := range []int{0, 1, 4, 99, 100, 399, 400, 1600, 1899, 1900, 1950, 1969, 1970, 1999, 2000, 2024, 2049, 2100, 2400, 9999} {
+		for month := 0; month <= 13; month++ {
+			for day := 0; day <= 32; day++ {
+				for _, hms := range [][3]int{{0, 0, 0}, {23, 59, 59}, {24, 0, 0}, {12, 60, 0}, {12, 0, 60}, {7, 8, 9}} {
+					for _, gen := range []bool{false, true} {
+						if !gen && (year < 1950 || year > 2049) {
+							continue
+						}
+						var body string
+						tag := cbasn1.UTCTime
+						if gen {
+							tag, body = cbasn1.GeneralizedTime, fmt.Sprintf("%04d", year)
+						} else {
+							body = fmt.Sprintf("%02d", year%100)
+						}
+						body += fmt.Sprintf("%02d%02d%02d%02d%02dZ", month, day, hms[0], hms[1], hms[2])
+						der := append([]byte{byte(tag), byte(len(body))}, body...)
+						s := cryptobyte.String(der)
+						got, err := readTime(&s)
+						want, ok := readTimeDate([]byte(body), gen)
+						if ok != (err == nil) || (ok && got != want) {
+							t.Fatalf("%s: readTime = %v, %v; time.Date gives %v, valid %v", body, got, err, want, ok)
+						}
+						n++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d times checked", n)
 }
