@@ -38,8 +38,26 @@ func Parse(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 		}
 		return []*CRL{c}, nil
 	}
+	if ders, ok := splitPEM(trimmed); ok {
+		crls := make([]*CRL, 0, len(ders))
+		for i, der := range ders {
+			c, err := parseDER(der, issuers) // splitPEM allocated der: no copy needed
+			if err != nil {
+				return nil, fmt.Errorf("CRL %d: %w", i+1, err)
+			}
+			crls = append(crls, c)
+		}
+		return crls, nil
+	}
+	return parsePEM(trimmed, issuers)
+}
+
+// parsePEM parses PEM blocks with encoding/pem, checking what splitPEM leaves
+// to it: CRLF line ends, headers, foreign blocks, stray text, broken blocks.
+// data starts with "-----BEGIN".
+func parsePEM(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 	var crls []*CRL
-	rest := trimmed
+	rest := data
 	for i := 0; len(rest) > 0; i++ {
 		// pem.Decode silently skips text before a block; insist that only
 		// whitespace separates blocks so that stray data is noticed.
