@@ -366,6 +366,12 @@ func nameString(raw []byte) string {
 // parseEntries walks revokedCertificates twice: once to size the Set's arrays
 // exactly, once to fill them, so the Set never grows by reallocation.
 func parseEntries(revoked cryptobyte.String, present bool, version int) (*Set, error) {
+	return walkEntries(revoked, present, version, true)
+}
+
+// walkEntries is parseEntries; with fast false every entry takes the general
+// path (readEntry), as tests compare.
+func walkEntries(revoked cryptobyte.String, present bool, version int, fast bool) (*Set, error) {
 	if !present {
 		return newSetBuilder(0, 0).set(), nil
 	}
@@ -374,49 +380,153 @@ func parseEntries(revoked cryptobyte.String, present bool, version int) (*Set, e
 		// MUST be absent. Tolerated: it changes nothing about revocation.
 		return newSetBuilder(0, 0).set(), nil
 	}
-	n, arena := 0, 0
-	for s := revoked; !s.Empty(); n++ {
-		var entry, serial cryptobyte.String
-		if !s.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
-			return nil, malformed("revoked entry %d", n)
-		}
-		arena += len(serial)
+	n, arena, err := countEntries(revoked, fast)
+	if err != nil {
+		return nil, err
 	}
 	b := newSetBuilder(n, arena)
 	for i := 0; !revoked.Empty(); i++ {
-		var entry, serial cryptobyte.String
-		if !revoked.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
-			return nil, malformed("revoked entry %d", i)
+		if fast {
+			if size, mag, at, reason, ok := fastEntry(revoked, version); ok {
+				b.add(mag, at, reason)
+				revoked = revoked[size:]
+				continue
+			}
 		}
-		if len(serial) == 0 || (len(serial) > 1 && serial[0] == 0 && serial[1]&0x80 == 0) ||
-			(len(serial) > 1 && serial[0] == 0xff && serial[1]&0x80 != 0) {
-			return nil, malformed("revoked entry %d: serial is not a minimal DER INTEGER", i)
-		}
-		if serial[0]&0x80 != 0 {
-			// Go rejects certificates with negative serials (Go 1.23), so
-			// such an entry could only hide a bug.
-			return nil, malformed("revoked entry %d: negative serial", i)
-		}
-		mag := trimZeros(serial)
-		if len(mag) > 255 {
-			return nil, malformed("revoked entry %d: serial too long", i)
-		}
-		at, err := readUnix(&entry)
+		mag, at, reason, err := readEntry(&revoked, version, i)
 		if err != nil {
-			return nil, malformed("revoked entry %d: revocationDate: %v", i, err)
+			return nil, err
 		}
-		reason := 0
-		if !entry.Empty() {
-			if version != 1 {
-				return nil, malformed("revoked entry %d: extensions in a v1 CRL", i)
-			}
-			if reason, err = parseEntryExtensions(entry); err != nil {
-				return nil, fmt.Errorf("revoked entry %d: %w", i, err)
-			}
-		}
-		b.add(mag, at, uint8(reason))
+		b.add(mag, at, reason)
 	}
 	return b.set(), nil
+}
+
+// countEntries returns the number of entries and the octets of their serials,
+// or the error for the first entry that is not a SEQUENCE starting with an
+// INTEGER.
+func countEntries(revoked cryptobyte.String, fast bool) (n, arena int, err error) {
+	for s := revoked; !s.Empty(); n++ {
+		if fast {
+			if entry, rest, ok := derTLV(s, 0x30); ok {
+				if serial, _, ok := derTLV(entry, 0x02); ok {
+					arena += len(serial)
+					s = rest
+					continue
+				}
+			}
+		}
+		var entry, serial cryptobyte.String
+		if !s.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
+			return 0, 0, malformed("revoked entry %d", n)
+		}
+		arena += len(serial)
+	}
+	return n, arena, nil
+}
+
+// readEntry reads revoked entry i (RFC 5280 §5.1.2.6) from s: the serial's
+// magnitude, the revocation date in Unix seconds and the reason code.
+func readEntry(s *cryptobyte.String, version, i int) (mag []byte, at int64, reason uint8, err error) {
+	var entry, serial cryptobyte.String
+	if !s.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
+		return nil, 0, 0, malformed("revoked entry %d", i)
+	}
+	if len(serial) == 0 || (len(serial) > 1 && serial[0] == 0 && serial[1]&0x80 == 0) ||
+		(len(serial) > 1 && serial[0] == 0xff && serial[1]&0x80 != 0) {
+		return nil, 0, 0, malformed("revoked entry %d: serial is not a minimal DER INTEGER", i)
+	}
+	if serial[0]&0x80 != 0 {
+		// Go rejects certificates with negative serials (Go 1.23), so
+		// such an entry could only hide a bug.
+		return nil, 0, 0, malformed("revoked entry %d: negative serial", i)
+	}
+	mag = trimZeros(serial)
+	if len(mag) > 255 {
+		return nil, 0, 0, malformed("revoked entry %d: serial too long", i)
+	}
+	if at, err = readUnix(&entry); err != nil {
+		return nil, 0, 0, malformed("revoked entry %d: revocationDate: %v", i, err)
+	}
+	code := 0
+	if !entry.Empty() {
+		if version != 1 {
+			return nil, 0, 0, malformed("revoked entry %d: extensions in a v1 CRL", i)
+		}
+		if code, err = parseEntryExtensions(entry); err != nil {
+			return nil, 0, 0, fmt.Errorf("revoked entry %d: %w", i, err)
+		}
+	}
+	return mag, at, uint8(code), nil
+}
+
+// reasonOnly is the encoding of crlEntryExtensions holding nothing but a
+// non-critical reasonCode, up to the code's octet: what Build, openssl and
+// x509.CreateRevocationList write for an entry with a reason.
+var reasonOnly = []byte{0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01}
+
+// fastEntry reads the revoked entry at the start of b when it has the common
+// shape: a serial that readEntry accepts, a valid time,
+// and no extension but a valid reasonCode. ok is false for anything else,
+// even for an entry readEntry accepts, and the caller hands b to readEntry,
+// whose checks and errors then apply. It accepts nothing readEntry refuses
+// and returns what readEntry returns: it exists because the general path's
+// cryptobyte calls were the larger part of parsing a million entries.
+func fastEntry(b []byte, version int) (size int, mag []byte, at int64, reason uint8, ok bool) {
+	entry, rest, ok := derTLV(b, 0x30)
+	if !ok {
+		return 0, nil, 0, 0, false
+	}
+	serial, entry, ok := derTLV(entry, 0x02)
+	if !ok || len(serial) == 0 || serial[0]&0x80 != 0 || (len(serial) > 1 && serial[0] == 0 && serial[1]&0x80 == 0) {
+		return 0, nil, 0, 0, false
+	}
+	mag = trimZeros(serial)
+	if len(mag) > 255 || len(entry) == 0 || (entry[0] != byte(cbasn1.UTCTime) && entry[0] != byte(cbasn1.GeneralizedTime)) {
+		return 0, nil, 0, 0, false
+	}
+	tag := cbasn1.Tag(entry[0])
+	v, entry, ok := derTLV(entry, entry[0])
+	if !ok {
+		return 0, nil, 0, 0, false
+	}
+	at, err := unixTime(tag, v)
+	if err != nil {
+		return 0, nil, 0, 0, false
+	}
+	switch {
+	case len(entry) == 0:
+	case version == 1 && len(entry) == len(reasonOnly)+1 && bytes.Equal(entry[:len(reasonOnly)], reasonOnly) &&
+		entry[len(reasonOnly)] < 0x80 && validReason(int(entry[len(reasonOnly)])):
+		reason = entry[len(reasonOnly)]
+	default:
+		return 0, nil, 0, 0, false
+	}
+	return len(b) - len(rest), mag, at, reason, true
+}
+
+// derTLV splits the DER element with tag at the start of b into its content
+// and what follows, for a length under 64 KiB in the minimal definite form
+// that cryptobyte's ReadASN1 requires. ok is false for anything else
+// (including forms ReadASN1 accepts).
+func derTLV(b []byte, tag byte) (content, rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != tag {
+		return nil, nil, false
+	}
+	n, hdr := int(b[1]), 2
+	switch {
+	case n < 0x80:
+	case n == 0x81 && len(b) >= 3 && b[2] >= 0x80:
+		n, hdr = int(b[2]), 3
+	case n == 0x82 && len(b) >= 4 && b[2] != 0:
+		n, hdr = int(b[2])<<8|int(b[3]), 4
+	default:
+		return nil, nil, false
+	}
+	if len(b)-hdr < n {
+		return nil, nil, false
+	}
+	return b[hdr : hdr+n], b[hdr+n:], true
 }
 
 // parseEntryExtensions reads crlEntryExtensions (RFC 5280 §5.3) and returns
@@ -465,10 +575,26 @@ func readTime(s *cryptobyte.String) (time.Time, error) {
 // time.Date: the format is fixed, and a large CRL holds a million.
 func readUnix(s *cryptobyte.String) (int64, error) {
 	var v cryptobyte.String
-	var year int
 	switch {
 	case s.PeekASN1Tag(cbasn1.UTCTime):
-		if !s.ReadASN1(&v, cbasn1.UTCTime) || len(v) != 13 {
+		if !s.ReadASN1(&v, cbasn1.UTCTime) {
+			return 0, errors.New("invalid UTCTime")
+		}
+		return unixTime(cbasn1.UTCTime, v)
+	case s.PeekASN1Tag(cbasn1.GeneralizedTime):
+		if !s.ReadASN1(&v, cbasn1.GeneralizedTime) {
+			return 0, errors.New("invalid GeneralizedTime")
+		}
+		return unixTime(cbasn1.GeneralizedTime, v)
+	}
+	return 0, errors.New("not a UTCTime or GeneralizedTime")
+}
+
+// unixTime is readUnix for the content v of a UTCTime or GeneralizedTime.
+func unixTime(tag cbasn1.Tag, v []byte) (int64, error) {
+	var year int
+	if tag == cbasn1.UTCTime {
+		if len(v) != 13 {
 			return 0, errors.New("invalid UTCTime")
 		}
 		yy, ok := digits2(v[0:2])
@@ -480,8 +606,8 @@ func readUnix(s *cryptobyte.String) (int64, error) {
 			year = 2000 + yy
 		}
 		v = v[2:]
-	case s.PeekASN1Tag(cbasn1.GeneralizedTime):
-		if !s.ReadASN1(&v, cbasn1.GeneralizedTime) || len(v) != 15 {
+	} else {
+		if len(v) != 15 {
 			return 0, errors.New("invalid GeneralizedTime")
 		}
 		hi, ok1 := digits2(v[0:2])
@@ -491,8 +617,6 @@ func readUnix(s *cryptobyte.String) (int64, error) {
 		}
 		year = hi*100 + lo
 		v = v[4:]
-	default:
-		return 0, errors.New("not a UTCTime or GeneralizedTime")
 	}
 	var f [5]int
 	for i := range f {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	mathrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,25 +279,21 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzParseEntries fuzzes the revokedCertificates walker directly: behind
+// FuzzParseEntries fuzzes the revokedCertificates walker directly (and that
+// fastEntry changes nothing, as TestFastEntries): behind
 // Parse it is reached only by correctly signed input.
 func FuzzParseEntries(f *testing.F) {
-	now := baseTime()
-	var seed []byte
-	for _, e := range []Entry{
-		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonKeyCompromise},
-		{Serial: big.NewInt(0xff), RevokedAt: time.Date(2055, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonSuperseded},
-	} {
-		var err error
-		if seed, err = appendEntry(seed, e, new(timeCache)); err != nil {
-			f.Fatal(err)
-		}
+	for _, seed := range entrySeeds(f) {
+		f.Add(seed, true)
 	}
-	f.Add(seed)
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := parseEntries(cryptobyte.String(data), true, 1)
+	f.Add([]byte{}, false)
+	f.Fuzz(func(t *testing.T, data []byte, v2 bool) {
+		version := 0
+		if v2 {
+			version = 1
+		}
+		sameEntries(t, data, version)
+		s, err := parseEntries(cryptobyte.String(data), true, version)
 		if err != nil {
 			return
 		}
@@ -413,4 +410,155 @@ func TestReadUnix(t *testing.T) {
 		}
 	}
 	t.Logf("%d times checked", n)
+}
+
+// rawEntry encodes a revoked entry by hand: serial content, time tag and
+// content, and extensions' encoding (nil: none), so tests reach shapes Build
+// never writes.
+func rawEntry(serial []byte, timeTag cbasn1.Tag, ts string, exts []byte) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(serial) })
+		b.AddASN1(timeTag, func(b *cryptobyte.Builder) { b.AddBytes([]byte(ts)) })
+		b.AddBytes(exts)
+	})
+	return b.BytesOrPanic()
+}
+
+// entryExts encodes crlEntryExtensions of the given Extension encodings.
+func entryExts(exts ...[]byte) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for _, e := range exts {
+			b.AddBytes(e)
+		}
+	})
+	return b.BytesOrPanic()
+}
+
+// rawExt encodes an Extension; critical < 0 leaves the field out.
+func rawExt(oid []byte, critical int, value []byte) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oid) })
+		if critical >= 0 {
+			b.AddASN1(cbasn1.BOOLEAN, func(b *cryptobyte.Builder) { b.AddUint8(uint8(critical)) })
+		}
+		b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) { b.AddBytes(value) })
+	})
+	return b.BytesOrPanic()
+}
+
+// entrySeeds returns revokedCertificates contents mixing the common shape
+// (fastEntry) with every shape it leaves to readEntry.
+func entrySeeds(t testing.TB) [][]byte {
+	now := baseTime()
+	var built []byte
+	for i, e := range []Entry{
+		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonKeyCompromise},
+		{Serial: big.NewInt(0xff), RevokedAt: time.Date(2055, 1, 1, 0, 0, 0, 0, time.UTC)}, // GeneralizedTime, 0x00 pad
+		{Serial: new(big.Int).Lsh(big.NewInt(1), 159), RevokedAt: now, Reason: ReasonAACompromise},
+		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonSuperseded}, // a duplicate
+		{Serial: big.NewInt(1 << 40), RevokedAt: now.Add(time.Hour), Reason: ReasonCertificateHold},
+	} {
+		var err error
+		if built, err = appendEntry(built, e, new(timeCache)); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	reason := func(code byte) []byte { return rawExt([]byte{0x55, 0x1d, 0x15}, -1, []byte{0x0a, 0x01, code}) }
+	invalidity := rawExt([]byte{0x55, 0x1d, 0x18}, -1, []byte("\x18\x0f20260101000000Z"))
+	long := bytes.Repeat([]byte{0x7f}, 300)
+	odd := [][]byte{
+		rawEntry([]byte{5}, cbasn1.UTCTime, "260102030405Z", entryExts(reason(0))),
+		rawEntry([]byte{6}, cbasn1.UTCTime, "260102030405Z", entryExts(reason(8))),
+		rawEntry([]byte{7}, cbasn1.UTCTime, "260102030405Z", entryExts(reason(7))),
+		rawEntry([]byte{8}, cbasn1.UTCTime, "260102030405Z", entryExts(reason(0x80))),
+		rawEntry([]byte{9}, cbasn1.UTCTime, "260102030405Z", entryExts(reason(1), invalidity)),
+		rawEntry([]byte{10}, cbasn1.UTCTime, "260102030405Z", entryExts(invalidity)),
+		rawEntry([]byte{11}, cbasn1.UTCTime, "260102030405Z", entryExts(rawExt([]byte{0x55, 0x1d, 0x15}, 0xff, []byte{0x0a, 0x01, 1}))),
+		rawEntry([]byte{12}, cbasn1.UTCTime, "260102030405Z", entryExts(rawExt([]byte{0x55, 0x1d, 0x1d}, 0xff, []byte{0x30, 0}))),
+		rawEntry([]byte{13}, cbasn1.UTCTime, "260102030405Z", entryExts(reason(1), reason(1))),
+		rawEntry([]byte{14}, cbasn1.UTCTime, "260102030405Z", entryExts()),
+		rawEntry([]byte{0, 15}, cbasn1.UTCTime, "260102030405Z", nil),
+		rawEntry([]byte{0xff, 0x85}, cbasn1.UTCTime, "260102030405Z", nil),
+		rawEntry([]byte{0x85}, cbasn1.UTCTime, "260102030405Z", nil),
+		rawEntry(nil, cbasn1.UTCTime, "260102030405Z", nil),
+		rawEntry(long, cbasn1.UTCTime, "260102030405Z", nil),
+		rawEntry(long[:200], cbasn1.GeneralizedTime, "20260102030405Z", entryExts(reason(3))),
+		rawEntry([]byte{16}, cbasn1.UTCTime, "260230030405Z", nil),
+		rawEntry([]byte{17}, cbasn1.UTCTime, "2601020304Z", nil),
+		rawEntry([]byte{18}, cbasn1.GeneralizedTime, "20260102030405+0100", nil),
+		rawEntry([]byte{19}, cbasn1.UTF8String, "260102030405Z", nil),
+		{0x30, 0x81, 0x10, 0x02, 0x01, 20, 0x17, 0x0d, '2', '6', '0', '1', '0', '2', '0', '3', '0', '4', '0', '5', 'Z'},       // non-minimal length
+		{0x30, 0x82, 0x00, 0x10, 0x02, 0x01, 22, 0x17, 0x0d, '2', '6', '0', '1', '0', '2', '0', '3', '0', '4', '0', '5', 'Z'}, // non-minimal length
+		{0x30, 0x10, 0x02, 0x01, 21, 0x17, 0x0d, '2', '6', '0', '1', '0', '2', '0', '3', '0', '4', '0', '5', 'Z', 0x05, 0x00}, // trailing NULL
+	}
+	seeds := [][]byte{built, bytes.Join(odd, nil)}
+	for _, o := range odd {
+		seeds = append(seeds, append(bytes.Clone(built), o...), append(bytes.Clone(o), built...))
+	}
+	return seeds
+}
+
+// sameEntries compares walkEntries with and without fastEntry on data.
+func sameEntries(t *testing.T, data []byte, version int) {
+	t.Helper()
+	want, wantErr := walkEntries(cryptobyte.String(data), true, version, false)
+	got, gotErr := walkEntries(cryptobyte.String(data), true, version, true)
+	if (wantErr == nil) != (gotErr == nil) || (wantErr != nil && wantErr.Error() != gotErr.Error()) {
+		t.Fatalf("v%d %x: fast path error %v, general %v", version+1, data, gotErr, wantErr)
+	}
+	if wantErr != nil {
+		return
+	}
+	type e struct {
+		serial string
+		r      Revoked
+	}
+	var w, g []e
+	for serial, r := range want.All() {
+		w = append(w, e{string(serial), r})
+	}
+	for serial, r := range got.All() {
+		g = append(g, e{string(serial), r})
+	}
+	if len(w) != len(g) {
+		t.Fatalf("v%d %x: fast path %d entries, general %d", version+1, data, len(g), len(w))
+	}
+	for i := range w {
+		if w[i] != g[i] {
+			t.Fatalf("v%d %x: entry %d: fast path %x %v, general %x %v", version+1, data, i, g[i].serial, g[i].r, w[i].serial, w[i].r)
+		}
+	}
+}
+
+// TestFastEntries checks that fastEntry changes nothing: for every seed and
+// many random mutations of it, walkEntries answers the same (entries, or the
+// same error) with and without it, for v1 and v2 CRLs.
+func TestFastEntries(t *testing.T) {
+	seeds := entrySeeds(t)
+	rng := mathrand.New(mathrand.NewPCG(1, 2))
+	for _, seed := range seeds {
+		for _, version := range []int{0, 1} {
+			sameEntries(t, seed, version)
+		}
+		for range 2000 {
+			data := bytes.Clone(seed)
+			for range 1 + rng.IntN(3) {
+				switch i := rng.IntN(len(data)); rng.IntN(3) {
+				case 0:
+					data[i] = byte(rng.IntN(256))
+				case 1:
+					data[i] ^= 1 << rng.IntN(8)
+				default:
+					data = append(data[:i], data[i+1:]...)
+				}
+				if len(data) == 0 {
+					break
+				}
+			}
+			sameEntries(t, data, rng.IntN(2))
+		}
+	}
 }
