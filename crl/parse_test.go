@@ -194,10 +194,11 @@ func TestSetDuplicatesAndAll(t *testing.T) {
 }
 
 // TestSetDuplicatesLarge checks duplicates in a Set large enough for the
-// table to be filled region by region (fillTable): the first entry of a
-// serial wins, later ones are dropped, and All keeps CRL order.
+// table to be filled region by region, in several batches (fillTable): the
+// first entry of a serial wins, also across batches, later ones are dropped,
+// and All keeps CRL order.
 func TestSetDuplicatesLarge(t *testing.T) {
-	const n = 20_000
+	const n = 2*batchEntries + 40_000
 	b := newSetBuilder(n+n/7+1, 3*(n+n/7+1))
 	var want [][]byte
 	for i := range n {
