@@ -74,7 +74,12 @@ func TestParseFastPEM(t *testing.T) {
 	// The fast path must really be taken for wsca's own files, and the input must stay untouched.
 	ders, ok := splitPEM(good)
 	if !ok || len(ders) != 2 || !bytes.Equal(ders[0], interDER) || !bytes.Equal(ders[1], rootDER) {
-		t.Error("splitPEM refused or misread a plain crl.pem")
+		t.Fatal("splitPEM refused or misread a plain crl.pem")
+	}
+	for i, der := range ders {
+		if cap(der)-len(der) > 2 { // at most what base64 padding leaves
+			t.Errorf("DER %d: %d octets of spare capacity, kept with Raw", i+1, cap(der)-len(der))
+		}
 	}
 	if !bytes.Equal(good, EncodePEM(interDER, rootDER)) {
 		t.Error("input modified")
