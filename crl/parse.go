@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -38,8 +37,26 @@ func Parse(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 		}
 		return []*CRL{c}, nil
 	}
+	if ders, ok := splitPEM(trimmed); ok {
+		crls := make([]*CRL, 0, len(ders))
+		for i, der := range ders {
+			c, err := parseDER(der, issuers) // splitPEM allocated der: no copy needed
+			if err != nil {
+				return nil, fmt.Errorf("CRL %d: %w", i+1, err)
+			}
+			crls = append(crls, c)
+		}
+		return crls, nil
+	}
+	return parsePEM(trimmed, issuers)
+}
+
+// parsePEM parses PEM blocks with encoding/pem, checking what splitPEM leaves
+// to it: CRLF line ends, headers, foreign blocks, stray text, broken blocks.
+// data starts with "-----BEGIN".
+func parsePEM(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 	var crls []*CRL
-	rest := trimmed
+	rest := data
 	for i := 0; len(rest) > 0; i++ {
 		// pem.Decode silently skips text before a block; insist that only
 		// whitespace separates blocks so that stray data is noticed.
@@ -343,151 +360,4 @@ func nameString(raw []byte) string {
 	var name pkix.Name
 	name.FillFromRDNSequence(&rdn)
 	return name.String()
-}
-
-// parseEntries walks revokedCertificates twice: once to size the Set's arrays
-// exactly, once to fill them, so the Set never grows by reallocation.
-func parseEntries(revoked cryptobyte.String, present bool, version int) (*Set, error) {
-	if !present {
-		return newSetBuilder(0, 0).set(), nil
-	}
-	if revoked.Empty() {
-		// RFC 5280 §5.1.2.6: when there are no revoked certificates, the list
-		// MUST be absent. Tolerated: it changes nothing about revocation.
-		return newSetBuilder(0, 0).set(), nil
-	}
-	n, arena := 0, 0
-	for s := revoked; !s.Empty(); n++ {
-		var entry, serial cryptobyte.String
-		if !s.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
-			return nil, malformed("revoked entry %d", n)
-		}
-		arena += len(serial)
-	}
-	b := newSetBuilder(n, arena)
-	for i := 0; !revoked.Empty(); i++ {
-		var entry, serial cryptobyte.String
-		if !revoked.ReadASN1(&entry, cbasn1.SEQUENCE) || !entry.ReadASN1(&serial, cbasn1.INTEGER) {
-			return nil, malformed("revoked entry %d", i)
-		}
-		if len(serial) == 0 || (len(serial) > 1 && serial[0] == 0 && serial[1]&0x80 == 0) ||
-			(len(serial) > 1 && serial[0] == 0xff && serial[1]&0x80 != 0) {
-			return nil, malformed("revoked entry %d: serial is not a minimal DER INTEGER", i)
-		}
-		if serial[0]&0x80 != 0 {
-			// Go rejects certificates with negative serials (Go 1.23), so
-			// such an entry could only hide a bug.
-			return nil, malformed("revoked entry %d: negative serial", i)
-		}
-		mag := trimZeros(serial)
-		if len(mag) > 255 {
-			return nil, malformed("revoked entry %d: serial too long", i)
-		}
-		at, err := readTime(&entry)
-		if err != nil {
-			return nil, malformed("revoked entry %d: revocationDate: %v", i, err)
-		}
-		reason := 0
-		if !entry.Empty() {
-			if version != 1 {
-				return nil, malformed("revoked entry %d: extensions in a v1 CRL", i)
-			}
-			if reason, err = parseEntryExtensions(entry); err != nil {
-				return nil, fmt.Errorf("revoked entry %d: %w", i, err)
-			}
-		}
-		b.add(mag, at.Unix(), uint8(reason))
-	}
-	return b.set(), nil
-}
-
-// parseEntryExtensions reads crlEntryExtensions (RFC 5280 §5.3) and returns
-// the reason code, 0 if absent.
-func parseEntryExtensions(s cryptobyte.String) (int, error) {
-	var exts cryptobyte.String
-	if !s.ReadASN1(&exts, cbasn1.SEQUENCE) || !s.Empty() || exts.Empty() {
-		return 0, malformed("crlEntryExtensions")
-	}
-	reason, seen := 0, false
-	for !exts.Empty() {
-		oid, critical, value, err := readExtension(&exts)
-		if err != nil {
-			return 0, malformed("crlEntryExtensions: %v", err)
-		}
-		switch {
-		case bytes.Equal(oid, oidReasonCode):
-			if seen {
-				return 0, malformed("duplicate reasonCode")
-			}
-			seen = true
-			if !value.ReadASN1Enum(&reason) || !value.Empty() || !validReason(reason) {
-				return 0, malformed("reasonCode")
-			}
-		case critical:
-			// Includes certificateIssuer (indirect CRLs, §5.3.3): an entry
-			// about another CA's certificate must not be read as ours.
-			return 0, malformed("unsupported critical entry extension %s", oidString(oid))
-		}
-	}
-	return reason, nil
-}
-
-// readTime reads a Time (RFC 5280 §4.1.2.5): UTCTime YYMMDDHHMMSSZ or
-// GeneralizedTime YYYYMMDDHHMMSSZ, both with seconds and Z, as §5.1.2.4
-// requires. Hand-parsed: the format is fixed, and a large CRL holds a million.
-func readTime(s *cryptobyte.String) (time.Time, error) {
-	var v cryptobyte.String
-	var year int
-	switch {
-	case s.PeekASN1Tag(cbasn1.UTCTime):
-		if !s.ReadASN1(&v, cbasn1.UTCTime) || len(v) != 13 {
-			return time.Time{}, errors.New("invalid UTCTime")
-		}
-		yy, ok := digits2(v[0:2])
-		if !ok {
-			return time.Time{}, errors.New("invalid UTCTime")
-		}
-		year = 1900 + yy
-		if yy < 50 {
-			year = 2000 + yy
-		}
-		v = v[2:]
-	case s.PeekASN1Tag(cbasn1.GeneralizedTime):
-		if !s.ReadASN1(&v, cbasn1.GeneralizedTime) || len(v) != 15 {
-			return time.Time{}, errors.New("invalid GeneralizedTime")
-		}
-		hi, ok1 := digits2(v[0:2])
-		lo, ok2 := digits2(v[2:4])
-		if !ok1 || !ok2 {
-			return time.Time{}, errors.New("invalid GeneralizedTime")
-		}
-		year = hi*100 + lo
-		v = v[4:]
-	default:
-		return time.Time{}, errors.New("not a UTCTime or GeneralizedTime")
-	}
-	var f [5]int
-	for i := range f {
-		d, ok := digits2(v[2*i : 2*i+2])
-		if !ok {
-			return time.Time{}, errors.New("invalid time digits")
-		}
-		f[i] = d
-	}
-	if v[10] != 'Z' {
-		return time.Time{}, errors.New("time not in UTC (Z)")
-	}
-	t := time.Date(year, time.Month(f[0]), f[1], f[2], f[3], f[4], 0, time.UTC)
-	// time.Date normalises out-of-range fields (Feb 30 → Mar 2); reject them.
-	if y, m, d := t.Date(); y != year || int(m) != f[0] || d != f[1] || t.Hour() != f[2] || t.Minute() != f[3] || t.Second() != f[4] {
-		return time.Time{}, errors.New("invalid date")
-	}
-	return t, nil
-}
-
-func digits2(b []byte) (int, bool) {
-	if b[0] < '0' || b[0] > '9' || b[1] < '0' || b[1] > '9' {
-		return 0, false
-	}
-	return int(b[0]-'0')*10 + int(b[1]-'0'), true
 }

@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
 )
 
 // stdlibCRL makes a CRL with x509.CreateRevocationList, to feed Parse
@@ -190,6 +188,41 @@ func TestSetDuplicatesAndAll(t *testing.T) {
 	}
 }
 
+// TestSetDuplicatesLarge checks duplicates in a Set large enough for the
+// table to be filled region by region, in several batches (fillTable): the
+// first entry of a serial wins, also across batches, later ones are dropped,
+// and All keeps CRL order.
+func TestSetDuplicatesLarge(t *testing.T) {
+	const n = 2*batchEntries + 40_000
+	b := newSetBuilder(n+n/7+1, 3*(n+n/7+1))
+	var want [][]byte
+	for i := range n {
+		serial := []byte{byte(i>>16) + 1, byte(i >> 8), byte(i)}
+		b.add(serial, int64(i), uint8(i%11))
+		want = append(want, serial)
+		if i%7 == 3 {
+			b.add(bytes.Clone(want[i/2]), -1, 99) // a duplicate of an earlier entry
+		}
+	}
+	s := b.set()
+	if s.Len() != n {
+		t.Fatalf("Len = %d, want %d", s.Len(), n)
+	}
+	i := 0
+	for serial, r := range s.All() {
+		if !bytes.Equal(serial, want[i]) || r.RevokedAt.Unix() != int64(i) || r.Reason != i%11 {
+			t.Fatalf("All entry %d = %x %v, want %x", i, serial, r, want[i])
+		}
+		if got, ok := s.Lookup(serial); !ok || got != r {
+			t.Fatalf("Lookup(%x) = %v %v, want %v", serial, got, ok, r)
+		}
+		i++
+	}
+	if _, ok := s.Lookup([]byte{0xff, 0, 0}); ok {
+		t.Error("Lookup found a serial never added")
+	}
+}
+
 func TestLookupAllocs(t *testing.T) {
 	ca := newRoot(t, "p256", "Alloc Root")
 	der, err := Build(Template{Number: big.NewInt(1), ThisUpdate: baseTime(), NextUpdate: baseTime().Add(time.Hour),
@@ -237,36 +270,6 @@ func FuzzParse(f *testing.F) {
 				if c.Issuer == nil || c.Revoked == nil {
 					t.Fatal("successful Parse with nil fields")
 				}
-			}
-		}
-	})
-}
-
-// FuzzParseEntries fuzzes the revokedCertificates walker directly: behind
-// Parse it is reached only by correctly signed input.
-func FuzzParseEntries(f *testing.F) {
-	now := baseTime()
-	var seed []byte
-	for _, e := range []Entry{
-		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonKeyCompromise},
-		{Serial: big.NewInt(0xff), RevokedAt: time.Date(2055, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{Serial: big.NewInt(10), RevokedAt: now, Reason: ReasonSuperseded},
-	} {
-		var err error
-		if seed, err = appendEntry(seed, e, new(timeCache)); err != nil {
-			f.Fatal(err)
-		}
-	}
-	f.Add(seed)
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := parseEntries(cryptobyte.String(data), true, 1)
-		if err != nil {
-			return
-		}
-		for serial, r := range s.All() {
-			if got, ok := s.Lookup(serial); !ok || got.Reason != r.Reason || !validReason(got.Reason) {
-				t.Fatalf("Lookup(%x) = %v %v after All yielded %v", serial, got, ok, r)
 			}
 		}
 	})

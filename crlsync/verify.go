@@ -13,7 +13,7 @@ import (
 // SSLCARevocationCheck chain, nginx ssl_crl) a CA without its CRL would lock out every client under it. Errors
 // wrap the crl package's sentinels (crl.ErrMalformed, crl.ErrUnknownIssuer, crl.ErrBadSignature, crl.ErrNoCRL).
 func Verify(data []byte, cas []*x509.Certificate) ([]*crl.CRL, error) {
-	crls, err := parse(data, cas)
+	crls, err := crl.Parse(data, cas)
 	if err != nil {
 		return nil, err
 	}
@@ -33,24 +33,4 @@ func hasCRL(crls []*crl.CRL, ca *x509.Certificate) bool {
 		}
 	}
 	return false
-}
-
-// parse is crl.Parse, faster on PEM in its plain form (splitPEM): each block's DER goes to crl.Parse on its own,
-// and a failing block is reported as crl.Parse reports it ("CRL n: …"). data is not used once split, so that a
-// CRL file's buffer can be collected while the DER is parsed.
-func parse(data []byte, cas []*x509.Certificate) ([]*crl.CRL, error) {
-	ders, ok := splitPEM(data)
-	if !ok {
-		return crl.Parse(data, cas)
-	}
-	crls := make([]*crl.CRL, 0, len(ders))
-	for i, der := range ders {
-		c, err := crl.Parse(der, cas)
-		if err != nil {
-			return nil, fmt.Errorf("CRL %d: %w", i+1, err)
-		}
-		ders[i] = nil // crl.Parse copied it: let the GC have it before the next block
-		crls = append(crls, c...)
-	}
-	return crls, nil
 }
