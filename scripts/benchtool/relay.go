@@ -151,7 +151,7 @@ func (b *relayBench) measureRTTHandshake(m relayMetrics, meter *cpuMeter, addr s
 	m.rtt.add(name, r.MsgsPerSec)
 	m.p50.add(name, ms(r.P50))
 	m.p99.add(name, ms(r.P99))
-	if err := errors.Join(meter.charge(m.rttCPU, float64(c.rttConns*c.rttTrips), time.Microsecond),
+	if err := errors.Join(meter.charge(m.rttCPU, m.rttSys, float64(c.rttConns*c.rttTrips), time.Microsecond),
 		meter.chargeLoad(m.rttLoad)); err != nil {
 		return r, HandshakeResult{}, err
 	}
@@ -161,7 +161,7 @@ func (b *relayBench) measureRTTHandshake(m relayMetrics, meter *cpuMeter, addr s
 	}
 	m.hs.add(name, hs.PerSec)
 	m.hsP99.add(name, ms(hs.P99))
-	err = errors.Join(meter.charge(m.hsCPU, float64(hs.Count+hs.Errors), time.Microsecond), meter.chargeLoad(m.hsLoad))
+	err = errors.Join(meter.charge(m.hsCPU, nil, float64(hs.Count+hs.Errors), time.Microsecond), meter.chargeLoad(m.hsLoad))
 	return r, hs, err
 }
 
@@ -172,7 +172,7 @@ type cpuMeter struct {
 	b    *relayBench
 	srv  *server
 	name string
-	cpu  time.Duration
+	cpu  cpuTimes
 	load coreTicks
 }
 
@@ -195,13 +195,17 @@ func (mt *cpuMeter) reset() error {
 	return nil
 }
 
-// charge adds to m the peer's CPU since the last reading per unit of work, and starts the next CPU reading.
-func (mt *cpuMeter) charge(m *Metric, work float64, unit time.Duration) error {
+// charge adds to m the peer's CPU since the last reading per unit of work — and to sys, when not nil, the kernel's
+// share of it — and starts the next CPU reading.
+func (mt *cpuMeter) charge(m, sys *Metric, work float64, unit time.Duration) error {
 	now, err := mt.srv.cpuTime(mt.b.tick)
 	if err != nil {
 		return err
 	}
-	m.add(mt.name, perUnit(mt.cpu, now, work, unit))
+	m.add(mt.name, perUnit(mt.cpu.total(), now.total(), work, unit))
+	if sys != nil {
+		sys.add(mt.name, perUnit(mt.cpu.sys, now.sys, work, unit))
+	}
 	mt.cpu = now
 	return nil
 }
@@ -436,7 +440,7 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 		return err
 	}
 	m.bulk.add(name, mbps)
-	if err := meter.charge(m.bulkCPU, mbps*c.bulkDur.Seconds(), time.Millisecond); err != nil {
+	if err := meter.charge(m.bulkCPU, nil, mbps*c.bulkDur.Seconds(), time.Millisecond); err != nil {
 		return err
 	}
 	perConn, err := b.idle(srv)
