@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/x509"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type trackedConn struct {
 	raw     bool
 	rawFD   uintptr
 	drained bool
+	// w, when set (by the session, before its directions start), writes to the socket for crypto/tls; see
+	// sockWriter.
+	w io.Writer
 
 	mu        sync.Mutex
 	expiry    *time.Timer // fires at the certificate chain's earliest NotAfter
@@ -50,6 +54,14 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		return rawRead(c.rawFD, p, &c.drained, c.Conn)
 	}
 	return c.Conn.Read(p)
+}
+
+// Write writes to the connection; through w when the session set one.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	if c.w != nil {
+		return c.w.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 // Close closes the connection and releases everything tied to it. It is idempotent.

@@ -56,6 +56,6 @@ func (ss *session) closeBackend(code uint16, reason string) bool {
 	}
 	ss.bframes.broken = true                                   // nothing may follow a close frame
 	ss.backend.SetWriteDeadline(time.Now().Add(injectTimeout)) //nolint:errcheck // a failed deadline shows in Write
-	_, err := ss.backend.Write(maskedCloseFrame(code, reason))
+	_, err := ss.bw.Write(maskedCloseFrame(code, reason))
 	return err == nil
 }

@@ -32,23 +32,29 @@ type direction struct {
 	raw    syscall.RawConn
 	rawTLS *trackedConn
 	state  atomic.Int32 // dirRunning, dirParked, dirDone
-	parkID atomic.Uint64
+	// armedAt is *count when the idle deadline was last armed (see armDeadline); only the running goroutine uses it.
+	armedAt int64
+	parkID  atomic.Uint64
 }
 
 // run copies src to write until either fails, or until src stays idle and the direction parks.
 func (d *direction) run() {
-	var deadline time.Time // the read deadline in force while d.rc != nil
+	var deadline time.Time // the read deadline in force while d.rc != nil; zero: to be armed
 	var err error
 	for {
 		d.armDeadline(&deadline)
 		var n int
 		var rerr error
 		if d.raw != nil {
-			rerr = d.readRaw(&deadline)
+			rerr = d.readRaw()
 		} else {
 			n, err, rerr = d.pass(d.src.Read)
 		}
 		if n == 0 && d.rc != nil && isTimeout(rerr) {
+			if d.count.Load() != d.armedAt {
+				deadline = time.Time{} // data flowed since the deadline was armed: not idle, arm it again
+				continue
+			}
 			// Idle. A timeout leaves crypto/tls usable (it is a temporary error; a partial record is kept),
 			// and it only happens when TLS holds no complete record, so waiting on the socket is safe.
 			d.src.SetReadDeadline(time.Time{}) //nolint:errcheck
@@ -87,18 +93,17 @@ func (d *direction) end(err error) {
 	ss.finish()
 }
 
-// armDeadline moves the idle read deadline of a direction that can park. Moving it costs a runtime timer update:
-// it is done only when less than half of idleAfter is left, so a busy connection updates it rarely and an idle one
-// parks after ½–1 idleAfter.
+// armDeadline sets the idle read deadline of a direction that can park, when none is set, and notes the bytes
+// relayed so far. The deadline is not moved while data flows (that would cost a clock read per message and a
+// timer update now and then): when it fires, run compares the bytes relayed with the count noted here and arms it
+// again if any flowed. A direction therefore parks after 1–2 idleAfter without data.
 func (d *direction) armDeadline(deadline *time.Time) {
-	if d.rc == nil {
+	if d.rc == nil || !deadline.IsZero() {
 		return
 	}
-	idleAfter := d.ss.srv.idleAfter
-	if now := time.Now(); deadline.Sub(now) < idleAfter/2 {
-		*deadline = now.Add(idleAfter)
-		d.src.SetReadDeadline(*deadline) //nolint:errcheck // a failed deadline shows in the next read or wait
-	}
+	*deadline = time.Now().Add(d.ss.srv.idleAfter)
+	d.armedAt = d.count.Load()
+	d.src.SetReadDeadline(*deadline) //nolint:errcheck // a failed deadline shows in the next read or wait
 }
 
 // pass reads once with read into the small buffer and, when that fills it, once more into a pooled big buffer
@@ -149,7 +154,7 @@ func (d *direction) relay(p []byte) error {
 // arrive between a read and the wait are kept by the runtime's poller (only a new RawConn.Read or Read resets
 // them), so no data is missed. A plain TCP source is read here with read(2); a TLS source through crypto/tls, whose
 // reads of the socket land in trackedConn.Read in raw mode (see rawRead).
-func (d *direction) readRaw(deadline *time.Time) error {
+func (d *direction) readRaw() error {
 	var err error
 	var fd uintptr
 	drained := false
@@ -165,7 +170,6 @@ func (d *direction) readRaw(deadline *time.Time) error {
 			tc.rawFD, tc.drained = f, false
 		}
 		for {
-			d.armDeadline(deadline)
 			_, werr, e := d.pass(read)
 			switch {
 			case werr != nil:

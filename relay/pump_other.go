@@ -4,6 +4,7 @@ package relay
 
 import (
 	"errors"
+	"io"
 	"net"
 )
 
@@ -15,3 +16,6 @@ const rawReads = false
 func rawRead(uintptr, []byte, *bool, net.Conn) (int, error) {
 	return 0, errors.ErrUnsupported
 }
+
+// socketWriter has no raw socket writes to offer here: the relay writes through net.Conn.
+func socketWriter(net.Conn) io.Writer { return nil }

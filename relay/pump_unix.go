@@ -19,16 +19,16 @@ func rawRead(fd uintptr, p []byte, drained *bool, c net.Conn) (int, error) {
 		return 0, errDrained
 	}
 	for {
-		n, err := syscall.Read(int(fd), p)
+		n, errno := sysRead(fd, p)
 		switch {
-		case err == syscall.EINTR:
+		case errno == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case errno == syscall.EAGAIN:
 			*drained = true
 			return 0, errDrained
-		case err != nil:
+		case errno != 0:
 			return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(),
-				Err: os.NewSyscallError("read", err)}
+				Err: os.NewSyscallError("read", errno)}
 		case n == 0:
 			return 0, io.EOF
 		}

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ type session struct {
 	tc      *trackedConn // nil only in tests that bypass the listener
 	client  net.Conn     // the hijacked *tls.Conn
 	backend net.Conn
+	bw      io.Writer // writes to backend: a sockWriter for a plain TCP backend, else backend itself
 	rt      *route
 	start   time.Time
 	remote  string
@@ -49,6 +51,22 @@ type session struct {
 	up      direction // client → backend
 	down    direction // backend → client
 	buf     [2 * smallBufSize]byte
+}
+
+// useSockets makes the session write to plain TCP sockets with sockWriter (the backend, and the client under
+// TLS). It runs before the session is registered, so before anything else can write to either side.
+func (ss *session) useSockets() {
+	ss.bw = ss.backend
+	if _, ok := ss.backend.(*net.TCPConn); ok {
+		if w := socketWriter(ss.backend); w != nil {
+			ss.bw = w
+		}
+	}
+	if _, ok := ss.client.(*tls.Conn); ok && ss.tc != nil {
+		if _, ok := ss.tc.Conn.(*net.TCPConn); ok {
+			ss.tc.w = socketWriter(ss.tc.Conn)
+		}
+	}
 }
 
 // start2 starts the two relay directions and the session's timers.
@@ -84,7 +102,7 @@ func (ss *session) start2() {
 // writeBackend relays p to the backend; writeClient to the client. Each write is serialized with the frames the
 // relay injects itself and fed to that stream's frame tracker.
 func (ss *session) writeBackend(p []byte) error {
-	return writeTracked(&ss.bwmu, ss.backend, &ss.bframes, p)
+	return writeTracked(&ss.bwmu, ss.bw, &ss.bframes, p)
 }
 
 func (ss *session) writeClient(p []byte) error {
@@ -93,7 +111,7 @@ func (ss *session) writeClient(p []byte) error {
 
 // writeTracked writes p to c under mu and feeds what was written to f; a failed write leaves f broken (the stream's
 // position is unknown: the relay never injects a frame into it again).
-func writeTracked(mu *sync.Mutex, c net.Conn, f *frameTracker, p []byte) error {
+func writeTracked(mu *sync.Mutex, c io.Writer, f *frameTracker, p []byte) error {
 	mu.Lock()
 	defer mu.Unlock()
 	n, err := c.Write(p)

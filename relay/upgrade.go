@@ -121,6 +121,7 @@ func (s *Server) startSession(x *exchange, bconn net.Conn, head, fromBackend []b
 	ss := &session{srv: s, tc: x.tc, client: cconn, backend: bconn, rt: x.rt, start: x.start,
 		remote: r.RemoteAddr, path: r.URL.Path, cn: cnOf(x.p), serial: serialStr(x.p), ua: r.UserAgent()}
 	ss.pending.Store(2)
+	ss.useSockets()
 	if !s.addSession(ss) {
 		cconn.Close()
 		bconn.Close()

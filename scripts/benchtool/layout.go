@@ -56,25 +56,31 @@ func (l layout) describe(peerCPUs, otherCPUs string) string {
 	return fmt.Sprintf("layout isolated: the proxy alone on CPUs %s; the load generator and the echo backend on CPUs %s", peerCPUs, otherCPUs)
 }
 
-// statCPUTicks returns utime + stime, in clock ticks, from the text of /proc/PID/stat: the CPU the process's
-// threads have used, those that exited included (not its children's).
-func statCPUTicks(stat []byte) (int64, error) {
+// statCPUTicks returns utime and stime, in clock ticks, from the text of /proc/PID/stat: the CPU the process's
+// threads have used in user space and in the kernel, those that exited included (not its children's).
+func statCPUTicks(stat []byte) (user, sys int64, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("/proc/PID/stat: no command name")
+		return 0, 0, errors.New("/proc/PID/stat: no command name")
 	}
 	// After the command name: state (field 3) … utime (14), stime (15).
 	f := strings.Fields(string(stat[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/PID/stat: %d fields after the command name, want ≥ 13", len(f))
+		return 0, 0, fmt.Errorf("/proc/PID/stat: %d fields after the command name, want ≥ 13", len(f))
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/PID/stat: %w", err)
+		return 0, 0, fmt.Errorf("/proc/PID/stat: %w", err)
 	}
-	return u + s, nil
+	return u, s, nil
 }
+
+// cpuTimes is CPU time used, in user space and in the kernel (system calls, and the softirq work they run: on
+// loopback a send also runs the receiver's TCP input).
+type cpuTimes struct{ user, sys time.Duration }
+
+func (c cpuTimes) total() time.Duration { return c.user + c.sys }
 
 // clockTick is the length of one /proc clock tick (getconf CLK_TCK; 100 Hz when that fails, Linux's USER_HZ).
 func clockTick() time.Duration {
@@ -89,30 +95,31 @@ func clockTick() time.Duration {
 
 // cpuTime sums the CPU time of the peer's processes (the main one and every descendant alive now). A worker
 // that exits between two readings takes its ticks with it: the peers here keep their workers for the run.
-func (s *server) cpuTime(tick time.Duration) (time.Duration, error) {
+func (s *server) cpuTime(tick time.Duration) (cpuTimes, error) {
 	return treeCPUTime(s.cmd.Process.Pid, tick)
 }
 
 // treeCPUTime sums the CPU time of root and its descendants alive now.
-func treeCPUTime(root int, tick time.Duration) (time.Duration, error) {
-	var ticks int64
+func treeCPUTime(root int, tick time.Duration) (cpuTimes, error) {
+	var user, sys int64
 	n := 0
 	for _, pid := range processTree(root) {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue // exited meanwhile
 		}
-		t, err := statCPUTicks(data)
+		u, s, err := statCPUTicks(data)
 		if err != nil {
-			return 0, err
+			return cpuTimes{}, err
 		}
-		ticks += t
+		user += u
+		sys += s
 		n++
 	}
 	if n == 0 {
-		return 0, errors.New("no CPU figures in /proc")
+		return cpuTimes{}, errors.New("no CPU figures in /proc")
 	}
-	return time.Duration(ticks) * tick, nil
+	return cpuTimes{user: time.Duration(user) * tick, sys: time.Duration(sys) * tick}, nil
 }
 
 // perUnit is the CPU used between two readings per unit of work, in unit (µs per message, ms per MB …), or
@@ -184,7 +191,7 @@ func runRTTCmd(args []string, stdout io.Writer) error {
 	}
 	conf := &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
 	tick := clockTick()
-	var before time.Duration
+	var before cpuTimes
 	var cpuErr error
 	opened := func() {
 		if *pid > 0 {
@@ -201,7 +208,10 @@ func runRTTCmd(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, ", proxy CPU %.1f µs per round trip", perUnit(before, after, float64(*conns**trips), time.Microsecond))
+		n := float64(*conns * *trips)
+		fmt.Fprintf(stdout, ", proxy CPU %.1f µs per round trip (user %.1f, system %.1f)",
+			perUnit(before.total(), after.total(), n, time.Microsecond), perUnit(before.user, after.user, n, time.Microsecond),
+			perUnit(before.sys, after.sys, n, time.Microsecond))
 	}
 	fmt.Fprintln(stdout)
 	return nil

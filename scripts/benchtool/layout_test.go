@@ -45,12 +45,12 @@ func TestParseLayout(t *testing.T) {
 func TestStatCPUTicks(t *testing.T) {
 	// The command name may hold spaces and parentheses; utime and stime are fields 14 and 15.
 	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 567 0 0 20 0 9 0 100 0 0\n"
-	got, err := statCPUTicks([]byte(line))
-	if err != nil || got != 1234+567 {
-		t.Errorf("statCPUTicks = %d, %v; want %d", got, err, 1234+567)
+	u, s, err := statCPUTicks([]byte(line))
+	if err != nil || u != 1234 || s != 567 {
+		t.Errorf("statCPUTicks = %d, %d, %v; want 1234, 567", u, s, err)
 	}
 	for _, bad := range []string{"", "4242 (x) S 1 2", "4242 (x) S 1 2 3 4 5 6 7 8 9 10 x 2"} {
-		if _, err := statCPUTicks([]byte(bad)); err == nil {
+		if _, _, err := statCPUTicks([]byte(bad)); err == nil {
 			t.Errorf("statCPUTicks(%q): no error", bad)
 		}
 	}
@@ -79,16 +79,19 @@ func TestCPUTimeOfABusyChild(t *testing.T) {
 	if tick <= 0 || tick > time.Second {
 		t.Fatalf("clockTick = %s", tick)
 	}
-	got, err := s.cpuTime(tick)
+	times, err := s.cpuTime(tick)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got < 5*tick || got > 30*time.Second {
+	if got := times.total(); got < 5*tick || got > 30*time.Second {
 		t.Errorf("cpuTime of a shell that counted to 400,000 = %s, want ≥ 5 ticks (%s)", got, 5*tick)
 	}
+	if times.user < times.sys {
+		t.Errorf("a shell counting in a loop spent %s in user space and %s in the kernel: user and system swapped?", times.user, times.sys)
+	}
 	again, err := s.cpuTime(tick)
-	if err != nil || again-got > 2*tick {
-		t.Errorf("a sleeping process's CPU grew from %s to %s (%v)", got, again, err)
+	if err != nil || again.total()-times.total() > 2*tick {
+		t.Errorf("a sleeping process's CPU grew from %s to %s (%v)", times.total(), again.total(), err)
 	}
 }
 

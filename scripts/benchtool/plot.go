@@ -41,11 +41,14 @@ type plotBar struct {
 	adv   float64
 }
 
-// plotBars returns one bar per (metric, peer) of r, in metric and peer order, leaving out pairs whose
-// median ratio is missing or zero.
+// plotBars returns one bar per (metric, peer) of r, in metric and peer order, leaving out context metrics and
+// pairs whose median ratio is missing or zero.
 func plotBars(r *Results) []plotBar {
 	var bars []plotBar
 	for _, m := range r.Metrics {
+		if m.Context {
+			continue
+		}
 		for _, p := range m.Peers[1:] {
 			s := summarize(m.ratios(p))
 			if missing(s.Median) || s.Median == 0 {

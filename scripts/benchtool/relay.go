@@ -140,6 +140,87 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	return errors.Join(writeReport(b.res, o.out, stdout), sessErr)
 }
 
+// measureRTTHandshake runs the rtt and the handshake workloads against one started peer and records them in m.
+func (b *relayBench) measureRTTHandshake(m relayMetrics, meter *cpuMeter, addr string) (RTTResult, HandshakeResult, error) {
+	c, name := b.cfg, meter.name
+	var openErr error
+	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute, func() { openErr = meter.reset() })
+	if err = errors.Join(err, openErr); err != nil {
+		return r, HandshakeResult{}, err
+	}
+	m.rtt.add(name, r.MsgsPerSec)
+	m.p50.add(name, ms(r.P50))
+	m.p99.add(name, ms(r.P99))
+	if err := errors.Join(meter.charge(m.rttCPU, m.rttSys, float64(c.rttConns*c.rttTrips), time.Microsecond),
+		meter.chargeLoad(m.rttLoad)); err != nil {
+		return r, HandshakeResult{}, err
+	}
+	hs, err := runHandshake(addr, b.valid, c.hsWorkers, c.hsDur)
+	if err != nil {
+		return r, hs, err
+	}
+	m.hs.add(name, hs.PerSec)
+	m.hsP99.add(name, ms(hs.P99))
+	err = errors.Join(meter.charge(m.hsCPU, nil, float64(hs.Count+hs.Errors), time.Microsecond), meter.chargeLoad(m.hsLoad))
+	return r, hs, err
+}
+
+// cpuMeter charges a peer's CPU per unit of work, and notes how busy the load generator's cores were, between
+// one reading and the next: near 100% busy, a rate is the generator's (and, in layout isolated, the echo
+// backend's, which shares those cores), not the proxy's.
+type cpuMeter struct {
+	b    *relayBench
+	srv  *server
+	name string
+	cpu  cpuTimes
+	load coreTicks
+}
+
+func (b *relayBench) newMeter(srv *server, name string) (*cpuMeter, error) {
+	mt := &cpuMeter{b: b, srv: srv, name: name}
+	return mt, mt.reset()
+}
+
+// reset starts a new reading: the next charge counts from here.
+func (mt *cpuMeter) reset() error {
+	cpu, err := mt.srv.cpuTime(mt.b.tick)
+	if err != nil {
+		return err
+	}
+	load, err := readCoreTicks(mt.b.otherCPUs)
+	if err != nil {
+		return err
+	}
+	mt.cpu, mt.load = cpu, load
+	return nil
+}
+
+// charge adds to m the peer's CPU since the last reading per unit of work — and to sys, when not nil, the kernel's
+// share of it — and starts the next CPU reading.
+func (mt *cpuMeter) charge(m, sys *Metric, work float64, unit time.Duration) error {
+	now, err := mt.srv.cpuTime(mt.b.tick)
+	if err != nil {
+		return err
+	}
+	m.add(mt.name, perUnit(mt.cpu.total(), now.total(), work, unit))
+	if sys != nil {
+		sys.add(mt.name, perUnit(mt.cpu.sys, now.sys, work, unit))
+	}
+	mt.cpu = now
+	return nil
+}
+
+// chargeLoad adds to m how busy the load generator's cores were since the last reading, and starts the next one.
+func (mt *cpuMeter) chargeLoad(m *Metric) error {
+	now, err := readCoreTicks(mt.b.otherCPUs)
+	if err != nil {
+		return err
+	}
+	m.add(mt.name, busyPercent(mt.load, now))
+	mt.load = now
+	return nil
+}
+
 // relayOptions are the flags of `benchtool relay`.
 type relayOptions struct {
 	wsca, out, work       string
@@ -346,38 +427,12 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 		b.res.Notes = append(b.res.Notes, name+": pre-check passed (valid client relayed; no certificate and revoked client refused)")
 	}
 	c := b.cfg
-	cpu, err := srv.cpuTime(b.tick)
+	meter, err := b.newMeter(srv, name)
 	if err != nil {
 		return err
 	}
-	// charge adds to mt the peer's CPU since the last call per unit of work.
-	charge := func(mt *Metric, work float64, unit time.Duration) error {
-		now, err := srv.cpuTime(b.tick)
-		if err != nil {
-			return err
-		}
-		mt.add(name, perUnit(cpu, now, work, unit))
-		cpu = now
-		return nil
-	}
-	var openErr error
-	r, err := runRTT(addr, b.valid, c.rttConns, c.rttTrips, c.rttSize, 2*time.Minute, func() { cpu, openErr = srv.cpuTime(b.tick) })
-	if err = errors.Join(err, openErr); err != nil {
-		return err
-	}
-	m.rtt.add(name, r.MsgsPerSec)
-	m.p50.add(name, ms(r.P50))
-	m.p99.add(name, ms(r.P99))
-	if err := charge(m.rttCPU, float64(c.rttConns*c.rttTrips), time.Microsecond); err != nil {
-		return err
-	}
-	hs, err := runHandshake(addr, b.valid, c.hsWorkers, c.hsDur)
+	r, hs, err := b.measureRTTHandshake(m, meter, addr)
 	if err != nil {
-		return err
-	}
-	m.hs.add(name, hs.PerSec)
-	m.hsP99.add(name, ms(hs.P99))
-	if err := charge(m.hsCPU, float64(hs.Count+hs.Errors), time.Microsecond); err != nil {
 		return err
 	}
 	mbps, err := runBulk(addr, b.valid, c.bulkConns, c.bulkSize, c.bulkDur)
@@ -385,7 +440,7 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 		return err
 	}
 	m.bulk.add(name, mbps)
-	if err := charge(m.bulkCPU, mbps*c.bulkDur.Seconds(), time.Millisecond); err != nil {
+	if err := meter.charge(m.bulkCPU, nil, mbps*c.bulkDur.Seconds(), time.Millisecond); err != nil {
 		return err
 	}
 	perConn, err := b.idle(srv)
@@ -401,7 +456,8 @@ func (b *relayBench) measurePeer(m relayMetrics, name string, rep int, backend s
 	if name == "wsca" && rep == 0 && b.doProfile {
 		b.profileWsca(srv)
 	}
-	b.logf("relay %s %s rep %d: rtt %.0f msg/s (p99 %.2f ms, %.1f µs CPU each), handshake %.0f/s (%.0f µs CPU each), bulk %.0f MB/s (%.2f ms CPU/MB), idle %.1f KiB/conn, revoke %s",
-		name, b.layout, rep+1, r.MsgsPerSec, ms(r.P99), last(m.rttCPU, name), hs.PerSec, last(m.hsCPU, name), mbps, last(m.bulkCPU, name), perConn, cutString(cut))
+	b.logf("relay %s %s rep %d: rtt %.0f msg/s (p99 %.2f ms, %.1f µs CPU each, load cores %.0f%% busy), handshake %.0f/s (%.0f µs CPU each, load cores %.0f%%), bulk %.0f MB/s (%.2f ms CPU/MB), idle %.1f KiB/conn, revoke %s",
+		name, b.layout, rep+1, r.MsgsPerSec, ms(r.P99), last(m.rttCPU, name), last(m.rttLoad, name), hs.PerSec,
+		last(m.hsCPU, name), last(m.hsLoad, name), mbps, last(m.bulkCPU, name), perConn, cutString(cut))
 	return nil
 }

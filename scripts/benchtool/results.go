@@ -39,14 +39,17 @@ type Machine struct {
 // Metric is one measured quantity of a workload: one value per repetition for every peer. Peers[0] is
 // the subject (wsca); every other peer's ratio is peer/subject within the same repetition.
 type Metric struct {
-	Workload string               `json:"workload"` // "issue-1", "crl-1M", …
-	Name     string               `json:"name"`     // "wall", "peak RSS", …
-	Unit     string               `json:"unit"`
-	Lower    bool                 `json:"lower_is_better"`
-	Peers    []string             `json:"peers"`
-	Values   map[string][]float64 `json:"values"` // peer → value per repetition (negative: not measured)
-	Targets  []*Target            `json:"targets,omitempty"`
-	Notes    []string             `json:"notes,omitempty"`
+	Workload string `json:"workload"` // "issue-1", "crl-1M", …
+	Name     string `json:"name"`     // "wall", "peak RSS", …
+	Unit     string `json:"unit"`
+	Lower    bool   `json:"lower_is_better"`
+	// Context marks a figure that explains the others (how busy the load generator was) rather than one where
+	// wsca is ahead or behind: it is tabled but not plotted.
+	Context bool                 `json:"context,omitempty"`
+	Peers   []string             `json:"peers"`
+	Values  map[string][]float64 `json:"values"` // peer → value per repetition (negative: not measured)
+	Targets []*Target            `json:"targets,omitempty"`
+	Notes   []string             `json:"notes,omitempty"`
 }
 
 // Target is an issue-5 goal for a metric: either an absolute bound on the subject's median (Kind "max"),
