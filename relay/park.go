@@ -48,8 +48,12 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 
 func isTimeout(err error) bool { return err != nil && errors.Is(err, os.ErrDeadlineExceeded) }
 
-// park hands the socket to the parker and reports whether the goroutine may end.
+// park hands the socket to the parker and reports whether the goroutine may end. The TLS read buffers go first:
+// the parked direction is the connection's only reader, and once registered a wake may start the next one.
 func (d *direction) park() bool {
+	if c, ok := d.src.(*tls.Conn); ok {
+		releaseTLSReadBuffers(c)
+	}
 	d.state.Store(dirParked)
 	id, err := d.ss.srv.parker.park(d.rc, d.wake)
 	if err != nil {
