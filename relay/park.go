@@ -48,18 +48,24 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 
 func isTimeout(err error) bool { return err != nil && errors.Is(err, os.ErrDeadlineExceeded) }
 
-// park hands the socket to the parker and reports whether the goroutine may end. The TLS read buffers go first:
-// the parked direction is the connection's only reader, and once registered a wake may start the next one.
+// park hands the socket to the parker and reports whether the goroutine may end. A parked direction holds no read
+// buffer: its small buffer goes back to the server's pool (wake takes one again) and crypto/tls's empty read
+// buffers are dropped (releaseTLSReadBuffers), ~4 KiB an idle session (issue 15). Both happen before the
+// registration: from then on a wake may start the next reader at once (the parker's mutex orders these writes
+// before it).
 func (d *direction) park() bool {
 	if c, ok := d.src.(*tls.Conn); ok {
 		releaseTLSReadBuffers(c)
 	}
+	d.ss.srv.smalls.Put((*[smallBufSize]byte)(d.small))
+	d.small = nil
 	d.state.Store(dirParked)
 	id, err := d.ss.srv.parker.park(d.rc, d.wake)
 	if err != nil {
 		if !d.state.CompareAndSwap(dirParked, dirRunning) {
 			return true // woken or unparked meanwhile (cannot happen without a registration, but be safe)
 		}
+		d.small = d.ss.srv.smalls.Get().(*[smallBufSize]byte)[:]
 		return false
 	}
 	d.parkID.Store(id)
@@ -78,6 +84,7 @@ func (d *direction) park() bool {
 func (d *direction) wake() {
 	if d.state.CompareAndSwap(dirParked, dirRunning) {
 		d.ss.srv.metrics.parked.Add(-1)
+		d.small = d.ss.srv.smalls.Get().(*[smallBufSize]byte)[:]
 		go d.run()
 	}
 }

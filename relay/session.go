@@ -48,7 +48,6 @@ type session struct {
 	pinged  bool      // guarded by tmu
 	up      direction // client → backend
 	down    direction // backend → client
-	buf     [2 * smallBufSize]byte
 }
 
 // start2 starts the two relay directions and the session's timers.
@@ -63,9 +62,11 @@ func (ss *session) start2() {
 		ss.ping = time.AfterFunc(d, ss.sendPing)
 	}
 	ss.tmu.Unlock()
-	ss.up = direction{ss: ss, src: ss.client, write: ss.writeBackend, small: ss.buf[:smallBufSize], count: &ss.in,
-		fromClient: true}
-	ss.down = direction{ss: ss, src: ss.backend, write: ss.writeClient, small: ss.buf[smallBufSize:], count: &ss.out}
+	// The read buffers come from the server's pool and go back to it while a direction is parked (see park).
+	ss.up = direction{ss: ss, src: ss.client, write: ss.writeBackend, small: ss.srv.smalls.Get().(*[smallBufSize]byte)[:],
+		count: &ss.in, fromClient: true}
+	ss.down = direction{ss: ss, src: ss.backend, write: ss.writeClient, small: ss.srv.smalls.Get().(*[smallBufSize]byte)[:],
+		count: &ss.out}
 	if ss.srv.parker != nil {
 		ss.up.rc, ss.down.rc = rawConnOf(ss.client), rawConnOf(ss.backend)
 	}

@@ -3,14 +3,17 @@ package relay
 import (
 	"bytes"
 	"crypto/tls"
+	"strings"
 	"testing"
 	"time"
 )
 
 // maxIdleSessionHeap bounds the live Go heap of one parked WebSocket session in the relay (issue 15: ≤ 16 KiB of
-// RSS per idle session, of which this heap is most). Measured with go1.26 here: 11.0 KiB; 14.6 KiB when crypto/tls
-// keeps its handshake-time read buffers (releaseTLSReadBuffers), 13.8 KiB when every session keeps its own parse of
-// the client's intermediate (shareBundleCerts), 17.3 KiB with neither.
+// RSS per idle session, of which this heap is most). Measured with go1.26 here, for a client that presents its
+// intermediate: 10.3 KiB; 14.6 KiB when crypto/tls keeps its handshake-time read buffers (releaseTLSReadBuffers),
+// 13.7 KiB when every session keeps its own parse of the client's intermediate (shareBundleCerts), 17.3 KiB with
+// neither and the read buffers inside the session. TestParkedSessionHoldsNoReadBuffer checks the read buffers
+// themselves.
 const maxIdleSessionHeap = 12 << 10
 
 // TestIdleSessionMemory opens idle sessions through a relay in a child process and bounds the live heap each costs
@@ -90,5 +93,34 @@ func TestClientIntermediateShared(t *testing.T) {
 	e.srv.mu.Unlock()
 	if !tracked {
 		t.Fatal("the connection is not tracked for revocation re-checks")
+	}
+}
+
+// TestParkedSessionHoldsNoReadBuffer: once both directions of a session are parked, neither holds its small read
+// buffer and the client's *tls.Conn holds no read buffer; woken by data, the session relays as before and parks
+// again the same way.
+func TestParkedSessionHoldsNoReadBuffer(t *testing.T) {
+	if !tlsBuffers.ok {
+		t.Skip("see TestTLSReadBuffersFound")
+	}
+	e := newEnv(t, nil) // parks after 20 ms
+	c := e.mustDial("/secure", &e.pki.alice)
+	e.srv.mu.Lock()
+	var ss *session
+	for s := range e.srv.sessions {
+		ss = s
+	}
+	e.srv.mu.Unlock()
+	if ss == nil {
+		t.Fatal("no session")
+	}
+	for round := range 3 {
+		echoOnce(t, c, strings.Repeat("x", 5000)) // more than a small buffer: the big one and larger TLS records
+		e.waitMetric("relay_parked_directions 2")
+		rawCap, _, handCap := readBufCaps(ss.client.(*tls.Conn))
+		if ss.up.small != nil || ss.down.small != nil || rawCap != 0 || handCap != 0 {
+			t.Fatalf("round %d, parked: small buffers %d and %d bytes, TLS rawInput %d, hand %d; want none", round,
+				len(ss.up.small), len(ss.down.small), rawCap, handCap)
+		}
 	}
 }

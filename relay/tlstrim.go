@@ -14,7 +14,7 @@ import (
 // read once keeps ~17 KiB. An idle session holds them for its whole life, so a parking direction hands them back
 // (releaseTLSReadBuffers; issue 15). crypto/tls offers no call for it: the fields are located by name and type
 // once, and if a Go release renames or retypes any of them, ok is false and nothing is released (the relay works
-// as before; TestIdleSessionMemory then fails and says so).
+// as before; TestTLSReadBuffersFound then fails and says so).
 type tlsReadBuffers struct {
 	rawInput, input, hand uintptr // offsets in tls.Conn
 	ok                    bool
