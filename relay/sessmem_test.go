@@ -117,10 +117,14 @@ func TestParkedSessionHoldsNoReadBuffer(t *testing.T) {
 	for round := range 3 {
 		echoOnce(t, c, strings.Repeat("x", 5000)) // more than a small buffer: the big one and larger TLS records
 		e.waitMetric("relay_parked_directions 2")
+		// Under the parker's mutex: a direction parks before taking it, and the next wake comes after it.
+		e.srv.parker.mu.Lock()
 		rawCap, _, handCap := readBufCaps(ss.client.(*tls.Conn))
-		if ss.up.small != nil || ss.down.small != nil || rawCap != 0 || handCap != 0 {
+		upSmall, downSmall := ss.up.small, ss.down.small
+		e.srv.parker.mu.Unlock()
+		if upSmall != nil || downSmall != nil || rawCap != 0 || handCap != 0 {
 			t.Fatalf("round %d, parked: small buffers %d and %d bytes, TLS rawInput %d, hand %d; want none", round,
-				len(ss.up.small), len(ss.down.small), rawCap, handCap)
+				len(upSmall), len(downSmall), rawCap, handCap)
 		}
 	}
 }
