@@ -30,7 +30,6 @@ type Server struct {
 	mat     atomic.Pointer[material]
 	now     func() time.Time
 	bufs    sync.Pool // *[]byte of bigBufSize, taken only while data flows
-	smalls  sync.Pool // *[smallBufSize]byte: a relay direction's read buffer, given back while it is parked
 	hdrBufs sync.Pool // *bytes.Buffer for a WebSocket handshake's request to the backend and answer to the client
 	readers sync.Pool // *bufio.Reader for a backend's handshake response
 
@@ -72,7 +71,6 @@ func New(cfg *Config, logger *slog.Logger) (*Server, error) {
 		sessions:  make(map[*session]struct{}),
 	}
 	s.bufs.New = func() any { b := make([]byte, bigBufSize); return &b }
-	s.smalls.New = func() any { return new([smallBufSize]byte) }
 	s.hdrBufs.New = func() any { return bytes.NewBuffer(make([]byte, 0, 4096)) }
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, 4096) }
 	m, err := s.initCRL(cfg)

@@ -62,11 +62,10 @@ func (ss *session) start2() {
 		ss.ping = time.AfterFunc(d, ss.sendPing)
 	}
 	ss.tmu.Unlock()
-	// The read buffers come from the server's pool and go back to it while a direction is parked (see park).
-	ss.up = direction{ss: ss, src: ss.client, write: ss.writeBackend, small: ss.srv.smalls.Get().(*[smallBufSize]byte)[:],
-		count: &ss.in, fromClient: true}
-	ss.down = direction{ss: ss, src: ss.backend, write: ss.writeClient, small: ss.srv.smalls.Get().(*[smallBufSize]byte)[:],
-		count: &ss.out}
+	// Each direction's read buffer is its own, dropped while it is parked (see park).
+	ss.up = direction{ss: ss, src: ss.client, write: ss.writeBackend, small: make([]byte, smallBufSize), count: &ss.in,
+		fromClient: true}
+	ss.down = direction{ss: ss, src: ss.backend, write: ss.writeClient, small: make([]byte, smallBufSize), count: &ss.out}
 	if ss.srv.parker != nil {
 		ss.up.rc, ss.down.rc = rawConnOf(ss.client), rawConnOf(ss.backend)
 	}

@@ -22,7 +22,7 @@ const maxIdleSessionHeap = 12 << 10
 // of the largest record it has read: released when the session parks).
 func TestIdleSessionMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("opens 400 TLS sessions")
+		t.Skip("opens 600 TLS sessions")
 	}
 	for _, tt := range []struct {
 		name     string
@@ -30,11 +30,11 @@ func TestIdleSessionMemory(t *testing.T) {
 		maxBytes float64
 	}{
 		{name: "small message", n: 300, size: 128, maxBytes: maxIdleSessionHeap},
-		{name: "20 KiB message", n: 100, size: 20 << 10, maxBytes: maxIdleSessionHeap},
+		{name: "20 KiB message", n: 300, size: 20 << 10, maxBytes: maxIdleSessionHeap},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := startRelayChild(t)
-			rc.openIdle(t, 1, 128) // warm the relay's verification cache and pools: counted once, not per session
+			rc.openIdle(t, 1, tt.size) // warm the relay's verification cache and pools: counted once, not per session
 			time.Sleep(100 * time.Millisecond)
 			before := readMem(t, rc.debugAddr)
 			rc.openIdle(t, tt.n, tt.size)
