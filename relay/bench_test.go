@@ -67,8 +67,8 @@ func runRelayHelper(path string) {
 		rtmetrics.Read(samples)
 		rss := readRSS(os.Getpid())
 		debug.FreeOSMemory() // the floor: what the background scavenger converges to
-		fmt.Fprintf(w, "heap_inuse %d\nstack_inuse %d\ngoroutines %d\nrss %d\nstack_scanned %d\nstack_start %d\nrss_floor %d\n",
-			ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine(), rss,
+		fmt.Fprintf(w, "heap_inuse %d\nheap_alloc %d\nstack_inuse %d\ngoroutines %d\nrss %d\nstack_scanned %d\nstack_start %d\nrss_floor %d\n",
+			ms.HeapInuse, ms.HeapAlloc, ms.StackInuse, runtime.NumGoroutine(), rss,
 			samples[0].Value.Uint64(), samples[1].Value.Uint64(), readRSS(os.Getpid()))
 	}))
 	fmt.Printf("relay %s debug %s\n", ln.Addr(), dln.Addr())
@@ -92,7 +92,7 @@ func readRSS(pid int) int64 {
 	return 0
 }
 
-func readMem(b *testing.B, debugAddr string) map[string]int64 {
+func readMem(b testing.TB, debugAddr string) map[string]int64 {
 	resp, err := http.Get("http://" + debugAddr + "/mem")
 	if err != nil {
 		b.Fatal(err)
@@ -109,6 +109,81 @@ func readMem(b *testing.B, debugAddr string) map[string]int64 {
 	return out
 }
 
+// relayChild is a relay running in a child process (see runRelayHelper) in front of an in-process echo backend, so
+// that the relay's own memory can be measured apart from its clients'.
+type relayChild struct {
+	env       *testEnv // addr and pki: dial through the child relay
+	debugAddr string   // GET /mem, /heap
+}
+
+// startRelayChild starts the child relay; everything is stopped by the test's cleanup.
+func startRelayChild(tb testing.TB) *relayChild {
+	tb.Helper()
+	p := getPKI(tb)
+	dir := tb.TempDir()
+	echo := httptest.NewServer(EchoBackend())
+	tb.Cleanup(echo.Close)
+	for name, data := range map[string][]byte{"server.crt": p.serverChainPEM, "server.key": p.serverKeyPEM,
+		"ca.crt": p.caPEM, "crl.pem": p.crlPEM(tb)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cfg := "listen: 127.0.0.1:0\ntls: {cert: server.crt, key: server.key}\nclient_ca: ca.crt\ncrl: crl.pem\n" +
+		"routes: [{path: /, backend: 'ws://" + echo.Listener.Addr().String() + "'}]\n"
+	cfgPath := filepath.Join(dir, "relay.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"="+cfgPath)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { stdin.Close(); cmd.Wait() }) //nolint:errcheck
+	var relayAddr, debugAddr string
+	if _, err := fmt.Fscanf(bufio.NewReader(stdout), "relay %s debug %s\n", &relayAddr, &debugAddr); err != nil {
+		tb.Fatal(err)
+	}
+	return &relayChild{env: &testEnv{pki: p, addr: relayAddr}, debugAddr: debugAddr}
+}
+
+// openIdle opens n WebSockets through the child relay as alice (who presents her intermediate too), each relaying
+// one echo of size bytes (at least 15), then silent; they are closed by the test's cleanup.
+func (rc *relayChild) openIdle(tb testing.TB, n, size int) {
+	tb.Helper()
+	var open []*websocket.Conn
+	tb.Cleanup(func() {
+		for _, c := range open {
+			c.CloseNow() //nolint:errcheck
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for range n {
+		c, _, err := rc.env.dial("/x", &rc.env.pki.alice, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		open = append(open, c)
+		if err := c.Write(ctx, websocket.MessageText, []byte("ping 128 bytes "+strings.Repeat("x", size-15))); err != nil {
+			tb.Fatal(err)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkIdleMemory opens idle WebSockets (one echo each, then silence) through a relay running in a child
 // process and reports its memory per connection: Go heap+stacks in use after a GC, and RSS growth. The issue 5
 // target is ≤ 30 KiB per idle connection (HAProxy's figure).
@@ -116,65 +191,11 @@ func readMem(b *testing.B, debugAddr string) map[string]int64 {
 //	go test -run '^$' -bench IdleMemory -benchtime 1x ./relay
 func BenchmarkIdleMemory(b *testing.B) {
 	const conns = 1000
-	p := getPKI(b)
-	dir := b.TempDir()
-	echo := httptest.NewServer(EchoBackend())
-	defer echo.Close()
-	for name, data := range map[string][]byte{"server.crt": p.serverChainPEM, "server.key": p.serverKeyPEM,
-		"ca.crt": p.caPEM, "crl.pem": p.crlPEM(b)} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cfg := "listen: 127.0.0.1:0\ntls: {cert: server.crt, key: server.key}\nclient_ca: ca.crt\ncrl: crl.pem\n" +
-		"routes: [{path: /, backend: 'ws://" + echo.Listener.Addr().String() + "'}]\n"
-	cfgPath := filepath.Join(dir, "relay.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"="+cfgPath)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }() //nolint:errcheck
-	var relayAddr, debugAddr string
-	if _, err := fmt.Fscanf(bufio.NewReader(stdout), "relay %s debug %s\n", &relayAddr, &debugAddr); err != nil {
-		b.Fatal(err)
-	}
-	env := &testEnv{pki: p, addr: relayAddr}
+	rc := startRelayChild(b)
+	debugAddr := rc.debugAddr
 	time.Sleep(100 * time.Millisecond)
 	before := readMem(b, debugAddr)
-	var open []*websocket.Conn
-	defer func() {
-		for _, c := range open {
-			c.CloseNow() //nolint:errcheck
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for range conns {
-		c, _, err := env.dial("/x", &p.alice, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		open = append(open, c)
-		if err := c.Write(ctx, websocket.MessageText, []byte("ping 128 bytes "+strings.Repeat("x", 113))); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := c.Read(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	rc.openIdle(b, conns, 128)
 	time.Sleep(defaultIdleAfter + 500*time.Millisecond) // every connection idle long enough to park shallowly
 	after := readMem(b, debugAddr)
 	if prof := os.Getenv("WSCA_RELAY_HEAP_PROFILE"); prof != "" {
@@ -187,6 +208,7 @@ func BenchmarkIdleMemory(b *testing.B) {
 	}
 	goPer := float64(after["heap_inuse"]+after["stack_inuse"]-before["heap_inuse"]-before["stack_inuse"]) / conns
 	b.ReportMetric(goPer/1024, "KiB-go/conn")
+	b.ReportMetric(float64(after["heap_alloc"]-before["heap_alloc"])/conns/1024, "KiB-live/conn")
 	b.ReportMetric(float64(after["rss"]-before["rss"])/conns/1024, "KiB-rss/conn")
 	b.ReportMetric(float64(after["rss_floor"]-before["rss_floor"])/conns/1024, "KiB-rss-floor/conn")
 	b.ReportMetric(float64(after["goroutines"]-before["goroutines"])/conns, "goroutines/conn")

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"time"
@@ -64,6 +65,7 @@ func (s *Server) verifyConnection(tc *trackedConn, cs tls.ConnectionState) error
 		s.log.Warn("CRL past its nextUpdate: accepted within crl_grace", "next_update", next,
 			"overdue", now.Sub(next).Round(time.Second).String(), "serial", serialHex(cs.PeerCertificates[0]))
 	}
+	m.shareBundleCerts(cs.PeerCertificates)
 	tc.peer = &peer{presented: cs.PeerCertificates, chains: chains}
 	s.track(tc, now)
 	if cur := s.mat.Load(); cur != m {
@@ -113,4 +115,19 @@ func (s *Server) forget(tc *trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, tc)
 	s.mu.Unlock()
+}
+
+// shareBundleCerts replaces each certificate the client sent after its leaf (the intermediates it presents, often
+// one of the client CA bundle's own) by the bundle's parsed object with the same DER. crypto/tls parses what the
+// client sends for every connection and keeps it for the connection's life (this slice is the *tls.Conn's own
+// peer certificates, and peer.presented): a parsed intermediate is ~2.5 KiB per open session, shared this way by
+// all of them (issue 15). The swap is invisible: same DER, so the same verification, the same session ticket and the
+// same identity; crypto/tls uses only the leaf after VerifyConnection (CertificateVerify), and the leaf is kept.
+// It runs inside VerifyConnection, on the handshake's goroutine, before anything else reads the slice.
+func (m *material) shareBundleCerts(certs []*x509.Certificate) {
+	for i := 1; i < len(certs); i++ {
+		if own, ok := m.caByRaw[string(certs[i].Raw)]; ok {
+			certs[i] = own
+		}
+	}
 }

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// Relay buffers. An idle WebSocket costs no big buffer: each direction reads into a smallBufSize slice inside the
-// session, and takes a pooled bigBufSize buffer only when a read fills the small one (more data is then almost
-// certainly ready: the rest of a TLS record, or of a socket buffer) and only until that data is written.
+// Relay buffers. An idle WebSocket costs no big buffer: each direction reads into a smallBufSize buffer of its own
+// (none while it is parked), and takes a pooled bigBufSize buffer only when a read fills the small one (more data
+// is then almost certainly ready: the rest of a TLS record, or of a socket buffer) and only until that data is
+// written.
 const (
 	smallBufSize = 256
 	bigBufSize   = 32 << 10

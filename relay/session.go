@@ -50,7 +50,6 @@ type session struct {
 	pinged  bool      // guarded by tmu
 	up      direction // client → backend
 	down    direction // backend → client
-	buf     [2 * smallBufSize]byte
 }
 
 // useSockets makes the session write to plain TCP sockets with sockWriter (the backend, and the client under
@@ -81,9 +80,10 @@ func (ss *session) start2() {
 		ss.ping = time.AfterFunc(d, ss.sendPing)
 	}
 	ss.tmu.Unlock()
-	ss.up = direction{ss: ss, src: ss.client, write: ss.writeBackend, small: ss.buf[:smallBufSize], count: &ss.in,
+	// Each direction's read buffer is its own, dropped while it is parked (see park).
+	ss.up = direction{ss: ss, src: ss.client, write: ss.writeBackend, small: make([]byte, smallBufSize), count: &ss.in,
 		fromClient: true}
-	ss.down = direction{ss: ss, src: ss.backend, write: ss.writeClient, small: ss.buf[smallBufSize:], count: &ss.out}
+	ss.down = direction{ss: ss, src: ss.backend, write: ss.writeClient, small: make([]byte, smallBufSize), count: &ss.out}
 	if ss.srv.parker != nil {
 		ss.up.rc, ss.down.rc = rawConnOf(ss.client), rawConnOf(ss.backend)
 	}
