@@ -39,7 +39,9 @@ func (b *relayBench) idle(srv *server) (float64, error) {
 		return 0, err
 	}
 	defer closeAll(ws)
-	time.Sleep(time.Second)
+	// What an idle connection costs once settled: every peer gets the same 3 s (wsca serve parks an idle
+	// direction, ending its goroutine, after 1–2 s without data).
+	time.Sleep(3 * time.Second)
 	after, err := srv.memKiB()
 	if err != nil {
 		return 0, err
