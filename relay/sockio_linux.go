@@ -12,23 +12,20 @@ import (
 // another thread: with GOMAXPROCS 1 (the relay pinned to one core), a loopback write that runs the receiver's
 // TCP input can take that long, and every such hand-off costs thread wake-ups and context switches.
 func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(ptr), uintptr(len(p)))
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), 0
+	return rawBufSyscall(syscall.SYS_READ, fd, p)
 }
 
 func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	return rawBufSyscall(syscall.SYS_WRITE, fd, p)
+}
+
+// rawBufSyscall makes the system call trap(fd, p, len(p)) and returns its count or its errno.
+func rawBufSyscall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(ptr), uintptr(len(p)))
+	n, _, errno := syscall.RawSyscall(trap, fd, uintptr(ptr), uintptr(len(p)))
 	if errno != 0 {
 		return 0, errno
 	}
