@@ -157,6 +157,7 @@ Every command reads the CA directory from --dir or WSCA_DIR (default ./pki). Err
 		newVersionCmd(g),
 	)
 	addCompletionExamples(root)
+	root.SetHelpCommand(newHelpCmd(root))
 	installHelp(root)
 	return root
 }

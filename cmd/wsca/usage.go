@@ -39,6 +39,35 @@ func rootArgs(cmd *cobra.Command, args []string) error {
 	return withHint(err, "wsca --help lists the commands")
 }
 
+// newHelpCmd replaces Cobra's help command, which prints "Unknown help topic" for `wsca help lsit` and exits 0:
+// an unknown topic is a usage error (exit 2) with a "did you mean" hint, like an unknown command.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command in the application.\nSimply type wsca help [path to command] for full details.",
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err == nil && cmd != nil && (len(rest) == 0 || !cmd.HasSubCommands()) {
+				return cmd.Help()
+			}
+			if cmd == nil || len(rest) == 0 {
+				cmd, rest = root, args
+			}
+			topic := usageError{fmt.Errorf("unknown help topic %q", strings.Join(args, " "))}
+			path := strings.TrimPrefix(cmd.CommandPath()+" ", "wsca ")
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // what Cobra sets before its own suggestions
+			}
+			if s := cmd.SuggestionsFor(rest[0]); len(s) > 0 {
+				return withHint(topic, "did you mean wsca help %s%s? (wsca --help lists the commands)", path,
+					strings.Join(s, " or wsca help "+path))
+			}
+			return withHint(topic, "wsca --help lists the commands")
+		},
+	}
+}
+
 // flagError turns pflag's parse errors into usage errors (exit 2), with "did you mean --email?" for a
 // misspelt flag.
 func flagError(cmd *cobra.Command, err error) error {

@@ -17,6 +17,9 @@ func TestUnknownCommandsAndFlagsExit2(t *testing.T) {
 		{[]string{"issue", "alice", "--emial", "a@example.com"}, "wsca: hint: did you mean --email?"},
 		{[]string{"revoke", "--reson", "keyCompromise", "bob"}, "wsca: hint: did you mean --reason?"},
 		{[]string{"list", "--frobnicate"}, "wsca: hint: wsca list --help lists its flags"},
+		{[]string{"help", "lsit"}, "wsca: hint: did you mean wsca help init or wsca help list?"},
+		{[]string{"help", "crl", "fech"}, "wsca: hint: did you mean wsca help crl fetch?"},
+		{[]string{"help", "zzzz"}, "wsca: hint: wsca --help lists the commands"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(testEnv(&stdout, &stderr), tc.args)
@@ -25,4 +28,22 @@ func TestUnknownCommandsAndFlagsExit2(t *testing.T) {
 			t.Errorf("wsca %s: exit %d, stderr:\n%s\nwant exit 2, one error line and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.hint)
 		}
 	}
+}
+
+// TestHelpTopics: wsca help COMMAND prints that command's help and exits 0, as Cobra's own help command did.
+func TestHelpTopics(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"help", "list"}, {"help", "crl", "fetch"}} {
+		var stdout, stderr bytes.Buffer
+		code := run(testEnv(&stdout, &stderr), args)
+		want := "Usage:"
+		if code != 0 || !strings.Contains(stdout.String(), want) || stderr.Len() != 0 {
+			t.Errorf("wsca %s: exit %d, stdout %q…, stderr %q; want exit 0 and the help", strings.Join(args, " "), code,
+				firstLine(stdout.String()), stderr.String())
+		}
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
