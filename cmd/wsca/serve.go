@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -82,6 +83,9 @@ func (o *serveOptions) buildConfig(g *globals, flagSet func(string) bool) (*rela
 			}
 		}
 		cfg, err := relay.LoadConfig(o.config)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, withHint(err, "--config %s: no such file; write one (man wsca-serve and docs/serve.md give the relay.yaml reference) or give the path of yours", o.config)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -47,3 +47,16 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+// TestServeMissingConfigNamesTheFlag: a relay.yaml that is not there gets a hint naming --config and where the
+// file's reference is, not the bare open error.
+func TestServeMissingConfigNamesTheFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	missing := t.TempDir() + "/relay.yaml"
+	code := run(testEnv(&stdout, &stderr), []string{"serve", "--config", missing})
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	want := "wsca: hint: --config " + missing + ": no such file"
+	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[1], want) {
+		t.Fatalf("wsca serve --config MISSING: exit %d, stderr:\n%s\nwant exit 1 and a hint starting %q", code, stderr.String(), want)
+	}
+}
