@@ -38,14 +38,9 @@ func TestHelpTopics(t *testing.T) {
 		want := "Usage:"
 		if code != 0 || !strings.Contains(stdout.String(), want) || stderr.Len() != 0 {
 			t.Errorf("wsca %s: exit %d, stdout %q…, stderr %q; want exit 0 and the help", strings.Join(args, " "), code,
-				firstLine(stdout.String()), stderr.String())
+				firstLines(stdout.Bytes(), 1), stderr.String())
 		}
 	}
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 // TestServeMissingConfigNamesTheFlag: a relay.yaml that is not there gets a hint naming --config and where the

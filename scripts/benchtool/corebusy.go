@@ -14,13 +14,9 @@ import (
 // coreTicks is what /proc/stat says of a set of CPUs: jiffies spent busy and in all.
 type coreTicks struct{ busy, total int64 }
 
-// readCoreTicks sums the /proc/stat lines of the CPUs in cpus ("0", "0-1", "0,2"). Idle and iowait count as not
-// busy; everything else (user, nice, system, irq, softirq, steal) as busy.
-func readCoreTicks(cpus string) (coreTicks, error) {
-	want, err := parseCPUList(cpus)
-	if err != nil {
-		return coreTicks{}, err
-	}
+// readCoreTicks sums the /proc/stat lines of the CPUs in want (parseCPUList). Idle and iowait count as not busy;
+// everything else (user, nice, system, irq, softirq, steal) as busy.
+func readCoreTicks(want map[int]bool) (coreTicks, error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return coreTicks{}, err

@@ -173,11 +173,16 @@ type cpuMeter struct {
 	srv  *server
 	name string
 	cpu  cpuTimes
+	cpus map[int]bool // the load generator's CPUs
 	load coreTicks
 }
 
 func (b *relayBench) newMeter(srv *server, name string) (*cpuMeter, error) {
-	mt := &cpuMeter{b: b, srv: srv, name: name}
+	cpus, err := parseCPUList(b.otherCPUs)
+	if err != nil {
+		return nil, err
+	}
+	mt := &cpuMeter{b: b, srv: srv, name: name, cpus: cpus}
 	return mt, mt.reset()
 }
 
@@ -187,7 +192,7 @@ func (mt *cpuMeter) reset() error {
 	if err != nil {
 		return err
 	}
-	load, err := readCoreTicks(mt.b.otherCPUs)
+	load, err := readCoreTicks(mt.cpus)
 	if err != nil {
 		return err
 	}
@@ -212,7 +217,7 @@ func (mt *cpuMeter) charge(m, sys *Metric, work float64, unit time.Duration) err
 
 // chargeLoad adds to m how busy the load generator's cores were since the last reading, and starts the next one.
 func (mt *cpuMeter) chargeLoad(m *Metric) error {
-	now, err := readCoreTicks(mt.b.otherCPUs)
+	now, err := readCoreTicks(mt.cpus)
 	if err != nil {
 		return err
 	}

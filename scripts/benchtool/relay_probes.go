@@ -27,6 +27,11 @@ func cutString(v float64) string {
 	return fmt.Sprintf("%.0f ms", v)
 }
 
+// idleSettle is how long idle connections are left before their memory is read, in the idle and the sessions
+// workloads: what an idle connection costs once settled. Every peer gets the same time; wsca serve parks an idle
+// direction, ending its goroutine, after 1–2 s without data.
+const idleSettle = 3 * time.Second
+
 // idle opens the idle connections and returns the peer's memory growth per connection in KiB.
 func (b *relayBench) idle(srv *server) (float64, error) {
 	time.Sleep(300 * time.Millisecond) // let the previous workloads' connections close
@@ -39,9 +44,7 @@ func (b *relayBench) idle(srv *server) (float64, error) {
 		return 0, err
 	}
 	defer closeAll(ws)
-	// What an idle connection costs once settled: every peer gets the same 3 s (wsca serve parks an idle
-	// direction, ending its goroutine, after 1–2 s without data).
-	time.Sleep(3 * time.Second)
+	time.Sleep(idleSettle)
 	after, err := srv.memKiB()
 	if err != nil {
 		return 0, err

@@ -113,9 +113,8 @@ func (b *relayBench) runSessions(srv *server, plan sessionPlan, metricsURL strin
 	defer closeAll(ws)
 	r.open = time.Since(t0)
 	b.logf("sessions: %d open after %s", plan.n, r.open.Round(time.Second))
-	// Idle sessions cost what they cost once parked: wsca serve parks a direction after 1–2 s without data (½–1 of
-	// its idleAfter), so the last sessions opened are parked 3 s later.
-	time.Sleep(3 * time.Second)
+	time.Sleep(idleSettle) // the last sessions opened have parked
+
 	after, err := rssKiB(srv.cmd.Process.Pid)
 	if err != nil {
 		return r, err
